@@ -1,0 +1,282 @@
+"""The only module that knows backend names.
+
+It parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...), resolves
+them to an array namespace and a native device, moves arrays between host and device and converts
+device arrays to NumPy. Optional backends (CuPy, PyTorch, array-api-strict) are imported lazily, only
+when a spec names them, so ``import xpnet`` never imports cupy or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from .errors import BackendUnavailableError, DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+
+__all__ = ["Backend", "resolve", "devices", "to_numpy", "to_device", "backend_of", "device_of", "array_namespace"]
+
+_STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64", "no_x64")
+_INSTALL = {
+    "cupy": 'pip install "xpnet[cuda12]"  (or "xpnet[cuda13]" for CUDA 13)',
+    "torch": 'pip install "xpnet[torch]"',
+    "array_api_strict": 'pip install "xpnet[strict]"',
+}
+_VALID_SPECS = (
+    '"auto", "cpu", "numpy", "cuda", "cuda:N", "cupy", "cupy:N", "torch:cpu", "torch:cuda", '
+    '"torch:cuda:N", "torch:meta", "strict", "strict:<device>" with <device> one of ' + ", ".join(_STRICT_DEVICES)
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A resolved device spec: the array namespace, the native device object and a canonical name.
+
+    Attributes
+    ----------
+    spec : str
+        Canonical spec, e.g. ``"cpu"``, ``"cuda:0"``, ``"torch:meta"``, ``"strict:device1"``.
+    name : str
+        Backend family: ``"numpy"``, ``"cupy"``, ``"torch"`` or ``"strict"``.
+    xp : module
+        The Array API namespace (array-api-compat wrapped where needed).
+    device : object
+        The native device object to pass as ``device=`` to creation functions.
+    """
+
+    spec: str
+    name: str
+    xp: Any
+    device: Any
+
+    def __str__(self) -> str:
+        return self.spec
+
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        """Move ``a`` (host NumPy or an array of this backend) onto this device, optionally casting."""
+        return to_device(a, self, dtype=dtype)
+
+    def supports_dtype(self, dtype: Any) -> bool:
+        """Whether this device can hold arrays of ``dtype`` (no float64 on some devices)."""
+        try:
+            available = self.xp.__array_namespace_info__().dtypes(device=self.device)
+        except (AttributeError, TypeError):  # older namespaces: assume everything works
+            return True
+        return any(dtype == d for d in available.values())
+
+
+def _import(module: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"device {spec!r} needs the Python package {module!r}, which is not installed "
+            f"({exc}). Install it with: {_INSTALL[module]}"
+        ) from exc
+
+
+def _cupy(spec: str, index: int) -> Backend:
+    cupy = _import("cupy", spec)
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing, no GPU visible, ...
+        raise BackendUnavailableError(
+            f"device {spec!r}: CuPy is installed but no CUDA GPU is usable here ({exc}). "
+            'Use device="cpu", or check the NVIDIA driver and CUDA_VISIBLE_DEVICES.'
+        ) from exc
+    if index >= count:
+        raise BackendUnavailableError(f"device {spec!r}: GPU {index} requested but only {count} CUDA GPU(s) are visible")
+    import array_api_compat.cupy as xp
+
+    return Backend(f"cuda:{index}", "cupy", xp, cupy.cuda.Device(index))
+
+
+def _torch(spec: str, where: str) -> Backend:
+    torch = _import("torch", spec)
+    if where.startswith("cuda"):
+        index = int(where.split(":")[1]) if ":" in where else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"device {spec!r}: this PyTorch build sees {torch.cuda.device_count()} CUDA GPU(s). "
+                "Install a CUDA build of PyTorch (https://pytorch.org/get-started) or use \"torch:cpu\"."
+            )
+        where = f"cuda:{index}"
+    import array_api_compat.torch as xp
+
+    return Backend(f"torch:{where}", "torch", xp, torch.device(where))
+
+
+def _strict(spec: str, name: str) -> Backend:
+    xp = _import("array_api_strict", spec)
+    canonical = {d.lower(): d for d in _STRICT_DEVICES} | {"cpu": "CPU_DEVICE", "": "CPU_DEVICE"}
+    if name.lower() not in canonical:
+        raise XPNetValueError(f"device {spec!r}: array-api-strict has no device {name!r}; expected one of {_STRICT_DEVICES}")
+    name = canonical[name.lower()]
+    return Backend(f"strict:{name}", "strict", xp, xp.Device(name))
+
+
+def _numpy() -> Backend:
+    import array_api_compat.numpy as xp
+
+    return Backend("cpu", "numpy", xp, "cpu")
+
+
+def _cuda_usable() -> bool:
+    try:
+        return importlib.import_module("cupy").cuda.runtime.getDeviceCount() > 0
+    except Exception:  # not installed, no driver, no GPU
+        return False
+
+
+_PATTERNS: tuple[tuple[str, Any], ...] = (
+    (r"(cpu|numpy)", lambda m, s: _numpy()),
+    (r"(?:cuda|cupy)(?::(\d+))?", lambda m, s: _cupy(s, int(m.group(1) or 0))),
+    (r"torch(?::(cpu|meta|cuda(?::\d+)?))?", lambda m, s: _torch(s, m.group(1) or "cpu")),
+    (r"strict(?::(\w+))?", lambda m, s: _strict(s, m.group(1) or "")),
+    (r"auto", lambda m, s: _cupy(s, 0) if _cuda_usable() else _numpy()),
+)
+
+
+def resolve(spec: str | Backend | None = "auto") -> Backend:
+    """Resolve a device spec to a :class:`Backend`.
+
+    Parameters
+    ----------
+    spec : str or Backend or None
+        One of the specs in the table of ``docs/devices.md``; ``None`` means ``"auto"``.
+
+    Raises
+    ------
+    XPNetValueError
+        The spec is not a known form.
+    BackendUnavailableError
+        The backend it names is not installed or has no usable device; the message says how to install it.
+    """
+    if isinstance(spec, Backend):
+        return spec
+    if spec is None:
+        spec = "auto"
+    if not isinstance(spec, str):
+        raise XPNetTypeError(f"device must be a string spec such as 'cpu' or 'cuda:0'; received {describe(spec)}")
+    for pattern, build in _PATTERNS:
+        match = re.fullmatch(pattern, spec.strip(), flags=re.IGNORECASE)
+        if match:
+            return build(match, spec)
+    raise XPNetValueError(f"device: unknown spec {spec!r}; expected one of {_VALID_SPECS}")
+
+
+def devices() -> list[str]:
+    """List the device specs usable on this machine, in order of preference for ``"auto"``.
+
+    Returns
+    -------
+    list of str
+        Canonical specs, e.g. ``["cuda:0", "cpu", "torch:cpu", "strict:CPU_DEVICE"]``.
+    """
+    found: list[str] = []
+    if _cuda_usable():
+        found += [f"cuda:{i}" for i in range(importlib.import_module("cupy").cuda.runtime.getDeviceCount())]
+    found.append("cpu")
+    try:
+        torch = importlib.import_module("torch")
+        found.append("torch:cpu")
+        if torch.cuda.is_available():
+            found += [f"torch:cuda:{i}" for i in range(torch.cuda.device_count())]
+    except ImportError:
+        pass
+    try:
+        importlib.import_module("array_api_strict")
+        found += ["strict:CPU_DEVICE", "strict:device1"]
+    except ImportError:
+        pass
+    return found
+
+
+def backend_of(x: Any) -> Backend:
+    """The :class:`Backend` an existing array lives on ("everything follows the data")."""
+    xp = array_namespace(x)
+    dev = device_of(x)
+    name = xp.__name__.split(".")[-1]
+    if name == "numpy":
+        return _numpy()
+    if name == "cupy":
+        return Backend(f"cuda:{dev.id}", "cupy", xp, dev)
+    if name == "torch":
+        return Backend(f"torch:{dev}", "torch", xp, dev)
+    if name == "array_api_strict":
+        return Backend(f"strict:{dev._device}", "strict", xp, dev)
+    return Backend(f"{name}:{dev}", name, xp, dev)
+
+
+def is_host_array(x: Any) -> bool:
+    """True for NumPy arrays, NumPy scalars and Python sequences (data that lives on the host)."""
+    return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
+
+
+def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
+    """Move ``a`` onto ``target``: host data is transferred once; device data must already be there.
+
+    Raises :class:`DeviceMismatchError` when ``a`` lives on another device than ``target``: moving
+    between accelerators is never done silently.
+    """
+    xp, dev = target.xp, target.device
+    if is_host_array(a):
+        if target.name == "cupy":
+            with dev:
+                return xp.asarray(np.asarray(a), dtype=dtype)
+        return xp.asarray(np.asarray(a), dtype=dtype, device=dev)
+    source = backend_of(a)
+    if source.spec != target.spec:
+        raise DeviceMismatchError(
+            f"array lives on {source.spec!r} but the model is on {target.spec!r}; move it first "
+            f"(e.g. xpnet.backend.to_numpy(x)) or build the model with device={source.spec!r}"
+        )
+    return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any backend's array to a host ``numpy.ndarray`` (the one place that does it)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_host_array(x):
+        return np.asarray(x)
+    name = array_namespace(x).__name__.split(".")[-1]
+    if name == "cupy":
+        return x.get()
+    if name == "torch":
+        if x.device.type == "meta":
+            raise XPNetValueError("cannot read values of a tensor on torch:meta (it has shapes but no data)")
+        return x.detach().cpu().numpy()
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+    return np.asarray(x)
+
+
+def dtype_name(dtype: Any) -> str:
+    """Canonical name (``"float32"``) of a dtype given as a string, NumPy dtype or any namespace's dtype."""
+    if isinstance(dtype, str):
+        return dtype
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype).rsplit(".", 1)[-1].strip("'>)")
+
+
+def float_dtype(target: Backend, dtype: Any) -> Any:
+    """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked against the device."""
+    name = dtype_name(dtype)
+    if name not in ("float32", "float64"):
+        raise XPNetValueError(f"dtype: expected 'float32' or 'float64'; received {describe(dtype)}")
+    resolved = getattr(target.xp, name)
+    if not target.supports_dtype(resolved):
+        raise XPNetValueError(
+            f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device"
+        )
+    return resolved

@@ -1,0 +1,39 @@
+"""The one family of errors xpnet raises for bad input, missing backends and broken files."""
+
+from __future__ import annotations
+
+
+class XPNetError(Exception):
+    """Base class of every error xpnet raises on purpose."""
+
+
+class XPNetValueError(XPNetError, ValueError):
+    """An argument has the right type but a wrong value (shape, range, name, ...)."""
+
+
+class XPNetTypeError(XPNetError, TypeError):
+    """An argument has the wrong type."""
+
+
+class BackendUnavailableError(XPNetValueError):
+    """A device spec names a backend that is not installed or has no usable device here."""
+
+
+class DeviceMismatchError(XPNetValueError):
+    """Arrays that must live on one device live on different ones."""
+
+
+class DataIntegrityError(XPNetValueError):
+    """A data or model file is corrupt, truncated, of the wrong format or fails its checksum."""
+
+
+class DataNotFoundError(XPNetError, FileNotFoundError):
+    """A data or model file does not exist where it was looked for."""
+
+
+def describe(value: object) -> str:
+    """Short text for an offending value: its repr (truncated) and its type."""
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} (type {type(value).__name__})"

@@ -1,0 +1,55 @@
+"""Weight initialisation, drawn on the host from an explicit ``numpy.random.Generator``.
+
+Parameters are drawn in float64 on the host, cast on the host to the target dtype and moved to the
+device once, so the same seed gives bit-identical initial weights on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .errors import XPNetTypeError, describe
+
+Seed = int | np.random.SeedSequence | np.random.Generator | None
+
+
+def generators(seed: Seed, count: int = 2) -> list[np.random.Generator]:
+    """Independent host generators (init, shuffling, ...) spawned from one ``seed``."""
+    if isinstance(seed, np.random.Generator):
+        return list(seed.spawn(count))
+    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence))):
+        raise XPNetTypeError(f"seed: expected an int, a numpy SeedSequence or Generator, or None; received {describe(seed)}")
+    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return [np.random.default_rng(child) for child in sequence.spawn(count)]
+
+
+def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """He et al. (2015): N(0, 2 / fan_in), suited to ReLU units."""
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+
+
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """Glorot & Bengio (2010): U(±sqrt(6 / (fan_in + fan_out))), suited to sigmoid/tanh/linear units."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+INITIALISERS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
+    "relu": he_normal,
+    "sigmoid": glorot_uniform,
+    "tanh": glorot_uniform,
+    "identity": glorot_uniform,
+}
+
+
+def init_params(sizes: Sequence[int], activation: str, rng: np.random.Generator, dtype: str) -> list[np.ndarray]:
+    """Host arrays ``[W1, b1, W2, b2, ...]``: hidden layers by ``activation``'s scheme, the output layer Glorot."""
+    params: list[np.ndarray] = []
+    last = len(sizes) - 2
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        scheme = INITIALISERS[activation] if layer < last else glorot_uniform
+        params.append(scheme(rng, fan_in, fan_out).astype(dtype))
+        params.append(np.zeros(fan_out, dtype=dtype))
+    return params

@@ -1,0 +1,196 @@
+"""The multilayer perceptron: forward pass and hand-written backprop, written once for every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from .activations import get_activation
+from .backend import Backend, backend_of, dtype_name, float_dtype, resolve
+from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from .init import Seed, generators, init_params
+from .losses import get_loss
+from .validation import check_float, check_inputs, check_sizes, check_targets
+
+Array = Any
+
+
+class MLP:
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with hand-written backprop.
+
+    Layer ``l`` computes ``z = a @ W + b`` with ``W`` of shape ``(fan_in, fan_out)`` and a 1-D ``b``;
+    hidden layers apply ``activation``; the output layer is fused with ``loss`` (logits for
+    ``"cross_entropy"``, sigmoid units for ``"quadratic"``).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first, e.g. ``(784, 100, 10)``.
+    activation : {"relu", "sigmoid", "tanh", "identity"}
+        Hidden-layer activation.
+    loss : {"cross_entropy", "quadratic"}
+        ``cross_entropy``: softmax cross-entropy on integer labels ``(n,)``; ``quadratic``: mean over the
+        batch of ``½‖a − y‖²`` on sigmoid outputs and real targets ``(n, k)``.
+    device : str
+        Device spec (``"auto"``, ``"cpu"``, ``"cuda:0"``, ``"torch:cpu"``, ``"strict:device1"``, ...).
+    dtype : {"float32", "float64"}
+        Floating dtype of parameters and computation.
+    seed : int, numpy SeedSequence or Generator, optional
+        Seeds the host generator of the initial weights; the same seed gives identical weights on every backend.
+
+    Attributes
+    ----------
+    params : list of arrays
+        ``[W1, b1, W2, b2, ...]`` on the model's device.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        activation: str = "relu",
+        loss: str = "cross_entropy",
+        device: str | Backend | None = "auto",
+        dtype: Any = "float32",
+        seed: Seed = None,
+    ) -> None:
+        sizes = check_sizes(sizes)
+        self._configure(activation, loss, resolve(device))
+        self._dtype = float_dtype(self.backend, dtype)
+        host = init_params(sizes, activation, generators(seed, 1)[0], dtype_name(self._dtype))
+        self.params: list[Array] = [self.backend.asarray(p) for p in host]
+
+    def _configure(self, activation: str, loss: str, backend: Backend) -> None:
+        self.activation = activation
+        self._act, self._act_derivative = get_activation(activation)
+        self.loss = loss
+        self._loss = get_loss(loss)
+        self.backend = backend
+
+    @classmethod
+    def from_params(cls, params: Sequence[Array], *, activation: str = "relu", loss: str = "cross_entropy") -> MLP:
+        """Build a network around existing ``[W1, b1, ...]`` arrays; the device follows the arrays.
+
+        The arrays are copied, so training the network never modifies the caller's arrays.
+        """
+        if isinstance(params, (str, bytes)) or not isinstance(params, Sequence) or len(params) < 2 or len(params) % 2:
+            raise XPNetValueError(f"params: expected a list [W1, b1, W2, b2, ...] of even length >= 2; received {describe(params)}")
+        backend = backend_of(params[0])
+        for i, p in enumerate(params):
+            if backend_of(p).spec != backend.spec:
+                raise DeviceMismatchError(f"params[{i}] lives on {backend_of(p).spec!r} but params[0] on {backend.spec!r}")
+            if p.dtype != params[0].dtype:
+                raise XPNetTypeError(f"params[{i}] has dtype {p.dtype}, params[0] has {params[0].dtype}; cast them to one dtype")
+        for i in range(0, len(params), 2):
+            W, b = params[i], params[i + 1]
+            fan_in = params[i - 2].shape[1] if i else W.shape[0]
+            if W.ndim != 2 or W.shape[0] != fan_in or b.ndim != 1 or b.shape[0] != W.shape[1]:
+                raise XPNetValueError(
+                    f"params[{i}], params[{i + 1}]: expected W of shape ({fan_in}, m) and b of shape (m,); "
+                    f"received {tuple(W.shape)} and {tuple(b.shape)}"
+                )
+        net = cls.__new__(cls)
+        net._configure(activation, loss, backend)
+        net._dtype = float_dtype(backend, params[0].dtype)
+        net.params = [backend.xp.asarray(p, copy=True) for p in params]
+        return net
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths, input first."""
+        return (self.params[0].shape[0], *(W.shape[1] for W in self.params[::2]))
+
+    @property
+    def device(self) -> Any:
+        """The native device object the parameters live on (as ``array.device`` reports it)."""
+        return self.backend.device
+
+    @property
+    def dtype(self) -> Any:
+        """The namespace dtype of the parameters."""
+        return self._dtype
+
+    @property
+    def xp(self) -> Any:
+        """The Array API namespace of the parameters."""
+        return array_namespace(self.params[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP(sizes={self.sizes}, activation={self.activation!r}, loss={self.loss!r}, "
+            f"device={self.backend.spec!r}, dtype={dtype_name(self._dtype)!r})"
+        )
+
+    # ----------------------------------------------------------------- forward
+    def _forward(self, x: Array) -> tuple[list[Array], list[Array]]:
+        """Pre-activations ``zs`` and activations ``activations`` (``activations[0] = x``) of every layer."""
+        activations, zs = [x], []
+        n_layers = len(self.params) // 2
+        for layer in range(n_layers):
+            W, b = self.params[2 * layer], self.params[2 * layer + 1]
+            z = activations[-1] @ W + b  # (n, fan_out)
+            zs.append(z)
+            if layer < n_layers - 1:
+                activations.append(self._act(z))
+        return zs, activations
+
+    def _inputs(self, x: Array) -> Array:
+        return check_inputs(x, self.backend, self._dtype, self.sizes[0])
+
+    def __call__(self, x: Array) -> Array:
+        """Network output ``(n, k)``: logits for cross-entropy, sigmoid activations for the quadratic cost."""
+        zs, _ = self._forward(self._inputs(x))
+        return self._loss.output(zs[-1])
+
+    def predict_proba(self, x: Array) -> Array:
+        """Class probabilities ``(n, k)`` (rows sum to 1) on the model's device."""
+        zs, _ = self._forward(self._inputs(x))
+        return self._loss.proba(zs[-1])
+
+    def predict(self, x: Array) -> Array:
+        """Predicted class indices ``(n,)`` on the model's device."""
+        zs, _ = self._forward(self._inputs(x))
+        return self.xp.argmax(zs[-1], axis=1)
+
+    # ---------------------------------------------------------------- backward
+    def loss_and_grads(self, x: Array, y: Array, *, l2: float = 0.0) -> tuple[Array, list[Array]]:
+        """Loss on ``(x, y)`` and its gradient with respect to every parameter, by backprop.
+
+        Parameters
+        ----------
+        x : array, shape (n, sizes[0])
+        y : array, shape (n,) integer labels (cross_entropy) or (n, sizes[-1]) targets (quadratic)
+        l2 : float
+            Adds ``½·l2·Σ‖W‖²`` over the weights (not the biases) to the loss and ``l2·W`` to their gradients;
+            it does not scale with the batch size.
+
+        Returns
+        -------
+        loss : 0-d array on the model's device
+        grads : list of arrays in the order of ``params``
+        """
+        l2 = check_float("l2", l2)
+        x = self._inputs(x)
+        y = check_targets(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets, self._dtype)
+        return self._loss_and_grads(x, y, l2)
+
+    def _loss_and_grads(self, x: Array, y: Array, l2: float) -> tuple[Array, list[Array]]:
+        """Unchecked backprop on arrays already on the device (the training loop's hot path)."""
+        xp = array_namespace(x)
+        zs, activations = self._forward(x)
+        loss, delta = self._loss.value_and_delta(zs[-1], y)  # delta = dloss/dz_L, (n, k)
+        grads: list[Array] = [None] * len(self.params)
+        for layer in range(len(zs) - 1, -1, -1):
+            W = self.params[2 * layer]
+            grads[2 * layer] = activations[layer].T @ delta  # (fan_in, fan_out)
+            grads[2 * layer + 1] = xp.sum(delta, axis=0)  # (fan_out,)
+            if layer:
+                delta = (delta @ W.T) * self._act_derivative(zs[layer - 1], activations[layer])  # (n, fan_in)
+        if l2:
+            weights = self.params[::2]
+            loss = loss + (0.5 * l2) * sum(xp.sum(W * W) for W in weights)
+            for layer, W in enumerate(weights):
+                grads[2 * layer] = grads[2 * layer] + l2 * W
+        return loss, grads

@@ -1,0 +1,136 @@
+"""Optimizers: plain SGD, heavy-ball momentum, Nesterov momentum and Adam, written once.
+
+Each optimizer updates a parameter list in place: ``opt.step(params, grads)``. Updates use in-place
+operators (``p -= u``), which modify the array itself on backends that allow writes (NumPy, CuPy,
+PyTorch, array-api-strict) and fall back to rebinding the list entry on backends that do not, so the
+result is correct everywhere. State (velocities, moments) lives on the parameters' device.
+Hyperparameters are Python floats, so float32 parameters are never promoted to float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from .errors import XPNetValueError, describe
+from .validation import check_float
+
+Array = Any
+
+
+class Optimizer:
+    """Base class: holds the learning rate and per-parameter state, created lazily on the first step."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+        self.state: dict[str, list[Array]] = {}
+        self.steps = 0
+
+    @property
+    def lr(self) -> float:
+        """Learning rate (a Python float; schedules assign to it between steps)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = check_float("lr", value, low=0.0, low_inclusive=False)
+
+    def _buffers(self, name: str, params: list[Array]) -> list[Array]:
+        if name not in self.state:
+            xp = array_namespace(params[0])
+            self.state[name] = [xp.zeros_like(p) for p in params]
+        return self.state[name]
+
+    def step(self, params: list[Array], grads: list[Array]) -> None:
+        """Apply one update to ``params`` (modified in place) from ``grads`` (same order and shapes)."""
+        self.steps += 1
+        for i, g in enumerate(grads):
+            self._update(params, i, g)
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent: ``p ← p − lr·g``."""
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        p = params[i]
+        p -= self.lr * g
+        params[i] = p
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum as in PyTorch's SGD: ``v ← μ·v + g``, ``p ← p − lr·v``."""
+
+    def __init__(self, lr: float, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = check_float("momentum", momentum)
+
+    def _velocity(self, params: list[Array], i: int, g: Array) -> Array:
+        velocity = self._buffers("velocity", params)
+        v = velocity[i]
+        v *= self.momentum
+        v += g
+        velocity[i] = v
+        return v
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        p = params[i]
+        p -= self.lr * self._velocity(params, i, g)
+        params[i] = p
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum (PyTorch's formulation): ``v ← μ·v + g``, ``p ← p − lr·(g + μ·v)``."""
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        v = self._velocity(params, i, g)
+        p = params[i]
+        p -= self.lr * (g + self.momentum * v)
+        params[i] = p
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction.
+
+    ``m ← β1·m + (1−β1)·g``, ``v ← β2·v + (1−β2)·g²``,
+    ``p ← p − lr·m̂ / (sqrt(v̂) + eps)`` with ``m̂ = m/(1−β1ᵗ)``, ``v̂ = v/(1−β2ᵗ)``.
+    """
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.beta1 = check_float("beta1", beta1)
+        self.beta2 = check_float("beta2", beta2)
+        self.eps = check_float("eps", eps, low_inclusive=False)
+        for name, beta in (("beta1", self.beta1), ("beta2", self.beta2)):
+            if beta >= 1.0:
+                raise XPNetValueError(f"{name}: expected a number in [0, 1); received {beta!r}")
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        xp = array_namespace(g)
+        first, second = self._buffers("m", params), self._buffers("v", params)
+        m, v = first[i], second[i]
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        first[i], second[i] = m, v
+        step_size = self.lr / (1.0 - self.beta1**self.steps)
+        root_correction = (1.0 - self.beta2**self.steps) ** 0.5
+        p = params[i]
+        p -= step_size * m / (xp.sqrt(v) / root_correction + self.eps)
+        params[i] = p
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
+
+
+def make_optimizer(name: str, lr: float, **options: float) -> Optimizer:
+    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``)."""
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise XPNetValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}; received {describe(name)}")
+    if name == "sgd":
+        options.pop("momentum", None)
+    return OPTIMIZERS[name](lr, **options)
