@@ -19,7 +19,7 @@ from array_api_compat import device as device_of
 
 from .errors import BackendUnavailableError, DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 
-__all__ = ["Backend", "resolve", "devices", "to_numpy", "to_device", "backend_of", "device_of", "array_namespace"]
+__all__ = ["Backend", "array_namespace", "backend_of", "device_of", "devices", "resolve", "to_device", "to_numpy"]
 
 _STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64", "no_x64")
 _INSTALL = {
@@ -90,7 +90,9 @@ def _cupy(spec: str, index: int) -> Backend:
             'Use device="cpu", or check the NVIDIA driver and CUDA_VISIBLE_DEVICES.'
         ) from exc
     if index >= count:
-        raise BackendUnavailableError(f"device {spec!r}: GPU {index} requested but only {count} CUDA GPU(s) are visible")
+        raise BackendUnavailableError(
+            f"device {spec!r}: GPU {index} requested but only {count} CUDA GPU(s) are visible"
+        )
     import array_api_compat.cupy as xp
 
     return Backend(f"cuda:{index}", "cupy", xp, cupy.cuda.Device(index))
@@ -103,7 +105,7 @@ def _torch(spec: str, where: str) -> Backend:
         if not torch.cuda.is_available() or index >= torch.cuda.device_count():
             raise BackendUnavailableError(
                 f"device {spec!r}: this PyTorch build sees {torch.cuda.device_count()} CUDA GPU(s). "
-                "Install a CUDA build of PyTorch (https://pytorch.org/get-started) or use \"torch:cpu\"."
+                'Install a CUDA build of PyTorch (https://pytorch.org/get-started) or use "torch:cpu".'
             )
         where = f"cuda:{index}"
     import array_api_compat.torch as xp
@@ -115,7 +117,9 @@ def _strict(spec: str, name: str) -> Backend:
     xp = _import("array_api_strict", spec)
     canonical = {d.lower(): d for d in _STRICT_DEVICES} | {"cpu": "CPU_DEVICE", "": "CPU_DEVICE"}
     if name.lower() not in canonical:
-        raise XPNetValueError(f"device {spec!r}: array-api-strict has no device {name!r}; expected one of {_STRICT_DEVICES}")
+        raise XPNetValueError(
+            f"device {spec!r}: array-api-strict has no device {name!r}; expected one of {_STRICT_DEVICES}"
+        )
     name = canonical[name.lower()]
     return Backend(f"strict:{name}", "strict", xp, xp.Device(name))
 
@@ -276,7 +280,5 @@ def float_dtype(target: Backend, dtype: Any) -> Any:
         raise XPNetValueError(f"dtype: expected 'float32' or 'float64'; received {describe(dtype)}")
     resolved = getattr(target.xp, name)
     if not target.supports_dtype(resolved):
-        raise XPNetValueError(
-            f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device"
-        )
+        raise XPNetValueError(f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device")
     return resolved

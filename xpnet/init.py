@@ -6,6 +6,7 @@ device once, so the same seed gives bit-identical initial weights on every backe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -20,7 +21,9 @@ def generators(seed: Seed, count: int = 2) -> list[np.random.Generator]:
     if isinstance(seed, np.random.Generator):
         return list(seed.spawn(count))
     if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence))):
-        raise XPNetTypeError(f"seed: expected an int, a numpy SeedSequence or Generator, or None; received {describe(seed)}")
+        raise XPNetTypeError(
+            f"seed: expected an int, a numpy SeedSequence or Generator, or None; received {describe(seed)}"
+        )
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [np.random.default_rng(child) for child in sequence.spawn(count)]
 
@@ -48,7 +51,7 @@ def init_params(sizes: Sequence[int], activation: str, rng: np.random.Generator,
     """Host arrays ``[W1, b1, W2, b2, ...]``: hidden layers by ``activation``'s scheme, the output layer Glorot."""
     params: list[np.ndarray] = []
     last = len(sizes) - 2
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         scheme = INITIALISERS[activation] if layer < last else glorot_uniform
         params.append(scheme(rng, fan_in, fan_out).astype(dtype))
         params.append(np.zeros(fan_out, dtype=dtype))

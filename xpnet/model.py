@@ -76,13 +76,19 @@ class MLP:
         The arrays are copied, so training the network never modifies the caller's arrays.
         """
         if isinstance(params, (str, bytes)) or not isinstance(params, Sequence) or len(params) < 2 or len(params) % 2:
-            raise XPNetValueError(f"params: expected a list [W1, b1, W2, b2, ...] of even length >= 2; received {describe(params)}")
+            raise XPNetValueError(
+                f"params: expected a list [W1, b1, W2, b2, ...] of even length >= 2; received {describe(params)}"
+            )
         backend = backend_of(params[0])
         for i, p in enumerate(params):
             if backend_of(p).spec != backend.spec:
-                raise DeviceMismatchError(f"params[{i}] lives on {backend_of(p).spec!r} but params[0] on {backend.spec!r}")
+                raise DeviceMismatchError(
+                    f"params[{i}] lives on {backend_of(p).spec!r} but params[0] on {backend.spec!r}"
+                )
             if p.dtype != params[0].dtype:
-                raise XPNetTypeError(f"params[{i}] has dtype {p.dtype}, params[0] has {params[0].dtype}; cast them to one dtype")
+                raise XPNetTypeError(
+                    f"params[{i}] has dtype {p.dtype}, params[0] has {params[0].dtype}; cast them to one dtype"
+                )
         for i in range(0, len(params), 2):
             W, b = params[i], params[i + 1]
             fan_in = params[i - 2].shape[1] if i else W.shape[0]

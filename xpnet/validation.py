@@ -19,7 +19,9 @@ from .errors import XPNetTypeError, XPNetValueError, describe
 def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     """Layer widths: at least two positive integers (input and output)."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-        raise XPNetTypeError(f"sizes: expected a sequence of layer widths such as (784, 100, 10); received {describe(sizes)}")
+        raise XPNetTypeError(
+            f"sizes: expected a sequence of layer widths such as (784, 100, 10); received {describe(sizes)}"
+        )
     if len(sizes) < 2:
         raise XPNetValueError(f"sizes: expected at least 2 layer widths (input and output); received {list(sizes)}")
     for width in sizes:
