@@ -67,7 +67,7 @@ def test_bad_inputs_and_targets():
     x = np.zeros((5, 4))
     with pytest.raises(xpnet.XPNetValueError, match=r"x: expected .*\(n_samples >= 1, 4\); received shape \(5, 3\)"):
         net(np.zeros((5, 3)))
-    with pytest.raises(xpnet.XPNetValueError, match="x: .*received shape \\(4,\\)"):
+    with pytest.raises(xpnet.XPNetValueError, match=r"x: .*received shape \(4,\)"):
         net(np.zeros(4))
     with pytest.raises(xpnet.XPNetValueError, match="NaN"):
         net(np.full((2, 4), np.nan))
@@ -99,5 +99,5 @@ def test_bad_optimizer_arguments():
         xpnet.optim.SGD(float("nan"))
     with pytest.raises(xpnet.XPNetValueError, match="beta1"):
         xpnet.optim.Adam(beta1=1.0)
-    with pytest.raises(xpnet.XPNetValueError, match="adam.*momentum.*nesterov.*sgd"):
+    with pytest.raises(xpnet.XPNetValueError, match=r"adam.*momentum.*nesterov.*sgd"):
         xpnet.optim.make_optimizer("rmsprop", 0.1)

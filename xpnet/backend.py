@@ -282,3 +282,58 @@ def float_dtype(target: Backend, dtype: Any) -> Any:
     if not target.supports_dtype(resolved):
         raise XPNetValueError(f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device")
     return resolved
+
+
+def free_memory(target: Backend) -> int | None:
+    """Free bytes on ``target``'s device, or ``None`` where the backend cannot tell (host memory, simulated devices)."""
+    if target.name == "cupy":
+        with target.device:
+            return int(importlib.import_module("cupy").cuda.runtime.memGetInfo()[0])
+    if target.name == "torch" and target.device.type == "cuda":
+        return int(importlib.import_module("torch").cuda.mem_get_info(target.device)[0])
+    return None
+
+
+class _Ready:
+    """A transfer that has already completed (the portable path)."""
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+
+    def result(self) -> Any:
+        return self._array
+
+
+class _CupyPending:
+    """A host-to-GPU copy in flight on a side stream; ``result()`` orders the current stream after it."""
+
+    def __init__(self, array: Any, event: Any, pinned: Any) -> None:
+        self._array, self._event, self._pinned = array, event, pinned  # keep the pinned buffer alive
+
+    def result(self) -> Any:
+        cupy = importlib.import_module("cupy")
+        cupy.cuda.get_current_stream().wait_event(self._event)  # device-side wait: no host sync
+        return self._array
+
+
+_COPY_STREAMS: dict[int, Any] = {}
+
+
+def transfer_async(a: np.ndarray, target: Backend) -> _Ready | _CupyPending:
+    """Start moving host array ``a`` to ``target``; call ``.result()`` on the returned handle to use it.
+
+    On CuPy the copy goes through a pinned host buffer on a dedicated non-blocking stream, so it
+    overlaps with compute; everywhere else it is an ordinary :func:`to_device`.
+    """
+    if target.name != "cupy":
+        return _Ready(to_device(a, target))
+    cupy = importlib.import_module("cupy")
+    cupyx = importlib.import_module("cupyx")
+    with target.device:
+        stream = _COPY_STREAMS.setdefault(target.device.id, cupy.cuda.Stream(non_blocking=True))
+        pinned = cupyx.empty_pinned(a.shape, dtype=a.dtype)
+        pinned[...] = a
+        out = cupy.empty(a.shape, dtype=a.dtype)
+        out.set(pinned, stream=stream)
+        event = stream.record()
+    return _CupyPending(target.xp.asarray(out), event, pinned)

@@ -37,3 +37,7 @@ def describe(value: object) -> str:
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} (type {type(value).__name__})"
+
+
+class TrainingDivergedError(XPNetError, ArithmeticError):
+    """The training loss became NaN or infinite."""

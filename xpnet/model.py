@@ -12,7 +12,7 @@ from .backend import Backend, backend_of, dtype_name, float_dtype, resolve
 from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .init import Seed, generators, init_params
 from .losses import get_loss
-from .validation import check_float, check_inputs, check_sizes, check_targets
+from .validation import check_float, check_inputs, check_sizes, check_targets, check_x, check_y
 
 Array = Any
 
@@ -145,6 +145,11 @@ class MLP:
     def _inputs(self, x: Array) -> Array:
         return check_inputs(x, self.backend, self._dtype, self.sizes[0])
 
+    def _check_data(self, x: Array, y: Array) -> tuple[Array, Array]:
+        """A data set checked against this model; host data stay on the host, uncast (see :mod:`xpnet.data`)."""
+        x = check_x(x, self.backend, self.sizes[0])
+        return x, check_y(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets)
+
     def __call__(self, x: Array) -> Array:
         """Network output ``(n, k)``: logits for cross-entropy, sigmoid activations for the quadratic cost."""
         zs, _ = self._forward(self._inputs(x))
@@ -180,10 +185,17 @@ class MLP:
         l2 = check_float("l2", l2)
         x = self._inputs(x)
         y = check_targets(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets, self._dtype)
-        return self._loss_and_grads(x, y, l2)
+        loss, grads, _ = self._backprop(x, y, l2)
+        if l2:
+            loss = loss + (0.5 * l2) * sum(self.xp.sum(W * W) for W in self.params[::2])
+        return loss, grads
 
-    def _loss_and_grads(self, x: Array, y: Array, l2: float) -> tuple[Array, list[Array]]:
-        """Unchecked backprop on arrays already on the device (the training loop's hot path)."""
+    def _backprop(self, x: Array, y: Array, l2: float) -> tuple[Array, list[Array], Array]:
+        """Unchecked backprop on arrays already on the device (the training loop's hot path).
+
+        Returns the data loss (without the L2 term), the gradients (with the L2 term) and the
+        last layer's pre-activation ``z`` ``(n, k)``, from which callers count correct predictions.
+        """
         xp = array_namespace(x)
         zs, activations = self._forward(x)
         loss, delta = self._loss.value_and_delta(zs[-1], y)  # delta = dloss/dz_L, (n, k)
@@ -191,12 +203,9 @@ class MLP:
         for layer in range(len(zs) - 1, -1, -1):
             W = self.params[2 * layer]
             grads[2 * layer] = activations[layer].T @ delta  # (fan_in, fan_out)
+            if l2:
+                grads[2 * layer] = grads[2 * layer] + l2 * W
             grads[2 * layer + 1] = xp.sum(delta, axis=0)  # (fan_out,)
             if layer:
                 delta = (delta @ W.T) * self._act_derivative(zs[layer - 1], activations[layer])  # (n, fan_in)
-        if l2:
-            weights = self.params[::2]
-            loss = loss + (0.5 * l2) * sum(xp.sum(W * W) for W in weights)
-            for layer, W in enumerate(weights):
-                grads[2 * layer] = grads[2 * layer] + l2 * W
-        return loss, grads
+        return loss, grads, zs[-1]

@@ -41,46 +41,54 @@ def check_float(name: str, value: Any, *, low: float = 0.0, low_inclusive: bool 
     return value
 
 
-def _as_array(name: str, x: Any, target: Backend, dtype: Any) -> Any:
+def _host_values(name: str, host: np.ndarray) -> np.ndarray:
+    if host.dtype.kind not in "biuf":
+        raise XPNetTypeError(f"{name}: expected numbers; received an array of dtype {host.dtype}")
+    if host.dtype.kind == "f" and host.size and not np.isfinite(host).all():
+        raise XPNetValueError(f"{name}: contains NaN or infinite values; clean or impute them first")
+    return host
+
+
+def check_x(x: Any, target: Backend, n_features: int) -> Any:
+    """``x`` of shape ``(n >= 1, n_features)``: host data as a checked NumPy array, device data as it is."""
     if is_host_array(x):
-        host = np.asarray(x)
-        if host.dtype.kind not in "biuf":
-            raise XPNetTypeError(f"{name}: expected numbers; received an array of dtype {host.dtype}")
-        if host.dtype.kind == "f" and host.size and not np.isfinite(host).all():
-            raise XPNetValueError(f"{name}: contains NaN or infinite values; clean or impute them first")
-        x = host
-    return to_device(x, target, dtype=dtype)
+        x = _host_values("x", np.asarray(x))
+    else:
+        x = to_device(x, target)  # refuses data on another device
+    if x.ndim != 2 or x.shape[1] != n_features or x.shape[0] == 0:
+        raise XPNetValueError(
+            f"x: expected a 2-D array of shape (n_samples >= 1, {n_features}); received shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_y(y: Any, target: Backend, n: int, n_outputs: int, integer: bool) -> Any:
+    """Labels ``(n,)`` in ``[0, n_outputs)`` (``integer``) or real targets ``(n, n_outputs)``; host data as NumPy."""
+    if is_host_array(y):
+        y = np.asarray(y)
+        if integer:
+            if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
+                raise XPNetTypeError(f"y: expected integer class labels; received dtype {y.dtype}")
+            if y.ndim == 1 and y.size and (y.min() < 0 or y.max() >= n_outputs):
+                raise XPNetValueError(f"y: labels must lie in [0, {n_outputs}); received min {y.min()}, max {y.max()}")
+            y = y.astype(np.int64, copy=False)
+        else:
+            y = _host_values("y", y)
+    else:
+        y = to_device(y, target)
+        if integer and not target.xp.isdtype(y.dtype, "integral"):
+            raise XPNetTypeError(f"y: expected integer class labels; received dtype {y.dtype}")
+    expected = (n,) if integer else (n, n_outputs)
+    if tuple(y.shape) != expected:
+        raise XPNetValueError(f"y: expected shape {expected} to match x; received shape {tuple(y.shape)}")
+    return y
 
 
 def check_inputs(x: Any, target: Backend, dtype: Any, n_features: int) -> Any:
-    """``x`` as a ``(n, n_features)`` array of ``dtype`` on ``target``."""
-    arr = _as_array("x", x, target, dtype)
-    if arr.ndim != 2 or arr.shape[1] != n_features or arr.shape[0] == 0:
-        raise XPNetValueError(
-            f"x: expected a 2-D array of shape (n_samples >= 1, {n_features}); received shape {tuple(arr.shape)}"
-        )
-    return arr
+    """``x`` checked and moved to ``target`` as ``dtype``."""
+    return to_device(check_x(x, target, n_features), target, dtype=dtype)
 
 
 def check_targets(y: Any, target: Backend, n: int, n_outputs: int, integer: bool, dtype: Any) -> Any:
-    """Labels ``(n,)`` in ``[0, n_outputs)`` (``integer``) or real targets ``(n, n_outputs)`` on ``target``."""
-    if integer:
-        if is_host_array(y):
-            host = np.asarray(y)
-            if host.dtype.kind not in "iu" and not (host.dtype.kind == "f" and np.all(host == np.round(host))):
-                raise XPNetTypeError(f"y: expected integer class labels; received dtype {host.dtype}")
-            if host.size and (host.min() < 0 or host.max() >= n_outputs):
-                raise XPNetValueError(
-                    f"y: labels must lie in [0, {n_outputs}); received min {host.min()}, max {host.max()}"
-                )
-            y = host.astype(np.int64)
-        arr = to_device(y, target)
-        expected = f"({n},)"
-        ok = arr.ndim == 1 and arr.shape[0] == n
-    else:
-        arr = _as_array("y", y, target, dtype)
-        expected = f"({n}, {n_outputs})"
-        ok = arr.ndim == 2 and tuple(arr.shape) == (n, n_outputs)
-    if not ok:
-        raise XPNetValueError(f"y: expected shape {expected} to match x; received shape {tuple(arr.shape)}")
-    return arr
+    """``y`` checked and moved to ``target`` (real targets cast to ``dtype``)."""
+    return to_device(check_y(y, target, n, n_outputs, integer), target, dtype=None if integer else dtype)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -26,7 +26,7 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _parse(stream: BinaryIO, path: Path) -> np.ndarray:
+def _parse(stream: io.BufferedIOBase, path: Path) -> np.ndarray:
     """Parse one IDX stream; raise DataIntegrityError naming `path` on any inconsistency."""
 
     def bad(what: str) -> DataIntegrityError:
@@ -49,8 +49,7 @@ def _parse(stream: BinaryIO, path: Path) -> np.ndarray:
     raw_dims = stream.read(4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise bad(
-            f"header truncated: {ndim} dimensions declared but only {len(raw_dims)} of "
-            f"{4 * ndim} size bytes present"
+            f"header truncated: {ndim} dimensions declared but only {len(raw_dims)} of {4 * ndim} size bytes present"
         )
     dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
     dtype = _IDX_DTYPES[code]

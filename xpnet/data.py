@@ -1,0 +1,150 @@
+"""Device-aware minibatching: batches of ``(x, y)`` on the model's device, shuffled by a host generator.
+
+Two placements give bit-identical batches:
+
+``"device"``
+    The whole data set is moved once (kept in its stored dtype, e.g. uint8 pixels); each epoch a
+    permutation drawn on the host is moved as one index array and batches are gathered on the
+    device with ``xp.take``, then cast and scaled there.
+``"stream"``
+    Each batch is gathered on the host and transferred on its own; the next batch is prepared in a
+    background thread while the current one trains (on CuPy through pinned buffers and a copy stream,
+    see :func:`xpnet.backend.transfer_async`).
+
+``"auto"`` picks ``"device"`` when the data fit within a budget of the device's free memory, else ``"stream"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, free_memory, to_device, transfer_async
+from .errors import XPNetTypeError, XPNetValueError, describe
+
+Array = Any
+PLACEMENTS = ("auto", "device", "stream")
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """A positive integer batch size (bools refused)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise XPNetTypeError(f"batch_size: expected a positive integer; received {describe(batch_size)}")
+    if batch_size <= 0:
+        raise XPNetValueError(f"batch_size: expected a positive integer; received {batch_size}")
+    return int(batch_size)
+
+
+def choose_placement(placement: str, nbytes: int, target: Backend, budget_fraction: float = 0.5) -> str:
+    """Resolve ``"auto"``: keep the data on the device when it takes at most ``budget_fraction`` of free memory."""
+    if placement not in PLACEMENTS:
+        raise XPNetValueError(f"placement: expected one of {list(PLACEMENTS)}; received {describe(placement)}")
+    if placement != "auto":
+        return placement
+    free = free_memory(target)
+    return "device" if free is None or nbytes <= budget_fraction * free else "stream"
+
+
+class Batches:
+    """Minibatches of host data ``(x, y)`` delivered on ``target`` as ``dtype`` (``x * scale`` when given).
+
+    Parameters
+    ----------
+    x : array, shape (n, d)
+        Inputs on the host (any numeric dtype; uint8 pixels stay uint8 until the device casts them) or
+        already on ``target`` (then the placement is ``"device"`` whatever was asked).
+    y : array, shape (n,) or (n, k)
+        Integer labels or real targets; real targets are cast to ``dtype``.
+    target : Backend
+        Where batches are delivered.
+    dtype : namespace dtype
+        Floating dtype of the delivered ``x`` (and of real-valued ``y``).
+    batch_size : int
+    rng : numpy.random.Generator or None
+        Draws the permutation of each epoch on the host; ``None`` keeps the data order.
+    placement : {"auto", "device", "stream"}
+    scale : float or None
+        Multiplies ``x`` after the cast (e.g. ``1/255`` for raw pixels).
+    drop_last : bool
+        Drop the last partial batch instead of delivering it.
+    """
+
+    def __init__(
+        self,
+        x: Array,
+        y: Array,
+        target: Backend,
+        dtype: Any,
+        *,
+        batch_size: int,
+        rng: np.random.Generator | None = None,
+        placement: str = "auto",
+        scale: float | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        self.batch_size = check_batch_size(batch_size)
+        self.n = x.shape[0]
+        self.target, self.dtype, self.rng, self.scale, self.drop_last = target, dtype, rng, scale, drop_last
+        on_host = isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+        # Data already on the device stay there whatever was asked: nothing moves back to the host.
+        nbytes = x.nbytes + y.nbytes if on_host else 0
+        self.placement = choose_placement(placement, nbytes, target) if on_host else "device"
+        self._integer_y = target.xp.isdtype(y.dtype, "integral") if not on_host else y.dtype.kind in "iu"
+        self._host = (x, y)
+        if self.placement == "device":
+            self._device = (to_device(x, target), to_device(y, target))
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def _order(self) -> np.ndarray:
+        return self.rng.permutation(self.n) if self.rng is not None else np.arange(self.n)
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        return [(s, min(s + self.batch_size, self.n)) for s in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def _finish(self, xb: Array, yb: Array) -> tuple[Array, Array]:
+        """Cast (and scale) a batch on the device: the same code for both placements."""
+        xp = self.target.xp
+        xb = xp.astype(xb, self.dtype)
+        if self.scale is not None:
+            xb = xb * self.scale
+        return xb, (yb if self._integer_y else xp.astype(yb, self.dtype))
+
+    def __iter__(self) -> Iterator[tuple[Array, Array]]:
+        """One epoch of batches; each call draws a new permutation from ``rng``."""
+        order = self._order()
+        if self.placement == "device":
+            return self._from_device(order)
+        return self._streamed(order)
+
+    def _from_device(self, order: np.ndarray) -> Iterator[tuple[Array, Array]]:
+        xp = self.target.xp
+        x, y = self._device
+        index = to_device(order, self.target)  # one transfer per epoch
+        for s, e in self._bounds():
+            rows = index[s:e]
+            yield self._finish(xp.take(x, rows, axis=0), xp.take(y, rows, axis=0))
+
+    def _gather(self, rows: np.ndarray) -> Any:
+        x, y = self._host
+        return transfer_async(np.take(x, rows, axis=0), self.target), transfer_async(
+            np.take(y, rows, axis=0), self.target
+        )
+
+    def _streamed(self, order: np.ndarray) -> Iterator[tuple[Array, Array]]:
+        bounds = self._bounds()
+        if not bounds:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xpnet-prefetch") as pool:
+            pending = pool.submit(self._gather, order[bounds[0][0] : bounds[0][1]])
+            for i in range(len(bounds)):
+                xb, yb = pending.result()
+                if i + 1 < len(bounds):
+                    s, e = bounds[i + 1]
+                    pending = pool.submit(self._gather, order[s:e])
+                yield self._finish(xb.result(), yb.result())

@@ -1,0 +1,72 @@
+"""Per-epoch training history: a list of records with JSON round-trip and column access."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "seconds",
+    "samples_per_second",
+    "lr",
+)
+
+
+class History(list):
+    """A list of per-epoch dicts with keys :data:`COLUMNS` (``val_*`` are ``None`` without validation).
+
+    ``history["train_loss"]`` gives one column as a list; ``history[0]`` the first epoch's record.
+    """
+
+    meta: dict[str, Any]
+
+    def __init__(self, records: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None) -> None:
+        super().__init__(records or [])
+        self.meta = dict(meta or {})
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return [record.get(key) for record in self]
+        return super().__getitem__(key)
+
+    def best(self, key: str = "val_loss", mode: str = "min") -> dict[str, Any] | None:
+        """The record with the lowest (``mode="min"``) or highest value of ``key``; None if none has it."""
+        scored = [r for r in self if r.get(key) is not None and math.isfinite(r[key])]
+        if not scored:
+            return None
+        pick = min if mode == "min" else max
+        return pick(scored, key=lambda r: r[key])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"meta": self.meta, "epochs": list(self)}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write JSON atomically (temporary file in the same folder, fsync, rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.to_dict(), f, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> History:
+        with open(path) as f:
+            data = json.load(f)
+        return cls(data["epochs"], data.get("meta"))

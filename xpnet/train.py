@@ -1,0 +1,238 @@
+"""The training loop: ``xpnet.train(data, device=..., ...)`` -> :class:`TrainResult`.
+
+Inside an epoch nothing is read back to the host: losses and correct counts accumulate on the
+device (:class:`xpnet.metrics.Metrics`) and are read once per epoch, or per progress refresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .backend import Backend, backend_of, dtype_name, is_host_array, resolve
+from .callbacks import EarlyStopping
+from .data import Batches, check_batch_size
+from .dataset_source import load_data, n_outputs, split_validation
+from .errors import TrainingDivergedError, XPNetTypeError, XPNetValueError, describe
+from .evaluate import Evaluation, evaluate
+from .history import History
+from .init import Seed, generators
+from .metrics import Metrics
+from .model import MLP
+from .optim import Optimizer, make_optimizer
+from .schedules import Schedule, get_schedule
+from .validation import check_float
+
+Callback = Callable[[dict[str, Any], MLP], Any]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    model : MLP
+        The trained network (with the best weights restored when early stopping is on).
+    history : History
+        One record per epoch: train/validation loss and accuracy, seconds, samples/s, learning rate.
+    device : str
+        Canonical spec of the device used.
+    placement : str
+        ``"device"`` or ``"stream"`` (see :mod:`xpnet.data`).
+    optimizer : Optimizer
+    test : Evaluation or None
+        Evaluation on the test split when the data came with one.
+    """
+
+    model: MLP
+    history: History
+    device: str
+    placement: str
+    optimizer: Optimizer
+    test: Evaluation | None = None
+    stopped_early: bool = field(default=False)
+
+
+def _check_epochs(epochs: Any) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise XPNetValueError(f"epochs: expected an integer >= 0; received {describe(epochs)}")
+    return int(epochs)
+
+
+def _pick_backend(device: str | Backend | None, x: Any) -> Backend:
+    """An explicit device wins; ``"auto"`` follows data that already live on a device."""
+    if (device is None or device == "auto") and not is_host_array(x):
+        return backend_of(x)
+    return resolve(device)
+
+
+def train(
+    data: Any = "mnist",
+    *,
+    device: str | Backend | None = "auto",
+    hidden: Sequence[int] = (512,),
+    activation: str = "relu",
+    loss: str = "cross_entropy",
+    epochs: int = 20,
+    batch_size: int = 128,
+    optimizer: str = "momentum",
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    l2: float = 1e-4,
+    lr_schedule: str | Schedule = "cosine",
+    validation: float | tuple[Any, Any] | None = None,
+    early_stopping: int | EarlyStopping | None = None,
+    seed: Seed = 0,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    placement: str = "auto",
+    dtype: str = "float32",
+    model: MLP | None = None,
+) -> TrainResult:
+    """Train an MLP with minibatch gradient descent on any backend.
+
+    Parameters
+    ----------
+    data : str or tuple
+        ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``; or ``(x, y)``; or ``((x, y), (x_test, y_test))``,
+        as NumPy or device arrays. ``x`` is ``(n, d)``; ``y`` is ``(n,)`` labels or ``(n, k)`` targets.
+    device : str
+        Device spec; ``"auto"`` follows device arrays in ``data``, else picks a GPU if usable, else NumPy.
+    hidden : sequence of int
+        Hidden-layer widths (ignored when ``model`` is given).
+    activation, loss : str
+        See :class:`xpnet.MLP`.
+    epochs, batch_size : int
+        Passes over the training data; samples per step (the last partial batch is kept).
+    optimizer : {"sgd", "momentum", "nesterov", "adam"}
+    lr, momentum, l2 : float
+        Peak learning rate; momentum coefficient; L2 penalty ``½·l2·Σ‖W‖²``.
+    lr_schedule : {"constant", "step", "cosine"} or callable
+        Factor applied to ``lr`` as a function of the fraction of training done.
+    validation : float or (x_val, y_val), optional
+        A fraction of the training data held out (drawn with the run's seed), or explicit arrays.
+    early_stopping : int or EarlyStopping, optional
+        Patience in epochs on the validation loss; the best weights are restored. Needs ``validation``.
+    seed : int
+        Seeds initial weights, batch order and the validation split (host generators).
+    progress : bool
+        Show a tqdm progress bar per epoch with loss and samples/s.
+    callbacks : sequence of callables
+        ``callback(record, model)`` after each epoch; returning True stops training.
+    placement : {"auto", "device", "stream"}
+        Where the data set lives during training (see :mod:`xpnet.data`).
+    dtype : {"float32", "float64"}
+    model : MLP, optional
+        Continue training this network instead of building a new one.
+    """
+    epochs = _check_epochs(epochs)
+    batch_size = check_batch_size(batch_size)
+    lr, l2 = check_float("lr", lr, low_inclusive=False), check_float("l2", l2)
+    schedule = get_schedule(lr_schedule)
+    init_rng, shuffle_rng, split_rng = generators(seed, 3)
+    source = load_data(data)
+    backend = model.backend if model is not None else _pick_backend(device, source.x)
+    x, y, val = split_validation(source.x, source.y, validation, split_rng, backend)
+    if model is None:
+        if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
+            raise XPNetTypeError(f"hidden: expected a sequence of widths such as (512,); received {describe(hidden)}")
+        sizes = (x.shape[1], *hidden, n_outputs(y, loss))
+        model = MLP(sizes, activation=activation, loss=loss, device=backend, dtype=dtype, seed=init_rng)
+    x, y = model._check_data(x, y)
+    if val is not None:
+        val = model._check_data(*val)
+    opt = make_optimizer(optimizer, lr, momentum=momentum)
+    batches = Batches(
+        x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement, scale=source.scale
+    )
+    hooks = list(callbacks)
+    if early_stopping is not None:
+        if val is None:
+            raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
+        hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
+    history = History(meta={
+        "xpnet": __version__, "data": source.name, "device": backend.spec, "placement": batches.placement,
+        "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype_name(model.dtype),
+        "optimizer": optimizer, "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
+        "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs, "seed": seed if isinstance(seed, int) else None,
+    })  # fmt: skip
+    stopped = False
+    total_steps = max(epochs * len(batches), 1)
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        record = _run_epoch(
+            model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epoch, epochs, progress
+        )
+        if not np.isfinite(record["train_loss"]):
+            raise TrainingDivergedError(
+                f"training diverged: the mean training loss of epoch {epoch} is {record['train_loss']}; "
+                f"try a smaller learning rate than lr={lr}"
+            )
+        if val is not None:
+            v = evaluate(model, *val, batch_size=max(batch_size, 4096), x_scale=source.scale)
+            record.update(val_loss=v.loss, val_accuracy=v.accuracy)
+        record["seconds"] = time.perf_counter() - start
+        record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)
+        history.append(record)
+        if any([bool(hook(record, model)) for hook in hooks]):
+            stopped = True
+            break
+    for hook in hooks:
+        if hasattr(hook, "on_train_end"):
+            hook.on_train_end(model)
+    test = None
+    if source.test is not None:
+        test = evaluate(model, *model._check_data(*source.test), x_scale=source.scale)
+        history.meta.update(test_loss=test.loss, test_accuracy=test.accuracy)
+    return TrainResult(model, history, backend.spec, batches.placement, opt, test, stopped)
+
+
+def _run_epoch(
+    model: MLP,
+    opt: Optimizer,
+    batches: Batches,
+    l2: float,
+    lr_at: Callable[[int], float],
+    epoch: int,
+    epochs: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """One pass over ``batches``; the only host reads are the progress refreshes and the final totals."""
+    metrics = Metrics(model.params[0], model.sizes[-1])
+    first_step = (epoch - 1) * len(batches)
+    bar = _progress_bar(len(batches), f"epoch {epoch}/{epochs}") if progress else None
+    refresh = max(1, len(batches) // 10)
+    start = time.perf_counter()
+    for i, (xb, yb) in enumerate(batches):
+        opt.lr = lr_at(first_step + i)
+        loss, grads, z = model._backprop(xb, yb, l2)
+        opt.step(model.params, grads)
+        metrics.add(loss, z, yb)
+        if bar is not None:
+            bar.update(1)
+            if (i + 1) % refresh == 0 or i + 1 == len(batches):
+                rate = metrics.count / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{metrics.read()['loss']:.4f}", samples_s=f"{rate:,.0f}")
+    if bar is not None:
+        bar.close()
+    totals = metrics.read()
+    return {
+        "epoch": epoch,
+        "train_loss": totals["loss"],
+        "train_accuracy": totals["accuracy"],
+        "val_loss": None,
+        "val_accuracy": None,
+        "lr": opt.lr,
+    }
+
+
+def _progress_bar(total: int, description: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)
