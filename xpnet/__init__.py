@@ -7,20 +7,24 @@ The same code runs on NumPy, CuPy, PyTorch and array-api-strict; pick one with a
 
 from __future__ import annotations
 
-from . import optim
+from . import datasets, optim
+from ._version import __version__
 from .backend import devices, to_numpy
+from .callbacks import EarlyStopping
 from .errors import (
     BackendUnavailableError,
     DataIntegrityError,
     DataNotFoundError,
     DeviceMismatchError,
+    TrainingDivergedError,
     XPNetError,
     XPNetTypeError,
     XPNetValueError,
 )
+from .evaluate import Evaluation, evaluate
+from .history import History
 from .model import MLP
-
-__version__ = "0.1.0"
+from .train import TrainResult, train
 
 __all__ = [
     "MLP",
@@ -28,11 +32,19 @@ __all__ = [
     "DataIntegrityError",
     "DataNotFoundError",
     "DeviceMismatchError",
+    "EarlyStopping",
+    "Evaluation",
+    "History",
+    "TrainResult",
+    "TrainingDivergedError",
     "XPNetError",
     "XPNetTypeError",
     "XPNetValueError",
     "__version__",
+    "datasets",
     "devices",
+    "evaluate",
     "optim",
     "to_numpy",
+    "train",
 ]

@@ -230,10 +230,11 @@ def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
     """
     xp, dev = target.xp, target.device
     if is_host_array(a):
+        host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype_name(dtype))  # cast on the host
         if target.name == "cupy":
             with dev:
-                return xp.asarray(np.asarray(a), dtype=dtype)
-        return xp.asarray(np.asarray(a), dtype=dtype, device=dev)
+                return xp.asarray(host)
+        return xp.asarray(host, device=dev)
     source = backend_of(a)
     if source.spec != target.spec:
         raise DeviceMismatchError(

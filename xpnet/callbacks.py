@@ -1,6 +1,7 @@
 """Training callbacks: ``callback(record, model) -> bool | None`` after each epoch; ``True`` stops training.
 
-A callback may also define ``on_train_end(model)``, called once after the last epoch.
+A callback may also define ``on_train_begin(meta)``, called once before the first epoch with the run's settings
+(``meta["device"]``, ``meta["placement"]``, ...), and ``on_train_end(model)``, called once after the last epoch.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, free_memory, to_device, transfer_async
+from .backend import Backend, dtype_name, free_memory, to_device, transfer_async
 from .errors import XPNetTypeError, XPNetValueError, describe
 
 Array = Any
@@ -93,6 +93,8 @@ class Batches:
         nbytes = x.nbytes + y.nbytes if on_host else 0
         self.placement = choose_placement(placement, nbytes, target) if on_host else "device"
         self._integer_y = target.xp.isdtype(y.dtype, "integral") if not on_host else y.dtype.kind in "iu"
+        if on_host:  # floating data are cast on the host, once; integer pixels stay small until the device
+            x, y = (a.astype(dtype_name(dtype), copy=False) if a.dtype.kind == "f" else a for a in (x, y))
         self._host = (x, y)
         if self.placement == "device":
             self._device = (to_device(x, target), to_device(y, target))

@@ -9,6 +9,7 @@ import numpy as np
 
 from .backend import Backend, is_host_array, to_device, to_numpy
 from .errors import XPNetTypeError, XPNetValueError, describe
+from .losses import one_hot
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
 
@@ -48,6 +49,17 @@ def load_data(data: Any) -> DataSource:
     raise XPNetTypeError(
         f"data: expected a data set name, (x, y) or ((x, y), (x_test, y_test)); received {describe(data)}"
     )
+
+
+def targets_for_loss(y: Any, loss: str, backend: Backend) -> Any:
+    """Integer labels become one-hot rows for the quadratic loss (which needs ``(n, k)`` targets)."""
+    if loss != "quadratic" or getattr(y, "ndim", 2) != 1:
+        return y
+    if is_host_array(y):
+        labels = np.asarray(y).astype(np.int64)
+        return np.eye(int(labels.max()) + 1 if labels.size else 0, dtype=np.float32)[labels]
+    xp = backend.xp
+    return one_hot(y, int(to_numpy(xp.max(y))) + 1, xp.float32)  # one read before training
 
 
 def n_outputs(y: Any, loss: str) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .atomic import atomic_open
 
 COLUMNS = (
     "epoch",
@@ -50,20 +51,10 @@ class History(list):
         return {"meta": self.meta, "epochs": list(self)}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write JSON atomically (temporary file in the same folder, fsync, rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write JSON atomically (see :mod:`xpnet.atomic`); returns the path."""
+        with atomic_open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:

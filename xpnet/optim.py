@@ -9,6 +9,7 @@ Hyperparameters are Python floats, so float32 parameters are never promoted to f
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -128,9 +129,12 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "nes
 
 
 def make_optimizer(name: str, lr: float, **options: float) -> Optimizer:
-    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``)."""
+    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``).
+
+    Options the optimizer does not take (``momentum`` for SGD and Adam) are ignored.
+    """
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise XPNetValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}; received {describe(name)}")
-    if name == "sgd":
-        options.pop("momentum", None)
-    return OPTIMIZERS[name](lr, **options)
+    cls = OPTIMIZERS[name]
+    accepted = inspect.signature(cls).parameters
+    return cls(lr, **{key: value for key, value in options.items() if key in accepted})

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .backend import Backend, backend_of, dtype_name, is_host_array, resolve
 from .callbacks import EarlyStopping
 from .data import Batches, check_batch_size
-from .dataset_source import load_data, n_outputs, split_validation
+from .dataset_source import load_data, n_outputs, split_validation, targets_for_loss
 from .errors import TrainingDivergedError, XPNetTypeError, XPNetValueError, describe
 from .evaluate import Evaluation, evaluate
 from .history import History
@@ -138,7 +138,10 @@ def train(
     init_rng, shuffle_rng, split_rng = generators(seed, 3)
     source = load_data(data)
     backend = model.backend if model is not None else _pick_backend(device, source.x)
-    x, y, val = split_validation(source.x, source.y, validation, split_rng, backend)
+    loss = model.loss if model is not None else loss
+    y = targets_for_loss(source.y, loss, backend)
+    test = None if source.test is None else (source.test[0], targets_for_loss(source.test[1], loss, backend))
+    x, y, val = split_validation(source.x, y, validation, split_rng, backend)
     if model is None:
         if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
             raise XPNetTypeError(f"hidden: expected a sequence of widths such as (512,); received {describe(hidden)}")
@@ -162,6 +165,9 @@ def train(
         "optimizer": optimizer, "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
         "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs, "seed": seed if isinstance(seed, int) else None,
     })  # fmt: skip
+    for hook in hooks:
+        if hasattr(hook, "on_train_begin"):
+            hook.on_train_begin(history.meta)
     stopped = False
     total_steps = max(epochs * len(batches), 1)
     for epoch in range(1, epochs + 1):
@@ -186,11 +192,11 @@ def train(
     for hook in hooks:
         if hasattr(hook, "on_train_end"):
             hook.on_train_end(model)
-    test = None
-    if source.test is not None:
-        test = evaluate(model, *model._check_data(*source.test), x_scale=source.scale)
-        history.meta.update(test_loss=test.loss, test_accuracy=test.accuracy)
-    return TrainResult(model, history, backend.spec, batches.placement, opt, test, stopped)
+    evaluation = None
+    if test is not None:
+        evaluation = evaluate(model, *model._check_data(*test), x_scale=source.scale)
+        history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
+    return TrainResult(model, history, backend.spec, batches.placement, opt, evaluation, stopped)
 
 
 def _run_epoch(

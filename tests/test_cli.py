@@ -1,0 +1,163 @@
+"""The ``xpnet`` command line, run as ``python -m xpnet`` in a subprocess (one short training run shared)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import cli
+from xpnet.plot import plot_errors, plot_history
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "xpnet", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+    )
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > 5_000, f"{path} is suspiciously small ({len(data)} bytes)"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One quick real run: 2000 MNIST samples, 2 epochs, on NumPy."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    args = ("train", "--limit", "2000", "--epochs", "2", "--hidden", "32", "--device", "cpu", "--no-progress")
+    proc = run_cli(*args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return proc, out
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ((), ("train", "devices", "plot")),
+        (("train",), ("--epochs", "--hidden", "--device", "--limit", "use only the first N training samples", "--out")),
+        (("devices",), ("device specs",)),
+        (("plot",), ("--errors", "-o", "HISTORY_JSON")),
+    ],
+)
+def test_help(command: tuple[str, ...], expected: tuple[str, ...]) -> None:
+    proc = run_cli(*command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # help is wrapped to the terminal width
+    for phrase in expected:
+        assert phrase in text
+
+
+def test_train_defaults_come_from_the_api() -> None:
+    args = cli.build_parser().parse_args(["train"])
+    for name, parameter in inspect.signature(xpnet.train).parameters.items():
+        if name in ("callbacks", "model"):
+            continue
+        value = getattr(args, name)
+        assert (tuple(value) if name == "hidden" else value) == parameter.default, name
+
+
+def test_devices_lists_cpu_with_its_family() -> None:
+    proc = run_cli("devices")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    assert ["cpu", "numpy"] in rows
+    assert [row[0] for row in rows] == xpnet.devices()
+
+
+def test_train_prints_device_table_and_test_accuracy(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, out = trained
+    lines = proc.stdout.splitlines()
+    assert "device: cpu (numpy)" in lines
+    assert any(re.fullmatch(r"placement: (device|stream)", line) for line in lines)
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["epoch", "train", "loss"])
+    assert "samples/s" in lines[header]
+    assert [lines[header + k].split()[0] for k in (1, 2)] == ["1", "2"]
+    accuracy = float(re.search(r"test: loss [\d.]+, accuracy ([\d.]+)%", proc.stdout).group(1)) / 100
+    assert accuracy > 0.7
+    assert str(out / "history.json") in proc.stdout and str(out / "predictions.npz") in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_writes_history_and_predictions(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = trained
+    saved = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in saved["epochs"]] == [1, 2]
+    assert saved["meta"]["data"] == "mnist" and saved["meta"]["limit"] == 2000
+    history = xpnet.History.load(out / "history.json")
+    assert len(history) == 2 and history.meta["sizes"] == [784, 32, 10]
+    with np.load(out / "predictions.npz") as predictions:
+        y_true, y_pred = predictions["y_true"], predictions["y_pred"]
+    assert y_true.shape == y_pred.shape == (10_000,)
+    assert y_true.dtype.kind == y_pred.dtype.kind == "i"
+    # The saved predictions are the evaluated model's: their accuracy is the printed test accuracy.
+    assert np.mean(y_true == y_pred) == pytest.approx(history.meta["test_accuracy"], abs=1e-4)
+
+
+def test_plot_history_writes_png(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = trained
+    target = out / "curves.png"
+    proc = run_cli("plot", str(out / "history.json"), "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert_png(target)
+
+
+def test_plot_errors_writes_png(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = trained
+    target = out / "errors.png"
+    proc = run_cli("plot", "--errors", str(out), "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert_png(target)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "--epochs", "-1"),
+        ("train", "--device", "nosuch"),
+        ("train", "--optimizer", "rmsprop"),
+        ("plot", "no-such-history.json"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(args: tuple[str, ...], tmp_path: Path) -> None:
+    proc = run_cli(*args, "--out", str(tmp_path / "out")) if args[0] == "train" else run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "xpnet: error:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "history.json").exists()
+
+
+def test_main_returns_status_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plot", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.startswith("xpnet: error: ")
+    (tmp_path / "bad.json").write_text("not json")
+    assert cli.main(["plot", str(tmp_path / "bad.json")]) == 2
+    assert "not a history file" in capsys.readouterr().err
+
+    def interrupted() -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "devices", interrupted)
+    assert cli.main(["devices"]) == 130
+
+
+def test_plot_functions_check_input_and_name_the_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(xpnet.XPNetValueError, match="received images"):
+        plot_errors(np.zeros((3, 784)), np.zeros(3, int), np.zeros(4, int), tmp_path / "e.png")
+    with pytest.raises(xpnet.XPNetValueError, match="no epochs"):
+        plot_history(xpnet.History(), tmp_path / "c.png")
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
+    with pytest.raises(xpnet.XPNetError, match=re.escape('pip install "xpnet[plot]"')):
+        plot_history([{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5}], tmp_path / "c.png")

@@ -1,0 +1,48 @@
+"""Text the command line prints: the per-epoch table and the one-line summaries (no I/O here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .evaluate import Evaluation
+
+# (title, history key, format spec); a missing value (no validation data) prints as "-".
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("epoch", "epoch", "d"),
+    ("train loss", "train_loss", ".4f"),
+    ("train acc", "train_accuracy", ".2%"),
+    ("val loss", "val_loss", ".4f"),
+    ("val acc", "val_accuracy", ".2%"),
+    ("lr", "lr", ".4g"),
+    ("seconds", "seconds", ".2f"),
+    ("samples/s", "samples_per_second", ",.0f"),
+)
+
+
+def _width(title: str) -> int:
+    return 5 if title == "epoch" else max(len(title), 9)
+
+
+def table_header() -> str:
+    """Column titles of the per-epoch table, right-aligned like the rows."""
+    return "  ".join(title.rjust(_width(title)) for title, _, _ in COLUMNS)
+
+
+def table_row(record: Mapping[str, Any]) -> str:
+    """One history record as a table row under :func:`table_header`."""
+    cells = []
+    for title, key, spec in COLUMNS:
+        value = record.get(key)
+        cells.append(("-" if value is None else format(value, spec)).rjust(_width(title)))
+    return "  ".join(cells)
+
+
+def evaluation_line(name: str, result: Evaluation) -> str:
+    """``test: loss 0.1234, accuracy 96.50% (10000 samples)``."""
+    return f"{name}: loss {result.loss:.4f}, accuracy {result.accuracy:.2%} ({result.n} samples)"
+
+
+def device_line(spec: str, family: str) -> str:
+    """One line of ``xpnet devices``: the spec to pass as ``--device`` and its backend family."""
+    return f"{spec:<20} {family}"
