@@ -1,4 +1,4 @@
-"""The ``xpnet`` command: ``xpnet train``, ``xpnet devices`` and ``xpnet plot`` (also ``python -m xpnet``).
+"""The ``xpnet`` command: ``train``, ``devices``, ``parity`` and ``plot`` (also ``python -m xpnet``).
 
 Every default of ``xpnet train`` is read from the signature of :func:`xpnet.train`, and every list of names
 (optimizers, activations, ...) from the table that defines it, so the command line never drifts from the API.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -115,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dv.set_defaults(run=_devices)
 
+    pa = commands.add_parser(
+        "parity",
+        help="train one seeded model on several devices and compare them step by step",
+        description="Train the same seeded model on the same batches on each device and compare the loss and every "
+        "parameter after each step with the first device. Exits 1 when a device disagrees.",
+        formatter_class=_Formatter,
+    )
+    pa.add_argument("--devices", type=_spec_list, help="comma-separated specs (default: every usable device)")
+    pa.add_argument("--steps", type=int, default=100, help="optimizer steps to compare")
+    pa.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating dtype")
+    pa.add_argument("--seed", type=int, default=0, help="seed of model, data and batch order")
+    pa.add_argument("--json", metavar="FILE", help="also write the per-step differences as JSON")
+    pa.set_defaults(run=_parity)
+
     p = commands.add_parser(
         "plot",
         help="plot learning curves, or misclassified test images and the confusion matrix",
@@ -186,6 +201,23 @@ def _train(args: argparse.Namespace) -> None:
     print("wrote " + ", ".join(str(path) for path in written))
 
 
+def _spec_list(text: str) -> list[str]:
+    return [spec.strip() for spec in text.split(",") if spec.strip()]
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from .testing.parity import compare_backends
+
+    report = compare_backends(args.devices, steps=args.steps, dtype=args.dtype, seed=args.seed)
+    print(report.table())
+    if args.json:
+        with atomic_open(args.json, "w") as f:
+            json.dump(report.to_dict(), f, indent=2)
+        print(f"wrote {args.json}")
+    print("all devices agree" if report.ok else "DISAGREEMENT: at least one device differs beyond the tolerance")
+    return 0 if report.ok else 1
+
+
 def _devices(args: argparse.Namespace) -> None:
     for spec in devices():
         print(cli_format.device_line(spec, resolve(spec).name))
@@ -240,11 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error argparse has already printed
         return int(exc.code or 0)
     try:
-        args.run(args)
+        status = args.run(args)
     except (XPNetError, OSError) as exc:
         print(f"xpnet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xpnet: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return int(status or 0)

@@ -1,0 +1,181 @@
+"""Backend parity: train the same seeded model on the same batches on several devices and compare every step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backend import Backend, dtype_name, resolve, to_numpy
+from ..backend import devices as usable_devices
+from ..data import Batches
+from ..errors import XPNetError, XPNetValueError
+from ..init import generators
+from ..model import MLP
+from ..optim import make_optimizer
+
+# Default agreement thresholds on the normwise relative difference (see docs/parity.md for why).
+TOLERANCES = {"float64": 1e-10, "float32": 1e-4}
+
+
+@dataclass
+class DeviceParity:
+    """How one device compares with the reference, step by step (index 0 is step 1)."""
+
+    device: str
+    loss_diff: list[float] = field(default_factory=list)
+    param_diff: list[float] = field(default_factory=list)
+    first_divergence: int | None = None
+    verdict: str = "agrees"
+
+    @property
+    def max_diff(self) -> float:
+        return max([*self.loss_diff, *self.param_diff], default=0.0)
+
+
+@dataclass
+class ParityReport:
+    """Result of :func:`compare_backends`: ``ok`` is True when every device that ran agrees."""
+
+    reference: str
+    dtype: str
+    steps: int
+    tolerance: float
+    devices: list[DeviceParity]
+
+    @property
+    def ok(self) -> bool:
+        return all(d.verdict in ("reference", "agrees") or d.verdict.startswith("skipped") for d in self.devices)
+
+    def table(self) -> str:
+        """A plain-text table: device, final and max difference, first step above tolerance, verdict."""
+        lines = [
+            f"reference: {self.reference} ({self.dtype}, {self.steps} steps, tolerance {self.tolerance:.0e})",
+            f"{'device':<22}{'final diff':>12}{'max diff':>12}{'diverges at':>13}  verdict",
+        ]
+        for d in self.devices:
+            final = max(d.loss_diff[-1:] + d.param_diff[-1:], default=float("nan"))
+            step = "-" if d.first_divergence is None else str(d.first_divergence)
+            ran = bool(d.loss_diff)
+            lines.append(
+                f"{d.device:<22}{(f'{final:.2e}' if ran else '-'):>12}{(f'{d.max_diff:.2e}' if ran else '-'):>12}{step:>13}  {d.verdict}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def _relative(a: np.ndarray, ref: np.ndarray) -> float:
+    """Normwise relative difference ``max|a − ref| / max|ref|`` (absolute where ``ref`` is all zeros)."""
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    diff = float(np.max(np.abs(a.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def _problem(seed: int, sizes: Sequence[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A learnable host data set: inputs ~ N(0, 1), labels from a random linear teacher."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, sizes[0]))
+    return x, np.argmax(x @ rng.normal(size=(sizes[0], sizes[-1])), axis=1)
+
+
+def _trajectory(
+    target: Backend,
+    dtype: str,
+    sizes: Sequence[int],
+    seed: int,
+    steps: int,
+    batch_size: int,
+    optimizer: str,
+    lr: float,
+    activation: str,
+) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """Loss and parameters (on the host) after each of ``steps`` training steps on ``target``."""
+    init_rng, shuffle_rng, data_rng = generators(seed, 3)
+    x, y = _problem(int(data_rng.integers(2**31)), sizes, n=max(4 * batch_size, 256))
+    model = MLP(sizes, activation=activation, device=target, dtype=dtype, seed=init_rng)
+    opt = make_optimizer(optimizer, lr, momentum=0.9)
+    batches = Batches(x, y, target, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement="device")
+    out: list[tuple[np.ndarray, list[np.ndarray]]] = []
+    while len(out) < steps:
+        for xb, yb in batches:
+            loss, grads, _ = model._backprop(xb, yb, 0.0)
+            opt.step(model.params, grads)
+            out.append((to_numpy(loss), [to_numpy(p).copy() for p in model.params]))  # a parity tool may sync
+            if len(out) == steps:
+                break
+    return out
+
+
+def compare_backends(
+    devices: Sequence[str | Backend] | None = None,
+    *,
+    steps: int = 100,
+    sizes: Sequence[int] = (32, 64, 10),
+    seed: int = 0,
+    dtype: str = "float32",
+    tolerance: float | None = None,
+    batch_size: int = 32,
+    optimizer: str = "momentum",
+    lr: float = 0.05,
+    activation: str = "relu",
+) -> ParityReport:
+    """Train the same seeded model on the same batches on each device; compare with the first, step by step.
+
+    Parameters
+    ----------
+    devices : sequence of device specs, optional
+        Default: every device :func:`xpnet.devices` lists. The first is the reference.
+    steps : int
+        Optimizer steps to compare.
+    sizes : sequence of int
+        Layer widths of the model.
+    dtype : {"float32", "float64"}
+    tolerance : float, optional
+        Largest normwise relative difference (of the loss or of any parameter, at any step) still counted as
+        agreement; default :data:`TOLERANCES` for the dtype (float64 1e-10, float32 1e-4).
+
+    Returns
+    -------
+    ParityReport
+        Per device: per-step differences of the loss and of the parameters (the max over parameters), the first
+        step above tolerance, and the verdict (``reference``, ``agrees``, ``DISAGREES`` or ``skipped: why``).
+    """
+    name = dtype_name(dtype)
+    if name not in TOLERANCES:
+        raise XPNetValueError(f"dtype: expected one of {sorted(TOLERANCES)}; received {dtype!r}")
+    tol = TOLERANCES[name] if tolerance is None else tolerance
+    specs = list(devices) if devices is not None else usable_devices()
+    if not specs:
+        raise XPNetValueError("devices: expected at least one device spec")
+    results: list[DeviceParity] = []
+    reference: list[tuple[np.ndarray, list[np.ndarray]]] | None = None
+    for spec in specs:
+        target = resolve(spec)
+        entry = DeviceParity(target.spec)
+        results.append(entry)
+        if target.spec == "torch:meta":
+            entry.verdict = "skipped: torch:meta has no values"
+            continue
+        try:
+            run = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, activation)
+        except XPNetError as exc:
+            entry.verdict = f"skipped: {exc}"
+            continue
+        if reference is None:
+            reference, entry.verdict = run, "reference"
+        for step, ((loss, params), (ref_loss, ref_params)) in enumerate(zip(run, reference), start=1):
+            entry.loss_diff.append(_relative(loss, ref_loss))
+            entry.param_diff.append(max(_relative(p, r) for p, r in zip(params, ref_params)))
+            if entry.first_divergence is None and max(entry.loss_diff[-1], entry.param_diff[-1]) > tol:
+                entry.first_divergence, entry.verdict = step, "DISAGREES"
+    return ParityReport(
+        results[0].device if reference is None else next(d.device for d in results if d.verdict == "reference"),
+        name,
+        steps,
+        tol,
+        results,
+    )

@@ -1,0 +1,42 @@
+"""pytest plugin (entry point ``pytest11``): the ``xp_device`` fixture, parametrized over the backend matrix.
+
+Installing xpnet registers it; any test that takes ``xp_device`` runs once per (backend, device, dtype)
+combination, with the ids of :data:`xpnet.testing.matrix.CASES`::
+
+    def test_my_layer(xp_device):
+        x = xp_device.asarray(np.ones((4, 3)))
+        net = xp_device.mlp((3, 2), seed=0)
+        assert net(x).device == xp_device.device
+
+Cases whose backend is not installed are skipped with the install hint; GPU cases carry the ``gpu`` marker
+(``pytest -m gpu`` runs only them, ``-m "not gpu"`` none of them); ``XPNET_BACKENDS`` filters by id prefix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..errors import BackendUnavailableError
+from .matrix import XPDevice, make_xp_device, selected_cases
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (CuPy or PyTorch CUDA); run with `pytest -m gpu`")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "xp_device" in metafunc.fixturenames:
+        params = [
+            pytest.param(case, id=case[0], marks=[pytest.mark.gpu] if case[3] else []) for case in selected_cases()
+        ]
+        metafunc.parametrize("xp_device", params, indirect=True)
+
+
+@pytest.fixture
+def xp_device(request: pytest.FixtureRequest) -> XPDevice:
+    """An :class:`xpnet.testing.XPDevice`: one (backend, device, dtype) of the matrix."""
+    case_id, spec, dtype, _ = request.param
+    try:
+        return make_xp_device(case_id, spec, dtype)
+    except BackendUnavailableError as exc:
+        pytest.skip(str(exc))
