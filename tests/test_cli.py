@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import cli
+from xpnet import cli, cli_commands
 from xpnet.plot import plot_errors, plot_history
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -61,7 +61,7 @@ def test_help(command: tuple[str, ...], expected: tuple[str, ...]) -> None:
 def test_train_defaults_come_from_the_api() -> None:
     args = cli.build_parser().parse_args(["train"])
     for name, parameter in inspect.signature(xpnet.train).parameters.items():
-        if name in ("callbacks", "model"):
+        if name in ("callbacks", "model", "resume"):  # --resume DIR sets checkpoint_dir and resume together
             continue
         value = getattr(args, name)
         assert (tuple(value) if name == "hidden" else value) == parameter.default, name
@@ -149,7 +149,7 @@ def test_main_returns_status_codes(
     def interrupted() -> list[str]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "devices", interrupted)
+    monkeypatch.setattr(cli_commands, "devices", interrupted)
     assert cli.main(["devices"]) == 130
 
 
@@ -161,3 +161,42 @@ def test_plot_functions_check_input_and_name_the_install(tmp_path: Path, monkeyp
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
     with pytest.raises(xpnet.XPNetError, match=re.escape('pip install "xpnet[plot]"')):
         plot_history([{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5}], tmp_path / "c.png")
+
+
+def test_eval_prints_the_saved_models_figures(trained: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = trained
+    history = xpnet.History.load(out / "history.json")
+    proc = run_cli("eval", str(out / "model.safetensors"), "--device", "strict:device1")
+    assert proc.returncode == 0, proc.stderr
+    accuracy = float(re.search(r"mnist test: loss [\d.]+, accuracy ([\d.]+)%", proc.stdout).group(1)) / 100
+    assert accuracy == pytest.approx(history.meta["test_accuracy"], abs=1e-4)
+    assert "confusion matrix" in proc.stdout
+    rows = proc.stdout.split("confusion matrix (rows: true class, columns: predicted):\n")[1].splitlines()
+    counts = np.array([[int(v) for v in row.split()[1:]] for row in rows[1:11]])
+    assert counts.shape == (10, 10) and counts.sum() == 10_000
+    assert np.trace(counts) == round(accuracy * 10_000)
+    bad = run_cli("eval", str(out / "history.json"))
+    assert bad.returncode == 2 and "xpnet: error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_train_resume_continues_a_checkpointed_run(tmp_path: Path) -> None:
+    args = (
+        "train",
+        "--limit",
+        "500",
+        "--hidden",
+        "8",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    first = run_cli(*args, "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck"))
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "ck" / "checkpoint.safetensors").exists()
+    again = run_cli(*args, "--epochs", "2", "--resume", str(tmp_path / "ck"))
+    assert again.returncode == 0, again.stderr
+    table = [line.split()[0] for line in again.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert table == ["2"]  # epoch 1 came from the checkpoint
+    assert [r["epoch"] for r in json.loads((tmp_path / "o" / "history.json").read_text())["epochs"]] == [1, 2]

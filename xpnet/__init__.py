@@ -23,6 +23,7 @@ from .errors import (
 )
 from .evaluate import Evaluation, evaluate
 from .history import History
+from .io import load, save
 from .model import MLP
 from .train import TrainResult, train
 
@@ -44,7 +45,9 @@ __all__ = [
     "datasets",
     "devices",
     "evaluate",
+    "load",
     "optim",
+    "save",
     "to_numpy",
     "train",
 ]

@@ -8,35 +8,19 @@ Errors raised on purpose (:class:`xpnet.XPNetError`) and unwritable paths print 
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import sys
-import zipfile
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import numpy as np
-
-from . import cli_format
+from . import cli_commands as commands_module
 from ._version import __version__
 from .activations import ACTIVATIONS
-from .atomic import atomic_open
-from .backend import devices, resolve, to_numpy
+from .cli_commands import TRAIN_DEFAULTS
 from .data import PLACEMENTS
-from .dataset_source import NAMED, DataSource, load_data
-from .errors import DataIntegrityError, XPNetError, XPNetValueError
-from .history import History
+from .dataset_source import NAMED
+from .errors import XPNetError
 from .losses import LOSSES
-from .model import MLP
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
-from .train import train
-
-TRAIN_DEFAULTS: dict[str, Any] = {
-    name: p.default for name, p in inspect.signature(train).parameters.items() if p.default is not p.empty
-}
-# Parameters of train() that are not plain options of `xpnet train`.
-_NOT_OPTIONS = {"data", "device", "callbacks", "model"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +38,10 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or isinstance(action.default, bool):
             return action.help
         return super()._get_help_string(action)
+
+
+def _spec_list(text: str) -> list[str]:
+    return [spec.strip() for spec in text.split(",") if spec.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,16 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=d["progress"],
         help="do not show a progress bar during each epoch",
     )
+    t.add_argument(
+        "--checkpoint-dir", metavar="DIR", help="checkpoint here every epoch (and every --checkpoint-every steps)"
+    )
+    t.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps, mid-epoch")
+    t.add_argument(
+        "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
+    )
     t.add_argument("--limit", type=int, metavar="N", help="use only the first N training samples (quick runs)")
-    t.add_argument("--out", default="xpnet-run", metavar="DIR", help="folder for history.json and predictions.npz")
-    t.set_defaults(run=_train)
+    t.add_argument(
+        "--out",
+        default="xpnet-run",
+        metavar="DIR",
+        help="folder for model.safetensors, history.json and predictions.npz",
+    )
+    t.set_defaults(run=commands_module.train_command)
 
     dv = commands.add_parser(
         "devices",
         help="list the devices usable here",
         description="List the device specs usable on this machine (pass one as --device) and their backend family.",
     )
-    dv.set_defaults(run=_devices)
+    dv.set_defaults(run=commands_module.devices_command)
+
+    ev = commands.add_parser(
+        "eval",
+        help="evaluate a saved model on a test set",
+        description="Load MODEL (written by `xpnet train` or xpnet.save) and print its test loss, accuracy and "
+        "confusion matrix.",
+        formatter_class=_Formatter,
+    )
+    ev.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+    ev.add_argument("--device", default="auto", help="device spec to evaluate on")
+    ev.add_argument("--data", choices=NAMED, default="mnist", help="data set whose test split is used")
+    ev.set_defaults(run=commands_module.eval_command)
 
     pa = commands.add_parser(
         "parity",
@@ -128,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating dtype")
     pa.add_argument("--seed", type=int, default=0, help="seed of model, data and batch order")
     pa.add_argument("--json", metavar="FILE", help="also write the per-step differences as JSON")
-    pa.set_defaults(run=_parity)
+    pa.set_defaults(run=commands_module.parity_command)
 
     p = commands.add_parser(
         "plot",
@@ -141,125 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output", metavar="FILE", help="image to write (default: curves.png or errors.png in the run folder)"
     )
-    p.set_defaults(run=_plot)
+    p.set_defaults(run=commands_module.plot_command)
     return parser
-
-
-def _scaled(x: np.ndarray, scale: float | None) -> np.ndarray:
-    """Stored pixels as float32 in [0, 1], scaled the way training scales them on the device."""
-    return x if scale is None else np.multiply(x, np.float32(scale), dtype=np.float32)
-
-
-def _first(source: DataSource, n: int) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-    """``((x[:n], y[:n]), test)`` as float arrays (arrays given to train are not rescaled, so scale here)."""
-    if n <= 0:
-        raise XPNetValueError(f"--limit: expected a positive number of training samples; received {n}")
-    assert source.test is not None  # every named data set has a test split
-    x_test, y_test = source.test
-    return (_scaled(source.x[:n], source.scale), source.y[:n]), (_scaled(x_test, source.scale), y_test)
-
-
-def _write_predictions(model: MLP, source: DataSource, path: Path) -> None:
-    """``predictions.npz`` with the test labels ``y_true`` and the model's ``y_pred`` (int64, shape (n,))."""
-    assert source.test is not None
-    x_test, y_test = source.test
-    y_pred = to_numpy(model.predict(_scaled(x_test, source.scale)))
-    with atomic_open(path, "wb") as f:
-        np.savez(f, y_true=np.asarray(y_test, dtype=np.int64), y_pred=y_pred.astype(np.int64))
-
-
-class _EpochTable:
-    """Prints the placement and the table header when training starts, then one row per epoch."""
-
-    def on_train_begin(self, meta: dict[str, Any]) -> None:
-        print(f"placement: {meta['placement']}")
-        print(cli_format.table_header(), flush=True)
-
-    def __call__(self, record: dict[str, Any], model: MLP) -> None:
-        print(cli_format.table_row(record), flush=True)
-
-
-def _train(args: argparse.Namespace) -> None:
-    backend = resolve(args.device)
-    source = load_data(args.data)
-    data = args.data if args.limit is None else _first(source, args.limit)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before training, not after
-    options = {name: getattr(args, name) for name in TRAIN_DEFAULTS if name not in _NOT_OPTIONS}
-    n_train = source.x.shape[0] if args.limit is None else min(args.limit, source.x.shape[0])
-    print(f"data: {args.data} ({n_train} training samples)")
-    print(f"device: {backend.spec} ({backend.name})")
-    result = train(data, device=backend, callbacks=[_EpochTable()], **options)
-    result.history.meta.update(data=args.data, limit=args.limit)
-    if result.stopped_early:
-        print(f"stopped early after {len(result.history)} epochs")
-    written = [result.history.save(out / "history.json")]
-    if result.test is not None and source.test is not None:
-        print(cli_format.evaluation_line("test", result.test))
-        written.append(out / "predictions.npz")
-        _write_predictions(result.model, source, written[-1])
-    print("wrote " + ", ".join(str(path) for path in written))
-
-
-def _spec_list(text: str) -> list[str]:
-    return [spec.strip() for spec in text.split(",") if spec.strip()]
-
-
-def _parity(args: argparse.Namespace) -> int:
-    from .testing.parity import compare_backends
-
-    report = compare_backends(args.devices, steps=args.steps, dtype=args.dtype, seed=args.seed)
-    print(report.table())
-    if args.json:
-        with atomic_open(args.json, "w") as f:
-            json.dump(report.to_dict(), f, indent=2)
-        print(f"wrote {args.json}")
-    print("all devices agree" if report.ok else "DISAGREEMENT: at least one device differs beyond the tolerance")
-    return 0 if report.ok else 1
-
-
-def _devices(args: argparse.Namespace) -> None:
-    for spec in devices():
-        print(cli_format.device_line(spec, resolve(spec).name))
-
-
-def _load_history(path: Path) -> History:
-    try:
-        return History.load(path)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataIntegrityError(f"{path}: not a history file written by xpnet ({type(exc).__name__}: {exc})") from exc
-
-
-def _load_errors(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Test images of the run's data set with the saved ``y_true`` and ``y_pred``."""
-    name = _load_history(run_dir / "history.json").meta.get("data")
-    if name not in NAMED:
-        raise XPNetValueError(
-            f"{run_dir / 'history.json'}: data {name!r} is not one of {list(NAMED)}, so its test images cannot be found"
-        )
-    try:
-        with np.load(run_dir / "predictions.npz") as saved:
-            y_true, y_pred = saved["y_true"], saved["y_pred"]
-    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataIntegrityError(f"{run_dir / 'predictions.npz'}: expected arrays y_true and y_pred ({exc})") from exc
-    source = load_data(name)
-    assert source.test is not None
-    x_test, y_test = source.test
-    if not np.array_equal(y_test, y_true):
-        raise DataIntegrityError(f"{run_dir / 'predictions.npz'}: y_true does not match the {name} test labels")
-    return x_test, y_true, y_pred
-
-
-def _plot(args: argparse.Namespace) -> None:
-    from . import plot
-
-    path = Path(args.path)
-    if args.errors:
-        written = plot.plot_errors(*_load_errors(path), args.output or path / "errors.png")
-    else:
-        history_path = path / "history.json" if path.is_dir() else path
-        written = plot.plot_history(_load_history(history_path), args.output or history_path.with_name("curves.png"))
-    print(f"wrote {written}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,3 +46,12 @@ def evaluation_line(name: str, result: Evaluation) -> str:
 def device_line(spec: str, family: str) -> str:
     """One line of ``xpnet devices``: the spec to pass as ``--device`` and its backend family."""
     return f"{spec:<20} {family}"
+
+
+def confusion_table(confusion: Any) -> str:
+    """A ``(k, k)`` confusion matrix as right-aligned text with class numbers on both axes."""
+    k = len(confusion)
+    width = max(len(str(int(confusion.max()))) if k else 1, len(str(k - 1)), 3) + 1
+    lines = ["true\\pred"[:5].rjust(5) + "".join(str(j).rjust(width) for j in range(k))]
+    lines += [str(i).rjust(5) + "".join(str(int(v)).rjust(width) for v in row) for i, row in enumerate(confusion)]
+    return "\n".join(lines)

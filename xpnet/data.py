@@ -16,7 +16,7 @@ Two placements give bit-identical batches:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,6 +88,7 @@ class Batches:
         self.batch_size = check_batch_size(batch_size)
         self.n = x.shape[0]
         self.target, self.dtype, self.rng, self.scale, self.drop_last = target, dtype, rng, scale, drop_last
+        self.epoch_rng_state: Mapping[str, Any] | None = None
         on_host = isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
         # Data already on the device stay there whatever was asked: nothing moves back to the host.
         nbytes = x.nbytes + y.nbytes if on_host else 0
@@ -119,16 +120,30 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[Array, Array]]:
         """One epoch of batches; each call draws a new permutation from ``rng``."""
-        order = self._order()
-        if self.placement == "device":
-            return self._from_device(order)
-        return self._streamed(order)
+        return self.epoch()
 
-    def _from_device(self, order: np.ndarray) -> Iterator[tuple[Array, Array]]:
+    def epoch(self, start: int = 0, rng_state: Mapping[str, Any] | None = None) -> Iterator[tuple[Array, Array]]:
+        """One epoch of batches from batch ``start`` on, exactly as an uninterrupted epoch would deliver them.
+
+        ``rng_state`` (a ``bit_generator.state``) is restored before the permutation is drawn, so a resumed
+        run replays the interrupted epoch's order. :attr:`epoch_rng_state` keeps the state the permutation was
+        drawn from.
+        """
+        if self.rng is not None:
+            if rng_state is not None:
+                self.rng.bit_generator.state = rng_state
+            self.epoch_rng_state = self.rng.bit_generator.state
+        order = self._order()
+        bounds = self._bounds()[start:]
+        if self.placement == "device":
+            return self._from_device(order, bounds)
+        return self._streamed(order, bounds)
+
+    def _from_device(self, order: np.ndarray, bounds: list[tuple[int, int]]) -> Iterator[tuple[Array, Array]]:
         xp = self.target.xp
         x, y = self._device
         index = to_device(order, self.target)  # one transfer per epoch
-        for s, e in self._bounds():
+        for s, e in bounds:
             rows = index[s:e]
             yield self._finish(xp.take(x, rows, axis=0), xp.take(y, rows, axis=0))
 
@@ -138,8 +153,7 @@ class Batches:
             np.take(y, rows, axis=0), self.target
         )
 
-    def _streamed(self, order: np.ndarray) -> Iterator[tuple[Array, Array]]:
-        bounds = self._bounds()
+    def _streamed(self, order: np.ndarray, bounds: list[tuple[int, int]]) -> Iterator[tuple[Array, Array]]:
         if not bounds:
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xpnet-prefetch") as pool:

@@ -40,4 +40,17 @@ def describe(value: object) -> str:
 
 
 class TrainingDivergedError(XPNetError, ArithmeticError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite.
+
+    Attributes
+    ----------
+    epoch, step : int
+        The epoch (1-based) and the global step (1-based) of the first non-finite loss.
+    model : MLP or None
+        The network with the last weights known to be good (those at the start of that epoch, or of the last
+        checkpoint written after it); the checkpoint on disk, if any, holds them too.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, model: object = None) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.model = epoch, step, model

@@ -57,7 +57,11 @@ class History(list):
         return Path(path)
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """Inverse of :meth:`to_dict`."""
+        return cls(data["epochs"], data.get("meta"))
+
+    @classmethod
     def load(cls, path: str | os.PathLike) -> History:
         with open(path) as f:
-            data = json.load(f)
-        return cls(data["epochs"], data.get("meta"))
+            return cls.from_dict(json.load(f))

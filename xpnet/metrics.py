@@ -12,7 +12,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .backend import to_numpy
+from .backend import backend_of, to_device, to_numpy
 from .losses import one_hot
 
 Array = Any
@@ -34,12 +34,17 @@ class Metrics:
         xp, dev = array_namespace(like), device_of(like)
         self._xp, self._dtype, self.n_classes = xp, like.dtype, n_classes
         self._sums = xp.zeros((2,), dtype=like.dtype, device=dev)  # [loss * n, correct]
+        self._first_bad = xp.zeros((1,), dtype=like.dtype, device=dev)  # first step with a non-finite loss; 0: none
         self._confusion = xp.zeros((n_classes, n_classes), dtype=like.dtype, device=dev) if confusion else None
         self.count = 0
 
-    def add(self, loss: Array, z: Array, y: Array) -> None:
-        """Add one batch: its mean ``loss`` (0-d), output pre-activations ``z`` ``(n, k)`` and targets ``y``."""
+    def add(self, loss: Array, z: Array, y: Array, step: int = 1) -> None:
+        """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output pre-activations ``z`` ``(n, k)`` and targets ``y``."""
         xp, n = self._xp, z.shape[0]
+        # Latch the first step (1-based) whose loss is not finite, without a host read.
+        unset = xp.astype(self._first_bad == 0, self._dtype)
+        finite = xp.astype(xp.isfinite(loss), self._dtype)
+        self._first_bad = self._first_bad + unset * (1.0 - finite) * float(step)
         pred, labels = predicted_labels(z), true_labels(y)
         hits = xp.sum(xp.astype(pred == labels, self._dtype))
         self._sums = self._sums + xp.stack([loss * float(n), hits])
@@ -50,12 +55,22 @@ class Metrics:
 
     def read(self) -> dict[str, Any]:
         """One device-to-host transfer: mean loss, accuracy and (if kept) the confusion matrix ``(k, k)``."""
-        parts = [self._sums]
+        parts = [self._sums, self._first_bad]
         if self._confusion is not None:
             parts.append(self._xp.reshape(self._confusion, (-1,)))
         host = to_numpy(self._xp.concat(parts)).astype(np.float64)
         n = max(self.count, 1)
         out: dict[str, Any] = {"loss": float(host[0]) / n, "accuracy": float(host[1]) / n}
+        out["first_non_finite_step"] = int(host[2]) if host[2] > 0 else None
         if self._confusion is not None:
-            out["confusion"] = np.rint(host[2:]).astype(np.int64).reshape(self.n_classes, self.n_classes)
+            out["confusion"] = np.rint(host[3:]).astype(np.int64).reshape(self.n_classes, self.n_classes)
         return out
+
+    def state(self) -> tuple[Array, int]:
+        """The running sums (a device array) and the sample count, for checkpoints."""
+        return self._sums, self.count
+
+    def restore(self, sums: Any, count: int) -> None:
+        """Continue from a checkpoint's :meth:`state` (``sums`` on the host or the device)."""
+        self._sums = to_device(sums, backend_of(self._sums), dtype=self._dtype)
+        self.count = count

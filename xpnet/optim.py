@@ -43,6 +43,11 @@ class Optimizer:
             self.state[name] = [xp.zeros_like(p) for p in params]
         return self.state[name]
 
+    def restore(self, steps: int, buffers: dict[str, list[Array]]) -> None:
+        """Continue from a checkpoint: the step count and the state buffers (already on the device)."""
+        self.steps = int(steps)
+        self.state = {name: list(arrays) for name, arrays in buffers.items()}
+
     def step(self, params: list[Array], grads: list[Array]) -> None:
         """Apply one update to ``params`` (modified in place) from ``grads`` (same order and shapes)."""
         self.steps += 1

@@ -1,11 +1,11 @@
-"""The training loop: ``xpnet.train(data, device=..., ...)`` -> :class:`TrainResult`.
+"""``xpnet.train(data, device=..., ...)`` -> :class:`TrainResult`: arguments, data, model, and the epochs.
 
-Inside an epoch nothing is read back to the host: losses and correct counts accumulate on the
-device (:class:`xpnet.metrics.Metrics`) and are read once per epoch, or per progress refresh.
+The steps of an epoch live in :mod:`xpnet.loop`; checkpoints in :mod:`xpnet.checkpoint`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,19 +16,35 @@ import numpy as np
 from ._version import __version__
 from .backend import Backend, backend_of, dtype_name, is_host_array, resolve
 from .callbacks import EarlyStopping
+from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .data import Batches, check_batch_size
 from .dataset_source import load_data, n_outputs, split_validation, targets_for_loss
-from .errors import TrainingDivergedError, XPNetTypeError, XPNetValueError, describe
+from .errors import XPNetTypeError, XPNetValueError, describe
 from .evaluate import Evaluation, evaluate
 from .history import History
 from .init import Seed, generators
-from .metrics import Metrics
+from .loop import Loop
 from .model import MLP
 from .optim import Optimizer, make_optimizer
 from .schedules import Schedule, get_schedule
 from .validation import check_float
 
 Callback = Callable[[dict[str, Any], MLP], Any]
+# Settings a resumed run must share with the run that wrote the checkpoint.
+_RESUME_KEYS = (
+    "data",
+    "sizes",
+    "activation",
+    "loss",
+    "dtype",
+    "optimizer",
+    "lr",
+    "momentum",
+    "l2",
+    "batch_size",
+    "lr_schedule",
+    "seed",
+)
 
 
 @dataclass
@@ -65,6 +81,16 @@ def _check_epochs(epochs: Any) -> int:
     return int(epochs)
 
 
+def _check_every(every: Any) -> int | None:
+    if every is None:
+        return None
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
+        raise XPNetValueError(
+            f"checkpoint_every: expected a positive number of steps or None; received {describe(every)}"
+        )
+    return int(every)
+
+
 def _pick_backend(device: str | Backend | None, x: Any) -> Backend:
     """An explicit device wins; ``"auto"`` follows data that already live on a device."""
     if (device is None or device == "auto") and not is_host_array(x):
@@ -94,6 +120,9 @@ def train(
     placement: str = "auto",
     dtype: str = "float32",
     model: MLP | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -130,6 +159,19 @@ def train(
     dtype : {"float32", "float64"}
     model : MLP, optional
         Continue training this network instead of building a new one.
+    checkpoint_dir : path, optional
+        Write ``checkpoint.safetensors`` and ``history.json`` here at the end of every epoch (and every
+        ``checkpoint_every`` steps), atomically.
+    checkpoint_every : int, optional
+        Also checkpoint every this many steps, mid-epoch.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir`` if there is one (else start afresh). The run must have
+        the same settings; its final weights then equal an uninterrupted run's (bit for bit on NumPy).
+
+    Raises
+    ------
+    TrainingDivergedError
+        The loss became NaN or infinite; the error names the epoch and step and carries the last good weights.
     """
     epochs = _check_epochs(epochs)
     batch_size = check_batch_size(batch_size)
@@ -165,29 +207,40 @@ def train(
         "optimizer": optimizer, "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
         "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs, "seed": seed if isinstance(seed, int) else None,
     })  # fmt: skip
+    config = {k: history.meta[k] for k in _RESUME_KEYS} | {"n_train": batches.n}
+    total_steps = max(epochs * len(batches), 1)
+    loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs, progress)
+    start = None
+    if checkpoint_dir is not None:
+        every = _check_every(checkpoint_every)
+
+        def write(where: Position) -> None:
+            save_checkpoint(checkpoint_dir, model=model, optimizer=opt, where=where, history=history, config=config)
+
+        loop.checkpoint, loop.checkpoint_every = write, every
+        if resume:
+            start = load_checkpoint(checkpoint_dir, model=model, optimizer=opt, config=config, history=history)
+    elif resume or checkpoint_every is not None:
+        raise XPNetValueError("checkpoint_dir: resume and checkpoint_every need a checkpoint_dir; received None")
     for hook in hooks:
         if hasattr(hook, "on_train_begin"):
             hook.on_train_begin(history.meta)
     stopped = False
-    total_steps = max(epochs * len(batches), 1)
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        record = _run_epoch(
-            model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epoch, epochs, progress
-        )
-        if not np.isfinite(record["train_loss"]):
-            raise TrainingDivergedError(
-                f"training diverged: the mean training loss of epoch {epoch} is {record['train_loss']}; "
-                f"try a smaller learning rate than lr={lr}"
-            )
+    first_epoch = 1 if start is None else start.epoch
+    for epoch in range(first_epoch, epochs + 1):
+        began = time.perf_counter()
+        record = loop.run_epoch(epoch, start if epoch == first_epoch else None)
         if val is not None:
             v = evaluate(model, *val, batch_size=max(batch_size, 4096), x_scale=source.scale)
             record.update(val_loss=v.loss, val_accuracy=v.accuracy)
-        record["seconds"] = time.perf_counter() - start
+        record["seconds"] = time.perf_counter() - began
         record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)
         history.append(record)
-        if any([bool(hook(record, model)) for hook in hooks]):
-            stopped = True
+        stopped = any([bool(hook(record, model)) for hook in hooks])
+        if loop.checkpoint is not None:
+            rng_state = None if batches.rng is None else batches.rng.bit_generator.state
+            loop.checkpoint(Position(epoch + 1, 0, rng_state))
+        if stopped:
             break
     for hook in hooks:
         if hasattr(hook, "on_train_end"):
@@ -197,48 +250,3 @@ def train(
         evaluation = evaluate(model, *model._check_data(*test), x_scale=source.scale)
         history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
     return TrainResult(model, history, backend.spec, batches.placement, opt, evaluation, stopped)
-
-
-def _run_epoch(
-    model: MLP,
-    opt: Optimizer,
-    batches: Batches,
-    l2: float,
-    lr_at: Callable[[int], float],
-    epoch: int,
-    epochs: int,
-    progress: bool,
-) -> dict[str, Any]:
-    """One pass over ``batches``; the only host reads are the progress refreshes and the final totals."""
-    metrics = Metrics(model.params[0], model.sizes[-1])
-    first_step = (epoch - 1) * len(batches)
-    bar = _progress_bar(len(batches), f"epoch {epoch}/{epochs}") if progress else None
-    refresh = max(1, len(batches) // 10)
-    start = time.perf_counter()
-    for i, (xb, yb) in enumerate(batches):
-        opt.lr = lr_at(first_step + i)
-        loss, grads, z = model._backprop(xb, yb, l2)
-        opt.step(model.params, grads)
-        metrics.add(loss, z, yb)
-        if bar is not None:
-            bar.update(1)
-            if (i + 1) % refresh == 0 or i + 1 == len(batches):
-                rate = metrics.count / max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{metrics.read()['loss']:.4f}", samples_s=f"{rate:,.0f}")
-    if bar is not None:
-        bar.close()
-    totals = metrics.read()
-    return {
-        "epoch": epoch,
-        "train_loss": totals["loss"],
-        "train_accuracy": totals["accuracy"],
-        "val_loss": None,
-        "val_accuracy": None,
-        "lr": opt.lr,
-    }
-
-
-def _progress_bar(total: int, description: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True)

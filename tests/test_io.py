@@ -1,0 +1,338 @@
+"""Model files: bit-exact round trips across devices, and a clear error (never code execution) for every bad file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors
+import safetensors.numpy
+
+from xpnet.backend import dtype_name, resolve, to_numpy
+from xpnet.errors import DataIntegrityError, DataNotFoundError, XPNetTypeError, XPNetValueError
+from xpnet.io import load, read_tensors, save, write_tensors
+from xpnet.model import MLP
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+SPECS = ["cpu", "strict:device1", pytest.param("torch:cpu", marks=needs_torch)]
+
+
+def _model(spec: str, dtype: str, *, activation: str = "tanh", loss: str = "quadratic", seed: int = 0) -> MLP:
+    """A (4, 7, 3) network on ``spec`` with random weights *and* biases (freshly initialised biases are all zero)."""
+    rng = np.random.default_rng(seed)
+    shapes = [(4, 7), (7,), (7, 3), (3,)]
+    backend = resolve(spec)
+    params = [backend.asarray(rng.standard_normal(s).astype(dtype)) for s in shapes]
+    return MLP.from_params(params, activation=activation, loss=loss)
+
+
+def _host(net: MLP) -> list[np.ndarray]:
+    return [to_numpy(p) for p in net.params]
+
+
+def _assert_same(loaded: MLP, original: MLP) -> None:
+    assert (loaded.sizes, loaded.activation, loaded.loss) == (original.sizes, original.activation, original.loss)
+    for a, b in zip(_host(loaded), _host(original)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()  # bit-exact, NaN- and signed-zero-safe
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    """A valid float32 model file."""
+    return save(_model("cpu", "float32"), tmp_path / "model.safetensors")
+
+
+def _header_length(data: bytes) -> int:
+    return int.from_bytes(data[:8], "little")
+
+
+# ------------------------------------------------------------------------------------------------ round trips
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", SPECS)
+def test_round_trip_is_bit_exact(tmp_path, spec, dtype):
+    net = _model(spec, dtype, activation="sigmoid", loss="cross_entropy")
+    path = save(net, tmp_path / "net.safetensors")
+    loaded = load(path, spec)
+    assert loaded.backend.spec == resolve(spec).spec
+    assert dtype_name(loaded.dtype) == dtype
+    assert all(p.dtype == getattr(loaded.backend.xp, dtype) for p in loaded.params)
+    _assert_same(loaded, net)
+    x = np.random.default_rng(1).standard_normal((5, 4)).astype(dtype)
+    assert np.array_equal(to_numpy(loaded(x)), to_numpy(net(x)))
+    assert np.array_equal(to_numpy(loaded.predict(x)), to_numpy(net.predict(x)))
+
+
+def _contents(path: Path) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Tensor bytes and header metadata (safetensors writes metadata keys in random order, so files differ bytewise)."""
+    with safetensors.safe_open(path, framework="numpy") as f:
+        return {name: f.get_tensor(name).tobytes() for name in f.keys()}, f.metadata()
+
+
+def test_a_model_moves_between_devices_bit_exactly(tmp_path):
+    original = _model("cpu", "float32", activation="relu", loss="cross_entropy")
+    first = save(original, tmp_path / "a.safetensors")
+    on_strict = load(first, "strict:device1")
+    assert on_strict.backend.spec == "strict:device1"
+    second = save(on_strict, tmp_path / "b.safetensors")
+    assert _contents(second) == _contents(first)
+    for spec in ["cpu", *(["torch:cpu"] if HAS_TORCH else [])]:
+        moved = load(second, spec)
+        assert moved.backend.spec == spec
+        _assert_same(moved, original)
+        assert _contents(save(moved, tmp_path / "c.safetensors")) == _contents(first)
+
+
+def test_float64_file_on_a_device_without_float64_needs_an_explicit_cast(tmp_path):
+    net = _model("cpu", "float64")
+    path = save(net, tmp_path / "f64.safetensors")
+    with pytest.raises(XPNetValueError, match=r"float64.*strict:no_float64.*dtype='float32'"):
+        load(path, "strict:no_float64")
+    cast = load(path, "strict:no_float64", dtype="float32")
+    assert cast.backend.spec == "strict:no_float64"
+    for a, b in zip(_host(cast), _host(net)):
+        assert a.dtype == np.float32 and np.array_equal(a, b.astype(np.float32))
+    assert load(save(cast, tmp_path / "f32.safetensors"), "cpu", dtype="float64").dtype == np.float64
+
+
+def test_save_adds_no_suffix_and_returns_the_path(tmp_path):
+    path = save(_model("cpu", "float32"), tmp_path / "model")
+    assert path == tmp_path / "model" and os.listdir(tmp_path) == ["model"]
+    assert load(str(path), "cpu").sizes == (4, 7, 3)
+
+
+def test_read_tensors_returns_writable_copies_and_the_meta(tmp_path):
+    fortran = np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4))
+    tensors = {"w": fortran, "view": fortran.T[::2], "step": np.array(7, dtype=np.int64), "mask": np.ones(3, bool)}
+    meta = {"epoch": 3, "history": {"loss": [1.5, 0.25]}, "name": "ünïcode"}
+    path = write_tensors(tmp_path / "ck.safetensors", tensors, meta, kind="xpnet.checkpoint")
+    back, meta_back = read_tensors(path, kind="xpnet.checkpoint")
+    assert meta_back == meta and sorted(back) == sorted(tensors)
+    for name, array in tensors.items():  # strided views are stored by value, not by raw memory
+        assert back[name].dtype == array.dtype and np.array_equal(back[name], array)
+        assert back[name].flags.writeable
+    back["w"][0, 0] = 99.0
+    assert read_tensors(path, kind="xpnet.checkpoint")[0]["w"][0, 0] == 0.0
+
+
+def test_a_valid_file_whose_first_byte_is_the_pickle_opcode_still_loads(tmp_path):
+    # The first 8 bytes are the header length, so 0x80 happens whenever it is 128 mod 256.
+    for width in range(0, 512, 1):
+        path = write_tensors(tmp_path / "f", {"a": np.ones(2)}, {"pad": "x" * width}, kind="xpnet.checkpoint")
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding produced a header length of 128 mod 256")
+    assert read_tensors(path, kind="xpnet.checkpoint")[1] == {"pad": "x" * width}
+
+
+def test_write_tensors_refuses_what_it_cannot_store(tmp_path):
+    with pytest.raises(XPNetTypeError, match=r"meta JSON"):
+        write_tensors(tmp_path / "f", {"a": np.ones(2)}, {"bad": object()}, kind="xpnet.checkpoint")
+    with pytest.raises(XPNetTypeError, match=r"numeric"):
+        write_tensors(tmp_path / "f", {"a": np.array([object()])}, {}, kind="xpnet.checkpoint")
+    assert not os.listdir(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ bad files
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataIntegrityError, match=r"model\.safetensors: not a readable safetensors file.*truncated"):
+        load(saved, "cpu")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(DataIntegrityError, match=r"not a readable safetensors file"):
+        load(tmp_path / "empty", "cpu")
+
+
+def test_a_flipped_byte_in_the_tensor_data_fails_the_checksum(saved):
+    data = bytearray(saved.read_bytes())
+    data[8 + _header_length(data) + 5] ^= 0x01
+    saved.write_bytes(bytes(data))
+    with pytest.raises(DataIntegrityError, match=r"corrupted.*checksum"):
+        load(saved, "cpu")
+
+
+def test_a_changed_meta_fails_the_checksum(saved):
+    data = saved.read_bytes()
+    tampered = data.replace(b'\\"activation\\": \\"tanh\\"', b'\\"activation\\": \\"relu\\"')
+    assert tampered != data and len(tampered) == len(data)
+    saved.write_bytes(tampered)
+    with pytest.raises(DataIntegrityError, match=r"corrupted"):
+        load(saved, "cpu")
+
+
+def test_a_flipped_byte_in_the_json_header_is_a_parse_error(saved):
+    data = bytearray(saved.read_bytes())
+    assert data[8:9] == b"{"
+    data[8] ^= 0x01
+    saved.write_bytes(bytes(data))
+    with pytest.raises(DataIntegrityError, match=r"not a readable safetensors file.*JSON"):
+        load(saved, "cpu")
+
+
+def test_a_text_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("these are not the weights you are looking for\n" * 3)
+    with pytest.raises(DataIntegrityError, match=r"notes\.txt: not a readable safetensors file"):
+        load(tmp_path / "notes.txt", "cpu")
+
+
+def test_an_npz_file(tmp_path):
+    np.savez(tmp_path / "weights.npz", W1=np.ones((2, 2)))
+    with pytest.raises(DataIntegrityError, match=r"zip archive.*never unpickles"):
+        load(tmp_path / "weights.npz", "cpu")
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: proof that code from the file ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_is_refused_without_running_it(tmp_path):
+    marker, control = tmp_path / "pwned", tmp_path / "control"
+    pickle.loads(pickle.dumps(_Payload(control)))  # the payload really runs code when unpickled ...
+    assert control.exists()
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(DataIntegrityError, match=r"Python pickle.*never unpickles.*arbitrary code"):
+        load(path, "cpu")
+    assert not marker.exists()  # ... but loading it ran nothing
+
+
+@needs_torch
+def test_a_torch_save_file_is_refused_without_running_it(tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    torch.save({"state": _Payload(marker), "w": torch.ones(2)}, path)
+    assert not marker.exists()
+    with pytest.raises(DataIntegrityError, match=r"torch\.save.*never unpickles.*arbitrary code"):
+        load(path, "cpu")
+    assert not marker.exists()
+
+
+def test_a_safetensors_file_from_another_tool(tmp_path):
+    path = tmp_path / "other.safetensors"
+    safetensors.numpy.save_file({"W1": np.ones((2, 2), np.float32)}, path, metadata={"framework": "jax"})
+    with pytest.raises(DataIntegrityError, match=r"not an xpnet file.*\['framework'\]"):
+        load(path, "cpu")
+    safetensors.numpy.save_file({"W1": np.ones((2, 2), np.float32)}, path)
+    with pytest.raises(DataIntegrityError, match=r"not an xpnet file"):
+        load(path, "cpu")
+
+
+def _rewrite_metadata(path: Path, **changes: str) -> None:
+    with safetensors.safe_open(path, framework="numpy") as f:
+        metadata = f.metadata() | changes
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    path.write_bytes(safetensors.numpy.save(tensors, metadata=metadata))
+
+
+def test_a_file_from_a_newer_xpnet(saved):
+    _rewrite_metadata(saved, format_version="99", xpnet_version="7.0.0")
+    with pytest.raises(DataIntegrityError, match=r"xpnet 7\.0\.0 in format version '99'.*upgrade xpnet"):
+        load(saved, "cpu")
+
+
+def test_an_unparsable_format_version(saved):
+    _rewrite_metadata(saved, format_version="two")
+    with pytest.raises(DataIntegrityError, match=r"format version 'two'.*upgrade"):
+        load(saved, "cpu")
+
+
+def test_a_checkpoint_is_not_a_model(tmp_path):
+    params = {name: np.asarray(p) for name, p in zip(["W1", "b1"], _model("cpu", "float32").params)}
+    path = write_tensors(tmp_path / "ck.safetensors", params, {"epoch": 1}, kind="xpnet.checkpoint")
+    with pytest.raises(DataIntegrityError, match=r"'xpnet\.checkpoint' file; expected an 'xpnet\.model' file"):
+        load(path, "cpu")
+
+
+def test_inconsistent_model_metadata(tmp_path):
+    net = _model("cpu", "float32")
+    params = {f"{c}{i // 2 + 1}": np.asarray(p) for i, (c, p) in enumerate(zip("WbWb", net.params))}
+    meta = {"sizes": [4, 7, 3], "activation": "swish", "loss": "quadratic", "dtype": "float32"}
+    write_tensors(tmp_path / "m", params, meta, kind="xpnet.model")
+    with pytest.raises(DataIntegrityError, match=r"unknown activation 'swish'"):
+        load(tmp_path / "m", "cpu")
+    write_tensors(tmp_path / "m", params, meta | {"activation": "tanh", "sizes": [4, 8, 3]}, kind="xpnet.model")
+    with pytest.raises(DataIntegrityError, match=r"widths \[4, 7, 3\]; the metadata says \[4, 8, 3\]"):
+        load(tmp_path / "m", "cpu")
+    write_tensors(
+        tmp_path / "m", params | {"W2": np.ones((6, 3), np.float32)}, meta | {"activation": "tanh"}, kind="xpnet.model"
+    )
+    with pytest.raises(DataIntegrityError, match=r"do not chain"):
+        load(tmp_path / "m", "cpu")
+    del params["b2"]
+    write_tensors(tmp_path / "m", params, meta | {"activation": "tanh"}, kind="xpnet.model")
+    with pytest.raises(DataIntegrityError, match=r"expected tensors W1, b1"):
+        load(tmp_path / "m", "cpu")
+
+
+def test_a_missing_path(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"nope\.safetensors: no such file") as info:
+        load(tmp_path / "nope.safetensors", "cpu")
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_a_directory(tmp_path):
+    with pytest.raises(XPNetValueError, match=r"is a directory"):
+        load(tmp_path, "cpu")
+    with pytest.raises(XPNetValueError, match=r"is a directory"):
+        save(_model("cpu", "float32"), tmp_path)
+
+
+def test_save_into_a_missing_folder_creates_nothing(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"folder .*typo does not exist"):
+        save(_model("cpu", "float32"), tmp_path / "typo" / "model.safetensors")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_save_refuses_what_is_not_a_model(tmp_path):
+    with pytest.raises(XPNetTypeError, match=r"expected an xpnet MLP; received"):
+        save({"W1": np.ones((2, 2))}, tmp_path / "model.safetensors")  # type: ignore[arg-type]
+    with pytest.raises(XPNetTypeError, match=r"path: expected a str or os\.PathLike"):
+        save(_model("cpu", "float32"), 42)  # type: ignore[arg-type]
+    assert not os.listdir(tmp_path)
+
+
+def test_a_failed_save_leaves_the_old_file_intact_and_no_temp_file(saved, monkeypatch):
+    before = saved.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match=r"simulated"):
+        save(_model("cpu", "float32", seed=1), saved)
+    monkeypatch.undo()
+    assert saved.read_bytes() == before
+    assert os.listdir(saved.parent) == [saved.name]
+    _assert_same(load(saved, "cpu"), _model("cpu", "float32"))
+
+
+def test_files_hold_no_pickle_and_a_readable_header(saved):
+    data = saved.read_bytes()
+    header = json.loads(data[8 : 8 + _header_length(data)])["__metadata__"]
+    assert header["format"] == "xpnet.model" and header["format_version"] == "1"
+    assert json.loads(header["meta"]) == {
+        "sizes": [4, 7, 3],
+        "activation": "tanh",
+        "loss": "quadratic",
+        "dtype": "float32",
+    }
+    assert len(header["sha256"]) == 64

@@ -1,0 +1,119 @@
+"""Checkpoints, exact resume after SIGKILL, and the divergence guard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.checkpoint import FILE_NAME, KIND
+from xpnet.io import read_tensors
+
+SETTINGS = dict(
+    device="cpu", hidden=(32,), epochs=4, batch_size=32, optimizer="momentum", lr=0.05, progress=False, seed=11
+)
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import xpnet
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2000, 20)), rng.integers(0, 4, size=2000)
+    train_module = sys.modules["xpnet.train"]
+    original = train_module.save_checkpoint
+
+    def save_then_hang(*args, **kwargs):
+        path = original(*args, **kwargs)
+        where = kwargs["where"]
+        if where.epoch == 2 and where.position > 0:  # mid-epoch 2: tell the parent, then wait to be killed
+            print("READY", where.epoch, where.position, flush=True)
+            time.sleep(600)
+        return path
+
+    train_module.save_checkpoint = save_then_hang
+    xpnet.train((x, y), checkpoint_dir=sys.argv[1], checkpoint_every=13, **SETTINGS)
+    print("FINISHED", flush=True)
+    """
+)
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(2000, 20)), rng.integers(0, 4, size=2000)
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.replace("**SETTINGS", "**" + repr(SETTINGS)))
+    ckpt = tmp_path / "ckpt"
+    child = subprocess.Popen([sys.executable, str(script), str(ckpt)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("READY"), line
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    _, meta = read_tensors(ckpt / FILE_NAME, kind=KIND)
+    assert meta["epoch"] == 2 and 0 < meta["position"] < 63  # killed in the middle of epoch 2
+    assert not [p for p in os.listdir(ckpt) if p.endswith(".tmp")]  # no half-written file visible
+
+    x, y = data()
+    resumed = xpnet.train((x, y), checkpoint_dir=ckpt, checkpoint_every=13, resume=True, **SETTINGS)
+    straight = xpnet.train((x, y), **SETTINGS)
+    for a, b in zip(resumed.model.params, straight.model.params):
+        assert np.array_equal(a, b)  # bit for bit
+    assert resumed.history["train_loss"] == straight.history["train_loss"]
+    assert resumed.history["lr"] == straight.history["lr"]
+
+
+def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):
+    x, y = data()
+    xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1}))
+    with pytest.raises(xpnet.XPNetValueError, match=r"resume: .*lr: checkpoint 0.05, now 0.1"):
+        xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"lr": 0.1}))
+
+
+def test_resume_without_a_checkpoint_starts_afresh_and_more_epochs_continue(tmp_path):
+    x, y = data()
+    first = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 2}))
+    assert len(first.history) == 2 and (tmp_path / FILE_NAME).exists() and (tmp_path / "history.json").exists()
+    more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 3}))
+    assert [r["epoch"] for r in more.history] == [1, 2, 3]
+    assert more.history[:2] == first.history[:2]
+
+
+def test_checkpoint_options_need_a_folder():
+    x, y = data()
+    for bad in ({"resume": True}, {"checkpoint_every": 5}):
+        with pytest.raises(xpnet.XPNetValueError, match="checkpoint_dir"):
+            xpnet.train((x[:64], y[:64]), **(SETTINGS | bad))
+    with pytest.raises(xpnet.XPNetValueError, match="checkpoint_every"):
+        xpnet.train((x[:64], y[:64]), checkpoint_dir="unused", checkpoint_every=0, **SETTINGS)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_names_the_step_and_keeps_the_last_good_weights(tmp_path):
+    x, y = data()
+    x = x.copy()
+    x[1000:] *= 1e30  # the second half of each epoch's batches blows the loss up
+    settings = SETTINGS | {"lr": 1.0, "optimizer": "sgd", "lr_schedule": "constant", "epochs": 3}
+    with pytest.raises(
+        xpnet.TrainingDivergedError, match=r"non-finite at step \d+ \(epoch 1\).*smaller learning rate"
+    ) as info:
+        xpnet.train((x, y), checkpoint_dir=tmp_path, checkpoint_every=1, **settings)
+    error = info.value
+    assert error.epoch == 1 and 1 <= error.step <= 63
+    assert all(np.isfinite(p).all() for p in error.model.params)
+    tensors, meta = read_tensors(tmp_path / FILE_NAME, kind=KIND)
+    assert meta["position"] < error.step  # the checkpoint on disk predates the first bad step
+    assert all(np.isfinite(t).all() for t in tensors.values())

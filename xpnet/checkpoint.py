@@ -1,0 +1,102 @@
+"""Checkpoints for exact resume: model, optimizer state, RNG state, position in the epoch, running metrics, history.
+
+One file, ``checkpoint.safetensors`` in the checkpoint folder, replaced atomically (see :mod:`xpnet.atomic`)
+together with ``history.json``; at no instant is a half-written checkpoint visible. Weights and optimizer
+buffers are tensors; everything else is JSON in the file's metadata. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backend import to_numpy
+from .errors import XPNetValueError
+from .history import History
+from .io import read_tensors, write_tensors
+from .model import MLP
+from .optim import Optimizer
+
+FILE_NAME = "checkpoint.safetensors"
+KIND = "xpnet.checkpoint"
+
+
+@dataclass
+class Position:
+    """Where training stands: the next batch to run is batch ``position`` of ``epoch`` (1-based epochs).
+
+    ``rng_state`` is the shuffling generator's state from which ``epoch``'s permutation is drawn.
+    """
+
+    epoch: int
+    position: int
+    rng_state: Mapping[str, Any] | None
+    metrics: tuple[np.ndarray, int] | None = None
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    *,
+    model: MLP,
+    optimizer: Optimizer,
+    where: Position,
+    history: History,
+    config: dict[str, Any],
+) -> Path:
+    """Write the checkpoint (and ``history.json``) into ``directory`` atomically; returns the checkpoint's path."""
+    tensors = {f"param.{i}": to_numpy(p) for i, p in enumerate(model.params)}
+    for name, buffers in optimizer.state.items():
+        tensors.update({f"opt.{name}.{i}": to_numpy(b) for i, b in enumerate(buffers)})
+    if where.metrics is not None:
+        tensors["metrics.sums"] = to_numpy(where.metrics[0])
+    meta = {
+        "config": config,
+        "epoch": where.epoch,
+        "position": where.position,
+        "rng_state": where.rng_state,
+        "metrics_count": None if where.metrics is None else where.metrics[1],
+        "optimizer": {"steps": optimizer.steps, "buffers": sorted(optimizer.state)},
+        "history": history.to_dict(),
+    }
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = write_tensors(directory / FILE_NAME, tensors, meta, kind=KIND)
+    history.save(directory / "history.json")
+    return path
+
+
+def load_checkpoint(
+    directory: str | os.PathLike, *, model: MLP, optimizer: Optimizer, config: dict[str, Any], history: History
+) -> Position | None:
+    """Restore ``model``, ``optimizer`` and ``history`` from ``directory``; ``None`` when there is no checkpoint yet.
+
+    Raises :class:`XPNetValueError` when the checkpoint was written by a run with other settings (a resumed run
+    must be the same run, or its result would not equal an uninterrupted one).
+    """
+    path = Path(directory) / FILE_NAME
+    if not path.exists():
+        return None
+    tensors, meta = read_tensors(path, kind=KIND)
+    saved = meta["config"]
+    changed = {k: (saved.get(k), v) for k, v in config.items() if k != "epochs" and saved.get(k) != v}
+    if changed:
+        detail = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in sorted(changed.items()))
+        raise XPNetValueError(
+            f"resume: the checkpoint in {directory} comes from a run with other settings ({detail}); "
+            "resume with the same settings or choose a new checkpoint_dir"
+        )
+    model.params[:] = [model.backend.asarray(tensors[f"param.{i}"]) for i in range(len(model.params))]
+    buffers = {
+        name: [model.backend.asarray(tensors[f"opt.{name}.{i}"]) for i in range(len(model.params))]
+        for name in meta["optimizer"]["buffers"]
+    }
+    optimizer.restore(meta["optimizer"]["steps"], buffers)
+    saved_history = History.from_dict(meta["history"])
+    history[:] = saved_history
+    metrics = None if meta["metrics_count"] is None else (tensors["metrics.sums"], meta["metrics_count"])
+    return Position(meta["epoch"], meta["position"], meta["rng_state"], metrics)

@@ -1,0 +1,98 @@
+"""The epoch loop behind :func:`xpnet.train`: steps, device-side metrics, checkpoints and the divergence guard.
+
+Inside an epoch nothing is read back to the host except at a progress refresh or a checkpoint: losses and
+correct counts accumulate on the device (:class:`xpnet.metrics.Metrics`) and are read once per epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .checkpoint import Position
+from .data import Batches
+from .errors import TrainingDivergedError
+from .metrics import Metrics
+from .model import MLP
+from .optim import Optimizer
+
+
+@dataclass
+class Loop:
+    """Everything one run's epochs share."""
+
+    model: MLP
+    optimizer: Optimizer
+    batches: Batches
+    l2: float
+    lr_at: Callable[[int], float]  # global step (0-based) -> learning rate
+    epochs: int
+    progress: bool
+    checkpoint: Callable[[Position], None] | None = None  # writes a checkpoint at a position
+    checkpoint_every: int | None = None  # steps between checkpoints
+
+    def run_epoch(self, epoch: int, start: Position | None = None) -> dict[str, Any]:
+        """Train one epoch (from ``start`` when resuming it); return its record without validation figures."""
+        model, batches = self.model, self.batches
+        last_good = [model.xp.asarray(p, copy=True) for p in model.params]  # for the divergence guard
+        metrics = Metrics(model.params[0], model.sizes[-1])
+        first = 0 if start is None else start.position
+        if start is not None and start.metrics is not None:
+            metrics.restore(*start.metrics)
+        steps = batches.epoch(first, None if start is None else start.rng_state)
+        epoch_step0 = (epoch - 1) * len(batches)
+        bar = _progress_bar(len(batches), first, f"epoch {epoch}/{self.epochs}") if self.progress else None
+        refresh = max(1, len(batches) // 10)
+        began = time.perf_counter()
+        for i, (xb, yb) in enumerate(steps, start=first):
+            step = epoch_step0 + i  # 0-based global step
+            self.optimizer.lr = self.lr_at(step)
+            loss, grads, z = model._backprop(xb, yb, self.l2)
+            self.optimizer.step(model.params, grads)
+            metrics.add(loss, z, yb, step=step + 1)
+            done = i + 1
+            if bar is not None and (done % refresh == 0 or done == len(batches)):
+                totals = self._check(metrics, epoch, last_good)
+                rate = metrics.count / max(time.perf_counter() - began, 1e-9)
+                bar.update(done - bar.n)
+                bar.set_postfix(loss=f"{totals['loss']:.4f}", samples_s=f"{rate:,.0f}")
+            if self.checkpoint is not None and self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
+                if done < len(batches):  # the end of the epoch is checkpointed by the caller, with its record
+                    self._check(metrics, epoch, last_good)
+                    last_good = [model.xp.asarray(p, copy=True) for p in model.params]
+                    self.checkpoint(Position(epoch, done, batches.epoch_rng_state, metrics.state()))
+        if bar is not None:
+            bar.close()
+        totals = self._check(metrics, epoch, last_good)
+        return {
+            "epoch": epoch,
+            "train_loss": totals["loss"],
+            "train_accuracy": totals["accuracy"],
+            "val_loss": None,
+            "val_accuracy": None,
+            "lr": self.optimizer.lr,
+        }
+
+    def _check(self, metrics: Metrics, epoch: int, last_good: list[Any]) -> dict[str, Any]:
+        """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
+        totals = metrics.read()
+        bad = totals["first_non_finite_step"]
+        if bad is not None:
+            self.model.params[:] = last_good
+            raise TrainingDivergedError(
+                f"training diverged: the loss became non-finite at step {bad} (epoch {epoch}); the model holds the "
+                f"last good weights. Try a smaller learning rate than lr={self.optimizer.lr:g}, or a lower l2 / "
+                "input scale",
+                epoch=epoch,
+                step=bad,
+                model=self.model,
+            )
+        return totals
+
+
+def _progress_bar(total: int, initial: int, description: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False, dynamic_ncols=True)
