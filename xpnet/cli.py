@@ -27,8 +27,7 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors read ``xpnet: error: ...`` and exit 2, like the errors raised while running."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"xpnet: error: {message}\n")
+        self.exit(2, f"xpnet: error: {message}\n{self.format_usage()}")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):

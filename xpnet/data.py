@@ -24,6 +24,7 @@ import numpy as np
 
 from .backend import Backend, dtype_name, free_memory, to_device, transfer_async
 from .errors import XPNetTypeError, XPNetValueError, describe
+from .validation import check_batch_data
 
 Array = Any
 PLACEMENTS = ("auto", "device", "stream")
@@ -86,6 +87,7 @@ class Batches:
         drop_last: bool = False,
     ) -> None:
         self.batch_size = check_batch_size(batch_size)
+        x, y, target, dtype = check_batch_data(x, y, target, dtype)
         self.n = x.shape[0]
         self.target, self.dtype, self.rng, self.scale, self.drop_last = target, dtype, rng, scale, drop_last
         self.epoch_rng_state: Mapping[str, Any] | None = None

@@ -10,6 +10,7 @@ import numpy as np
 from .data import Batches
 from .metrics import Metrics
 from .model import MLP
+from .validation import check_float, check_model
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 4096, x_scale: flo
     x_scale : float, optional
         Multiplies ``x`` after casting (``1/255`` for raw uint8 pixels).
     """
-    x, y = model._check_data(x, y)
+    x, y = check_model(model)._check_data(x, y)
+    x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
     batches = Batches(x, y, model.backend, model.dtype, batch_size=batch_size, scale=x_scale)
     metrics = Metrics(model.params[0], model.sizes[-1], confusion=True)
     for xb, yb in batches:

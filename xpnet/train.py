@@ -19,7 +19,7 @@ from .callbacks import EarlyStopping
 from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .data import Batches, check_batch_size
 from .dataset_source import load_data, n_outputs, split_validation, targets_for_loss
-from .errors import XPNetTypeError, XPNetValueError, describe
+from .errors import XPNetValueError, describe
 from .evaluate import Evaluation, evaluate
 from .history import History
 from .init import Seed, generators
@@ -27,7 +27,7 @@ from .loop import Loop
 from .model import MLP
 from .optim import Optimizer, make_optimizer
 from .schedules import Schedule, get_schedule
-from .validation import check_float
+from .validation import check_array, check_data, check_float, check_hidden, check_model
 
 Callback = Callable[[dict[str, Any], MLP], Any]
 # Settings a resumed run must share with the run that wrote the checkpoint.
@@ -94,7 +94,7 @@ def _check_every(every: Any) -> int | None:
 def _pick_backend(device: str | Backend | None, x: Any) -> Backend:
     """An explicit device wins; ``"auto"`` follows data that already live on a device."""
     if (device is None or device == "auto") and not is_host_array(x):
-        return backend_of(x)
+        return backend_of(check_array("x", x))
     return resolve(device)
 
 
@@ -178,15 +178,19 @@ def train(
     lr, l2 = check_float("lr", lr, low_inclusive=False), check_float("l2", l2)
     schedule = get_schedule(lr_schedule)
     init_rng, shuffle_rng, split_rng = generators(seed, 3)
+    model = None if model is None else check_model(model)
+    hidden = check_hidden(hidden) if model is None else hidden
     source = load_data(data)
     backend = model.backend if model is not None else _pick_backend(device, source.x)
     loss = model.loss if model is not None else loss
-    y = targets_for_loss(source.y, loss, backend)
-    test = None if source.test is None else (source.test[0], targets_for_loss(source.test[1], loss, backend))
-    x, y, val = split_validation(source.x, y, validation, split_rng, backend)
+    x, y = check_data(source.x, source.y, backend, loss, n_features=None if model is None else model.sizes[0])
+    y = targets_for_loss(y, loss, backend)
+    test = None
+    if source.test is not None:
+        x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
+        test = (x_test, targets_for_loss(y_test, loss, backend))
+    x, y, val = split_validation(x, y, validation, split_rng, backend)
     if model is None:
-        if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
-            raise XPNetTypeError(f"hidden: expected a sequence of widths such as (512,); received {describe(hidden)}")
         sizes = (x.shape[1], *hidden, n_outputs(y, loss))
         model = MLP(sizes, activation=activation, loss=loss, device=backend, dtype=dtype, seed=init_rng)
     x, y = model._check_data(x, y)

@@ -194,8 +194,11 @@ def check_inputs(x: Any, target: Backend, dtype: Any, n_features: int) -> Any:
 
 
 def check_targets(y: Any, target: Backend, n: int, n_outputs: int, integer: bool, dtype: Any) -> Any:
-    """``y`` checked and moved to ``target`` (real targets cast to ``dtype``)."""
-    return to_device(check_y(y, target, n, n_outputs, integer), target, dtype=None if integer else dtype)
+    """``y`` checked and moved to ``target`` (real targets cast to ``dtype``, which they must fit in)."""
+    y = check_y(y, target, n, n_outputs, integer)
+    if isinstance(y, np.ndarray) and not integer:
+        _check_fits("y", y, dtype)
+    return to_device(y, target, dtype=None if integer else dtype)
 
 
 def check_data(
@@ -238,8 +241,9 @@ def check_batch_data(x: Any, y: Any, target: Any, dtype: Any) -> tuple[Any, Any,
     """Arguments of :class:`xpnet.data.Batches`: ``x`` ``(n, d)``, ``y`` ``(n,)`` or ``(n, k)`` of real numbers.
 
     Returns ``(x, y, target, dtype)``: host data as NumPy arrays, both on the host or both on ``target``
-    (a host half of mixed data is moved there), ``target`` as a :class:`~xpnet.backend.Backend` (a spec string
-    is resolved) and ``dtype`` as the namespace's floating dtype.
+    (a host half of mixed data is moved there), integer targets ``(n, k)`` cast to ``dtype`` (only labels
+    ``(n,)`` stay integers), ``target`` as a :class:`~xpnet.backend.Backend` (a spec string is resolved) and
+    ``dtype`` as the namespace's floating dtype. Host floats must fit in ``dtype`` (no overflow to infinity).
     """
     if not isinstance(target, (Backend, str)):
         raise XPNetTypeError(f"target: expected a Backend or a device spec such as 'cpu'; received {describe(target)}")
@@ -257,6 +261,21 @@ def check_batch_data(x: Any, y: Any, target: Any, dtype: Any) -> tuple[Any, Any,
         raise XPNetValueError(
             f"y: expected shape ({x.shape[0]},) or ({x.shape[0]}, k) to match x; received shape {tuple(y.shape)}"
         )
-    if isinstance(x, np.ndarray) != isinstance(y, np.ndarray):  # mixed: everything follows the device half
-        x, y = to_device(x, target), to_device(y, target)
+    for name, a in (("x", x), ("y", y)):
+        if isinstance(a, np.ndarray):
+            _check_fits(name, a, dtype)
+    if y.ndim == 2:  # targets, not labels: always real
+        if isinstance(y, np.ndarray) and y.dtype.kind != "f":
+            y = y.astype(dtype_name(dtype))
+        elif not isinstance(y, np.ndarray) and not target.xp.isdtype(y.dtype, "real floating"):
+            y = target.xp.astype(y, dtype)
+    if isinstance(x, np.ndarray) != isinstance(y, np.ndarray):  # mixed: the host half follows the device half
+        x, y = (_to_target(a, target, dtype) for a in (x, y))
     return x, y, target, dtype
+
+
+def _to_target(a: Any, target: Backend, dtype: Any) -> Any:
+    """Host arrays moved to ``target`` (floats cast to ``dtype`` on the host first); device arrays as they are."""
+    if not isinstance(a, np.ndarray):
+        return a
+    return to_device(a, target, dtype=dtype if a.dtype.kind == "f" else None)
