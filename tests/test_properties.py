@@ -42,8 +42,6 @@ def budget(examples: int, *, shrink: bool = True) -> settings:
     )
 
 
-
-
 def mostly(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any], odds: int = 3) -> st.SearchStrategy[Any]:
     """``valid`` ``odds`` times for each ``invalid`` (``one_of`` would flatten nested choices and lose the weights)."""
     return st.sampled_from([True] * odds + [False]).flatmap(lambda ok: valid if ok else invalid)

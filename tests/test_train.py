@@ -165,3 +165,20 @@ def test_divergence_is_reported_with_the_epoch():
     x, y = blobs(n=64)
     with pytest.raises(xpnet.TrainingDivergedError, match=r"epoch \d+.*smaller learning rate"):
         xpnet.train((x * 1e30, y), device="cpu", hidden=(4,), epochs=2, lr=1e10, progress=False)
+
+
+def test_quadratic_labels_in_validation_and_test_follow_the_training_classes():
+    x, y = blobs(n=90)
+    result = xpnet.train(
+        ((x, y), (x[:5], np.zeros(5, dtype=np.int64))), loss="quadratic", validation=(x[:6], y[:6]),
+        device="cpu", hidden=(4,), epochs=1, progress=False,
+    )  # fmt: skip
+    assert result.model.sizes[-1] == 3 and result.history[0]["val_accuracy"] is not None
+    assert result.test is not None and result.test.confusion.shape == (3, 3)
+
+
+@pytest.mark.parametrize("callbacks", [3, print, ["not callable"]])
+def test_callbacks_must_be_a_list_of_callables(callbacks):
+    x, y = blobs(n=20)
+    with pytest.raises(xpnet.XPNetTypeError, match=r"callbacks(\[0\])?: expected"):
+        xpnet.train((x, y), device="cpu", epochs=1, progress=False, callbacks=callbacks)

@@ -19,8 +19,7 @@ Activation = tuple[Callable[[Array], Array], Callable[[Array, Array], Array]]
 
 
 def relu(z: Array) -> Array:
-    xp = array_namespace(z)
-    return xp.maximum(z, xp.zeros_like(z))
+    return array_namespace(z).maximum(z, 0.0)
 
 
 def relu_derivative(z: Array, a: Array) -> Array:

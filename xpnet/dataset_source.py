@@ -51,15 +51,16 @@ def load_data(data: Any) -> DataSource:
     )
 
 
-def targets_for_loss(y: Any, loss: str, backend: Backend) -> Any:
-    """Integer labels become one-hot rows for the quadratic loss (which needs ``(n, k)`` targets)."""
+def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int) -> Any:
+    """Integer labels become ``(n, classes)`` one-hot rows for the quadratic loss (which needs ``(n, k)`` targets)."""
     if loss != "quadratic" or getattr(y, "ndim", 2) != 1:
         return y
     if is_host_array(y):
         labels = np.asarray(y).astype(np.int64)
-        return np.eye(int(labels.max()) + 1 if labels.size else 0, dtype=np.float32)[labels]
-    xp = backend.xp
-    return one_hot(y, int(to_numpy(xp.max(y))) + 1, xp.float32)  # one read before training
+        if labels.size and labels.max() >= classes:
+            raise XPNetValueError(f"y: labels must lie in [0, {classes}); received max {labels.max()}")
+        return np.eye(classes, dtype=np.float32)[labels]
+    return one_hot(y, classes, backend.xp.float32)
 
 
 def n_outputs(y: Any, loss: str) -> int:

@@ -35,7 +35,7 @@ class Evaluation:
     n: int
 
 
-def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 4096, x_scale: float | None = None) -> Evaluation:
+def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 1024, x_scale: float | None = None) -> Evaluation:
     """Evaluate ``model`` on ``(x, y)`` in batches on the model's device, reading the totals once.
 
     Parameters
@@ -55,7 +55,7 @@ def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 4096, x_scale: flo
     batches = Batches(x, y, model.backend, model.dtype, batch_size=batch_size, scale=x_scale)
     metrics = Metrics(model.params[0], model.sizes[-1], confusion=True)
     for xb, yb in batches:
-        loss, _, z = model._backprop(xb, yb, 0.0)
+        loss, z = model._loss_and_output(xb, yb)
         metrics.add(loss, z, yb)
     result = metrics.read()
     return Evaluation(result["loss"], result["accuracy"], result["confusion"], metrics.count)

@@ -8,7 +8,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .activations import get_activation
-from .backend import Backend, backend_of, dtype_name, float_dtype, resolve
+from .backend import Backend, axpy, backend_of, dtype_name, float_dtype, matmul_into, resolve
 from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .init import Seed, generators, init_params
 from .losses import get_loss
@@ -136,7 +136,8 @@ class MLP:
         n_layers = len(self.params) // 2
         for layer in range(n_layers):
             W, b = self.params[2 * layer], self.params[2 * layer + 1]
-            z = activations[-1] @ W + b  # (n, fan_out)
+            z = activations[-1] @ W  # (n, fan_out)
+            z += b  # in place: no second (n, fan_out) array
             zs.append(z)
             if layer < n_layers - 1:
                 activations.append(self._act(z))
@@ -190,11 +191,22 @@ class MLP:
             loss = loss + (0.5 * l2) * sum(self.xp.sum(W * W) for W in self.params[::2])
         return loss, grads
 
-    def _backprop(self, x: Array, y: Array, l2: float) -> tuple[Array, list[Array], Array]:
+    def _loss_and_output(self, x: Array, y: Array) -> tuple[Array, Array]:
+        """Forward pass only: the data loss and the last layer's pre-activation ``z`` (for evaluation)."""
+        zs, _ = self._forward(x)
+        loss, _ = self._loss.value_and_delta(zs[-1], y)
+        return loss, zs[-1]
+
+    def _backprop(
+        self, x: Array, y: Array, l2: float, into: list[tuple[Array, float]] | None = None
+    ) -> tuple[Array, list[Array], Array]:
         """Unchecked backprop on arrays already on the device (the training loop's hot path).
 
         Returns the data loss (without the L2 term), the gradients (with the L2 term) and the
         last layer's pre-activation ``z`` ``(n, k)``, from which callers count correct predictions.
+        With ``into`` (one ``(buffer, beta)`` per parameter, see :meth:`xpnet.optim.Optimizer.gradient_sinks`)
+        each gradient is accumulated as ``buffer = beta·buffer + gradient`` instead, fused into the matrix
+        product, and the buffers are returned in place of the gradients.
         """
         xp = array_namespace(x)
         zs, activations = self._forward(x)
@@ -202,10 +214,18 @@ class MLP:
         grads: list[Array] = [None] * len(self.params)
         for layer in range(len(zs) - 1, -1, -1):
             W = self.params[2 * layer]
-            grads[2 * layer] = activations[layer].T @ delta  # (fan_in, fan_out)
+            if into is None:
+                grads[2 * layer] = activations[layer].T @ delta  # (fan_in, fan_out)
+                grads[2 * layer + 1] = xp.sum(delta, axis=0)  # (fan_out,)
+            else:
+                (gW, beta_W), (gb, beta_b) = into[2 * layer], into[2 * layer + 1]
+                grads[2 * layer] = matmul_into(activations[layer].T, delta, gW, beta_W)  # beta·gW + a.T @ delta
+                gb *= beta_b
+                gb += xp.sum(delta, axis=0)
+                grads[2 * layer + 1] = gb
             if l2:
-                grads[2 * layer] = grads[2 * layer] + l2 * W
-            grads[2 * layer + 1] = xp.sum(delta, axis=0)  # (fan_out,)
+                grads[2 * layer] = axpy(l2, W, grads[2 * layer])  # += l2·W, in place
             if layer:
-                delta = (delta @ W.T) * self._act_derivative(zs[layer - 1], activations[layer])  # (n, fan_in)
+                delta = delta @ W.T  # (n, fan_in), a fresh array: scaled in place
+                delta *= self._act_derivative(zs[layer - 1], activations[layer])
         return loss, grads, zs[-1]

@@ -1,9 +1,11 @@
 """Optimizers: plain SGD, heavy-ball momentum, Nesterov momentum and Adam, written once.
 
 Each optimizer updates a parameter list in place: ``opt.step(params, grads)``. Updates use in-place
-operators (``p -= u``), which modify the array itself on backends that allow writes (NumPy, CuPy,
-PyTorch, array-api-strict) and fall back to rebinding the list entry on backends that do not, so the
-result is correct everywhere. State (velocities, moments) lives on the parameters' device.
+operators (``p -= u``) and :func:`xpnet.backend.axpy` (``y += a·x``), which modify the array itself on
+backends that allow writes (NumPy, CuPy, PyTorch, array-api-strict) and fall back to rebinding the list
+entry on backends that do not, so the result is correct everywhere. State (velocities, moments) lives on
+the parameters' device.
+The gradients passed to ``step`` are never modified.
 Hyperparameters are Python floats, so float32 parameters are never promoted to float64.
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from .backend import axpy
 from .errors import XPNetValueError, describe
 from .validation import check_float
 
@@ -57,14 +60,25 @@ class Optimizer:
     def _update(self, params: list[Array], i: int, g: Array) -> None:
         raise NotImplementedError
 
+    def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
+        """Buffers this optimizer would compute as ``beta·buffer + gradient`` anyway, one per parameter.
+
+        When not None, the training loop lets backprop accumulate the gradients straight into them (one fused
+        pass, see :func:`xpnet.backend.matmul_into`) and then calls :meth:`step_from_sinks` instead of
+        :meth:`step`. The result is the same update up to floating-point rounding.
+        """
+        return None
+
+    def step_from_sinks(self, params: list[Array]) -> None:
+        """Finish a step whose gradients were accumulated into :meth:`gradient_sinks`."""
+        raise NotImplementedError
+
 
 class SGD(Optimizer):
     """Plain stochastic gradient descent: ``p ← p − lr·g``."""
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:
-        p = params[i]
-        p -= self.lr * g
-        params[i] = p
+        params[i] = axpy(-self.lr, g, params[i])
 
 
 class Momentum(Optimizer):
@@ -83,19 +97,26 @@ class Momentum(Optimizer):
         return v
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:
-        p = params[i]
-        p -= self.lr * self._velocity(params, i, g)
-        params[i] = p
+        params[i] = axpy(-self.lr, self._velocity(params, i, g), params[i])
+
+    def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
+        return [(v, self.momentum) for v in self._buffers("velocity", params)]  # v ← μ·v + g
+
+    def step_from_sinks(self, params: list[Array]) -> None:
+        self.steps += 1
+        for i, v in enumerate(self.state["velocity"]):
+            params[i] = axpy(-self.lr, v, params[i])
 
 
 class Nesterov(Momentum):
     """Nesterov momentum (PyTorch's formulation): ``v ← μ·v + g``, ``p ← p − lr·(g + μ·v)``."""
 
+    def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
+        return None  # the update needs the raw gradient besides the velocity
+
     def _update(self, params: list[Array], i: int, g: Array) -> None:
         v = self._velocity(params, i, g)
-        p = params[i]
-        p -= self.lr * (g + self.momentum * v)
-        params[i] = p
+        params[i] = axpy(-self.lr * self.momentum, v, axpy(-self.lr, g, params[i]))
 
 
 class Adam(Optimizer):
@@ -119,9 +140,9 @@ class Adam(Optimizer):
         first, second = self._buffers("m", params), self._buffers("v", params)
         m, v = first[i], second[i]
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        m = axpy(1.0 - self.beta1, g, m)
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        v = axpy(1.0 - self.beta2, g * g, v)
         first[i], second[i] = m, v
         step_size = self.lr / (1.0 - self.beta1**self.steps)
         root_correction = (1.0 - self.beta2**self.steps) ** 0.5

@@ -19,7 +19,7 @@ from .callbacks import EarlyStopping
 from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .data import Batches, check_batch_size
 from .dataset_source import load_data, n_outputs, split_validation, targets_for_loss
-from .errors import XPNetValueError, describe
+from .errors import XPNetTypeError, XPNetValueError, describe
 from .evaluate import Evaluation, evaluate
 from .history import History
 from .init import Seed, generators
@@ -89,6 +89,19 @@ def _check_every(every: Any) -> int | None:
             f"checkpoint_every: expected a positive number of steps or None; received {describe(every)}"
         )
     return int(every)
+
+
+def _check_callbacks(callbacks: Any) -> list[Callback]:
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+        raise XPNetTypeError(
+            f"callbacks: expected a list of callables callback(record, model); received {describe(callbacks)}"
+        )
+    for i, hook in enumerate(callbacks):
+        if not callable(hook):
+            raise XPNetTypeError(
+                f"callbacks[{i}]: expected a callable callback(record, model); received {describe(hook)}"
+            )
+    return list(callbacks)
 
 
 def _pick_backend(device: str | Backend | None, x: Any) -> Backend:
@@ -184,14 +197,19 @@ def train(
     backend = model.backend if model is not None else _pick_backend(device, source.x)
     loss = model.loss if model is not None else loss
     x, y = check_data(source.x, source.y, backend, loss, n_features=None if model is None else model.sizes[0])
-    y = targets_for_loss(y, loss, backend)
+    # The output width comes from the training targets (or the model); test and validation labels follow it.
+    classes = model.sizes[-1] if model is not None else n_outputs(y, loss if y.ndim == 2 else "cross_entropy")
+    y = targets_for_loss(y, loss, backend, classes)
     test = None
     if source.test is not None:
         x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
-        test = (x_test, targets_for_loss(y_test, loss, backend))
+        test = (x_test, targets_for_loss(y_test, loss, backend, classes))
     x, y, val = split_validation(x, y, validation, split_rng, backend)
+    if val is not None:
+        val = (val[0], targets_for_loss(val[1], loss, backend, classes))
+    hooks = _check_callbacks(callbacks)
     if model is None:
-        sizes = (x.shape[1], *hidden, n_outputs(y, loss))
+        sizes = (x.shape[1], *hidden, classes)
         model = MLP(sizes, activation=activation, loss=loss, device=backend, dtype=dtype, seed=init_rng)
     x, y = model._check_data(x, y)
     if val is not None:
@@ -200,7 +218,6 @@ def train(
     batches = Batches(
         x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement, scale=source.scale
     )
-    hooks = list(callbacks)
     if early_stopping is not None:
         if val is None:
             raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
@@ -235,7 +252,7 @@ def train(
         began = time.perf_counter()
         record = loop.run_epoch(epoch, start if epoch == first_epoch else None)
         if val is not None:
-            v = evaluate(model, *val, batch_size=max(batch_size, 4096), x_scale=source.scale)
+            v = evaluate(model, *val, x_scale=source.scale)
             record.update(val_loss=v.loss, val_accuracy=v.accuracy)
         record["seconds"] = time.perf_counter() - began
         record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)

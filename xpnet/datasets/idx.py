@@ -26,7 +26,7 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _parse(stream: io.BufferedIOBase, path: Path) -> np.ndarray:
+def _parse(stream: io.BufferedIOBase, path: Path, size_on_disk: int) -> np.ndarray:
     """Parse one IDX stream; raise DataIntegrityError naming `path` on any inconsistency."""
 
     def bad(what: str) -> DataIntegrityError:
@@ -53,19 +53,26 @@ def _parse(stream: io.BufferedIOBase, path: Path) -> np.ndarray:
         )
     dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
     dtype = _IDX_DTYPES[code]
-    # Reading what is there (not the declared size) keeps a bogus header from allocating
-    # gigabytes up front.
-    payload = stream.read()
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(payload) != expected:
+    # A bogus header must not allocate gigabytes: no compressed file expands more than ~1032:1 (deflate's limit).
+    if expected > 1032 * max(size_on_disk, 1) + (1 << 20):
+        raise bad(f"the header declares {expected} bytes of data, more than a {size_on_disk}-byte file can hold")
+    payload = np.empty(expected, dtype=np.uint8)  # read straight into the array: no second copy in memory
+    view, filled = memoryview(payload.data), 0
+    while filled < expected and (got := stream.readinto(view[filled : filled + (1 << 22)])):  # 4 MiB at a time
+        filled += got
+    if filled != expected or stream.read(1):
         shape = " x ".join(map(str, dims))
-        kind = "truncated" if len(payload) < expected else "has trailing bytes"
+        kind = "truncated" if filled < expected else "has trailing bytes"
         raise bad(
-            f"payload {kind}: {len(payload)} bytes after the header, expected {expected} "
-            f"for shape ({shape}) of {dtype.newbyteorder('=').name}"
+            f"payload {kind}: {filled if filled < expected else 'more than ' + str(expected)} bytes after the "
+            f"header, expected {expected} for shape ({shape}) of {dtype.newbyteorder('=').name}"
         )
-    # astype makes a writable, native-byte-order copy of the read-only buffer view.
-    return np.frombuffer(payload, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    # A writable view of the buffer, swapped in place to native byte order where needed.
+    native = payload.view(dtype.newbyteorder("=")).reshape(dims)
+    if dtype.newbyteorder("=") != dtype and dtype.itemsize > 1:
+        native.byteswap(inplace=True)
+    return native
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -106,9 +113,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             if raw.read(2) == _GZIP_MAGIC:
                 raw.seek(0)
                 with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                    return _parse(stream, file)
+                    return _parse(stream, file, file.stat().st_size)
             raw.seek(0)
-            return _parse(raw, file)
+            return _parse(raw, file, file.stat().st_size)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataIntegrityError(
             f"{file} is a corrupt or truncated gzip file ({type(exc).__name__}: {exc}). "

@@ -1,9 +1,6 @@
-"""The only module that knows backend names.
+"""Device specs: parsing ``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ... into a :class:`Backend`.
 
-It parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...), resolves
-them to an array namespace and a native device, moves arrays between host and device and converts
-device arrays to NumPy. Optional backends (CuPy, PyTorch, array-api-strict) are imported lazily, only
-when a spec names them, so ``import xpnet`` never imports cupy or torch.
+Optional backends (CuPy, PyTorch, array-api-strict) are imported lazily, only when a spec names them.
 """
 
 from __future__ import annotations
@@ -17,9 +14,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .errors import BackendUnavailableError, DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
-
-__all__ = ["Backend", "array_namespace", "backend_of", "device_of", "devices", "resolve", "to_device", "to_numpy"]
+from ..errors import BackendUnavailableError, XPNetTypeError, XPNetValueError, describe
 
 _STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64", "no_x64")
 _INSTALL = {
@@ -59,6 +54,8 @@ class Backend:
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Move ``a`` (host NumPy or an array of this backend) onto this device, optionally casting."""
+        from .transfer import to_device
+
         return to_device(a, self, dtype=dtype)
 
     def supports_dtype(self, dtype: Any) -> bool:
@@ -222,48 +219,6 @@ def is_host_array(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
 
 
-def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
-    """Move ``a`` onto ``target``: host data is transferred once; device data must already be there.
-
-    Raises :class:`DeviceMismatchError` when ``a`` lives on another device than ``target``: moving
-    between accelerators is never done silently.
-    """
-    xp, dev = target.xp, target.device
-    if is_host_array(a):
-        host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype_name(dtype))  # cast on the host
-        if target.name == "cupy":
-            with dev:
-                return xp.asarray(host)
-        return xp.asarray(host, device=dev)
-    source = backend_of(a)
-    if source.spec != target.spec:
-        raise DeviceMismatchError(
-            f"array lives on {source.spec!r} but the model is on {target.spec!r}; move it first "
-            f"(e.g. xpnet.backend.to_numpy(x)) or build the model with device={source.spec!r}"
-        )
-    return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """Copy any backend's array to a host ``numpy.ndarray`` (the one place that does it)."""
-    if isinstance(x, np.ndarray):
-        return x
-    if is_host_array(x):
-        return np.asarray(x)
-    name = array_namespace(x).__name__.split(".")[-1]
-    if name == "cupy":
-        return x.get()
-    if name == "torch":
-        if x.device.type == "meta":
-            raise XPNetValueError("cannot read values of a tensor on torch:meta (it has shapes but no data)")
-        return x.detach().cpu().numpy()
-    if name == "array_api_strict":
-        import array_api_strict
-
-        return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
-    return np.asarray(x)
-
-
 def dtype_name(dtype: Any) -> str:
     """Canonical name (``"float32"``) of a dtype given as a string, NumPy dtype or any namespace's dtype."""
     if isinstance(dtype, str):
@@ -283,58 +238,3 @@ def float_dtype(target: Backend, dtype: Any) -> Any:
     if not target.supports_dtype(resolved):
         raise XPNetValueError(f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device")
     return resolved
-
-
-def free_memory(target: Backend) -> int | None:
-    """Free bytes on ``target``'s device, or ``None`` where the backend cannot tell (host memory, simulated devices)."""
-    if target.name == "cupy":
-        with target.device:
-            return int(importlib.import_module("cupy").cuda.runtime.memGetInfo()[0])
-    if target.name == "torch" and target.device.type == "cuda":
-        return int(importlib.import_module("torch").cuda.mem_get_info(target.device)[0])
-    return None
-
-
-class _Ready:
-    """A transfer that has already completed (the portable path)."""
-
-    def __init__(self, array: Any) -> None:
-        self._array = array
-
-    def result(self) -> Any:
-        return self._array
-
-
-class _CupyPending:
-    """A host-to-GPU copy in flight on a side stream; ``result()`` orders the current stream after it."""
-
-    def __init__(self, array: Any, event: Any, pinned: Any) -> None:
-        self._array, self._event, self._pinned = array, event, pinned  # keep the pinned buffer alive
-
-    def result(self) -> Any:
-        cupy = importlib.import_module("cupy")
-        cupy.cuda.get_current_stream().wait_event(self._event)  # device-side wait: no host sync
-        return self._array
-
-
-_COPY_STREAMS: dict[int, Any] = {}
-
-
-def transfer_async(a: np.ndarray, target: Backend) -> _Ready | _CupyPending:
-    """Start moving host array ``a`` to ``target``; call ``.result()`` on the returned handle to use it.
-
-    On CuPy the copy goes through a pinned host buffer on a dedicated non-blocking stream, so it
-    overlaps with compute; everywhere else it is an ordinary :func:`to_device`.
-    """
-    if target.name != "cupy":
-        return _Ready(to_device(a, target))
-    cupy = importlib.import_module("cupy")
-    cupyx = importlib.import_module("cupyx")
-    with target.device:
-        stream = _COPY_STREAMS.setdefault(target.device.id, cupy.cuda.Stream(non_blocking=True))
-        pinned = cupyx.empty_pinned(a.shape, dtype=a.dtype)
-        pinned[...] = a
-        out = cupy.empty(a.shape, dtype=a.dtype)
-        out.set(pinned, stream=stream)
-        event = stream.record()
-    return _CupyPending(target.xp.asarray(out), event, pinned)

@@ -1,0 +1,76 @@
+"""The in-place kernels: every fast path agrees with its portable path, and the fused optimizer step with the plain one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.backend import axpy, kernels, matmul_into, resolve
+from xpnet.backend.host_blas import host_blas
+
+
+@pytest.fixture(params=["fast", "portable"])
+def path(request, monkeypatch):
+    monkeypatch.setattr(kernels, "FAST_PATHS", request.param == "fast")
+    return request.param
+
+
+def layouts(rng, dtype):
+    a, b = rng.standard_normal((6, 5)).astype(dtype), rng.standard_normal((5, 4)).astype(dtype)
+    yield "C @ C", a, b
+    yield "F @ F", np.asfortranarray(a), np.asfortranarray(b)
+    yield "a.T views", rng.standard_normal((5, 6)).astype(dtype).T, rng.standard_normal((4, 5)).astype(dtype).T
+    yield "strided", rng.standard_normal((6, 10)).astype(dtype)[:, ::2], b
+
+
+@pytest.mark.parametrize("spec", ["cpu", "torch:cpu", "strict:device1"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_into_and_axpy_on_every_path(spec, dtype, path):
+    pytest.importorskip("torch") if spec.startswith("torch") else None
+    target = resolve(spec)
+    rng = np.random.default_rng(0)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for name, a, b in layouts(rng, dtype):
+        out0 = rng.standard_normal((6, 4)).astype(dtype)
+        out = target.asarray(out0.copy())
+        result = matmul_into(target.asarray(np.ascontiguousarray(a)) if spec != "cpu" else a,
+                             target.asarray(np.ascontiguousarray(b)) if spec != "cpu" else b, out, 0.9)  # fmt: skip
+        assert result is out, name  # in place
+        np.testing.assert_allclose(xpnet.to_numpy(out), a @ b + 0.9 * out0, rtol=tol, atol=tol, err_msg=name)
+    x, y0 = rng.standard_normal(7).astype(dtype), rng.standard_normal(7).astype(dtype)
+    y = target.asarray(y0.copy())
+    assert axpy(-0.5, target.asarray(x), y) is y
+    np.testing.assert_allclose(xpnet.to_numpy(y), y0 - 0.5 * x, rtol=tol, atol=tol)
+
+
+def test_numpy_fast_path_is_numpys_own_blas():
+    blas = host_blas()
+    if blas is None:
+        pytest.skip("this NumPy build exposes no CBLAS symbols; the portable path runs")
+    out = np.zeros((3, 2), dtype=np.float32)
+    assert blas.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), out, 0.0)
+    np.testing.assert_array_equal(out, 4.0)
+    assert not blas.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float64), out, 0.0)  # mixed dtypes: refused
+
+
+@pytest.mark.parametrize("spec", ["cpu", "strict:device1", "torch:cpu"])
+def test_fused_momentum_step_equals_the_plain_step(spec, path):
+    """The training loop lets backprop accumulate into the velocity; the plain step computes grads first."""
+    pytest.importorskip("torch") if spec.startswith("torch") else None
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(32, 6)), rng.integers(0, 3, size=32)
+    fused, plain = (xpnet.MLP((6, 8, 3), device=spec, dtype="float64", seed=0) for _ in range(2))
+    opt_fused, opt_plain = xpnet.optim.Momentum(0.1, 0.9), xpnet.optim.Momentum(0.1, 0.9)
+    xd, yd = fused._check_data(x, y)
+    xd, yd = fused.backend.asarray(xd, dtype=fused.dtype), fused.backend.asarray(yd)
+    for _ in range(10):
+        sinks = opt_fused.gradient_sinks(fused.params)
+        fused._backprop(xd, yd, 1e-3, into=sinks)
+        opt_fused.step_from_sinks(fused.params)
+        _, grads = plain.loss_and_grads(x, y, l2=1e-3)
+        opt_plain.step(plain.params, grads)
+    assert opt_fused.steps == opt_plain.steps == 10
+    for a, b in zip(fused.params, plain.params):
+        np.testing.assert_allclose(xpnet.to_numpy(a), xpnet.to_numpy(b), rtol=1e-12, atol=1e-14)
+    assert xpnet.optim.Nesterov(0.1).gradient_sinks(plain.params) is None  # needs the raw gradient

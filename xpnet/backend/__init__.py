@@ -1,0 +1,38 @@
+"""The only package that knows backend names.
+
+- :mod:`.devices` parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...)
+  into a :class:`Backend` (namespace + native device) and lists what works here;
+- :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
+- :mod:`.kernels` holds the in-place update kernels, each fast path beside its portable path;
+- :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths.
+
+Optional backends are imported lazily, only when a spec names them, so ``import xpnet`` never imports cupy
+or torch. Every other module writes code once against the Array API and asks this package for the rest.
+"""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from .devices import Backend, backend_of, devices, dtype_name, float_dtype, is_host_array, resolve
+from .kernels import axpy, matmul_into
+from .transfer import free_memory, to_device, to_numpy, transfer_async
+
+__all__ = [
+    "Backend",
+    "array_namespace",
+    "axpy",
+    "backend_of",
+    "device_of",
+    "devices",
+    "dtype_name",
+    "float_dtype",
+    "free_memory",
+    "is_host_array",
+    "matmul_into",
+    "resolve",
+    "to_device",
+    "to_numpy",
+    "transfer_async",
+]

@@ -1,0 +1,60 @@
+"""In-place update kernels with backend fast paths and the portable path beside each.
+
+``matmul_into`` (``out = a @ b + beta·out``) and ``axpy`` (``y += alpha·x``) are what the optimizers and
+backprop need to touch each large array as few times as possible. Fast paths: NumPy's own BLAS
+(:mod:`xpnet.backend.host_blas`) and PyTorch's fused in-place ops; everything else (CuPy, array-api-strict,
+any namespace) takes the portable path written with standard in-place operators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .host_blas import host_blas
+
+# Module-level switch so tests can run the portable path on NumPy and PyTorch too.
+FAST_PATHS = True
+
+
+def _is_torch(a: Any) -> bool:
+    return FAST_PATHS and type(a).__module__ == "torch" and not a.requires_grad
+
+
+def _numpy_blas(*arrays: Any) -> Any:
+    if FAST_PATHS and all(isinstance(a, np.ndarray) for a in arrays):
+        return host_blas()
+    return None
+
+
+def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
+    """``out = a @ b + beta * out``, in place where possible; returns ``out`` (store the result back).
+
+    Fast paths fuse the scaling and the accumulation into the matrix product, so no ``(m, n)`` temporary
+    is made and ``out`` is read and written once: BLAS ``gemm`` with ``beta`` on NumPy and
+    ``Tensor.addmm_`` on PyTorch. The portable path is ``out *= beta; out += a @ b``.
+    """
+    blas = _numpy_blas(a, b, out)
+    if blas is not None and blas.gemm(a, b, out, beta):
+        return out
+    if _is_torch(out):
+        return out.addmm_(a, b, beta=beta)
+    out *= beta
+    out += a @ b
+    return out
+
+
+def axpy(alpha: float, x: Any, y: Any) -> Any:
+    """``y += alpha * x`` in place where the backend allows it; returns ``y`` (store the result back).
+
+    The portable path (``y += alpha * x``) allocates one temporary as large as ``x``; BLAS ``axpy`` on
+    NumPy and ``Tensor.add_(x, alpha=...)`` on PyTorch make none.
+    """
+    blas = _numpy_blas(x, y)
+    if blas is not None and blas.axpy(alpha, x, y):
+        return y
+    if _is_torch(y):
+        return y.add_(x, alpha=alpha)
+    y += alpha * x  # portable: in place on NumPy, CuPy, array-api-strict; rebinds on immutable backends
+    return y

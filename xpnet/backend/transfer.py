@@ -1,0 +1,111 @@
+"""Moving arrays: host to device (once, cast on the host), device to NumPy, asynchronous copies, free memory."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from ..errors import DeviceMismatchError, XPNetValueError
+from .devices import Backend, backend_of, dtype_name, is_host_array
+
+
+def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
+    """Move ``a`` onto ``target``: host data is transferred once; device data must already be there.
+
+    Raises :class:`DeviceMismatchError` when ``a`` lives on another device than ``target``: moving
+    between accelerators is never done silently.
+    """
+    xp, dev = target.xp, target.device
+    if is_host_array(a):
+        host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype_name(dtype))  # cast on the host
+        if target.name == "torch" and not host.flags.writeable:
+            host = host.copy()  # torch:cpu would share the buffer and warns about read-only memory
+        if target.name == "cupy":
+            with dev:
+                return xp.asarray(host)
+        return xp.asarray(host, device=dev)
+    source = backend_of(a)
+    if source.spec != target.spec:
+        raise DeviceMismatchError(
+            f"array lives on {source.spec!r} but the model is on {target.spec!r}; move it first "
+            f"(e.g. xpnet.backend.to_numpy(x)) or build the model with device={source.spec!r}"
+        )
+    return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any backend's array to a host ``numpy.ndarray`` (the one place that does it)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_host_array(x):
+        return np.asarray(x)
+    name = array_namespace(x).__name__.split(".")[-1]
+    if name == "cupy":
+        return x.get()
+    if name == "torch":
+        if x.device.type == "meta":
+            raise XPNetValueError("cannot read values of a tensor on torch:meta (it has shapes but no data)")
+        return x.detach().cpu().numpy()
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+    return np.asarray(x)
+
+
+def free_memory(target: Backend) -> int | None:
+    """Free bytes on ``target``'s device, or ``None`` where the backend cannot tell (host memory, simulated devices)."""
+    if target.name == "cupy":
+        with target.device:
+            return int(importlib.import_module("cupy").cuda.runtime.memGetInfo()[0])
+    if target.name == "torch" and target.device.type == "cuda":
+        return int(importlib.import_module("torch").cuda.mem_get_info(target.device)[0])
+    return None
+
+
+class _Ready:
+    """A transfer that has already completed (the portable path)."""
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+
+    def result(self) -> Any:
+        return self._array
+
+
+class _CupyPending:
+    """A host-to-GPU copy in flight on a side stream; ``result()`` orders the current stream after it."""
+
+    def __init__(self, array: Any, event: Any, pinned: Any) -> None:
+        self._array, self._event, self._pinned = array, event, pinned  # keep the pinned buffer alive
+
+    def result(self) -> Any:
+        cupy = importlib.import_module("cupy")
+        cupy.cuda.get_current_stream().wait_event(self._event)  # device-side wait: no host sync
+        return self._array
+
+
+_COPY_STREAMS: dict[int, Any] = {}
+
+
+def transfer_async(a: np.ndarray, target: Backend) -> _Ready | _CupyPending:
+    """Start moving host array ``a`` to ``target``; call ``.result()`` on the returned handle to use it.
+
+    On CuPy the copy goes through a pinned host buffer on a dedicated non-blocking stream, so it
+    overlaps with compute; everywhere else it is an ordinary :func:`to_device`.
+    """
+    if target.name != "cupy":
+        return _Ready(to_device(a, target))
+    cupy = importlib.import_module("cupy")
+    cupyx = importlib.import_module("cupyx")
+    with target.device:
+        stream = _COPY_STREAMS.setdefault(target.device.id, cupy.cuda.Stream(non_blocking=True))
+        pinned = cupyx.empty_pinned(a.shape, dtype=a.dtype)
+        pinned[...] = a
+        out = cupy.empty(a.shape, dtype=a.dtype)
+        out.set(pinned, stream=stream)
+        event = stream.record()
+    return _CupyPending(target.xp.asarray(out), event, pinned)
