@@ -35,7 +35,7 @@ class Evaluation:
     n: int
 
 
-def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 1024, x_scale: float | None = None) -> Evaluation:
+def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 512, x_scale: float | None = None) -> Evaluation:
     """Evaluate ``model`` on ``(x, y)`` in batches on the model's device, reading the totals once.
 
     Parameters
