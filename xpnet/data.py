@@ -7,9 +7,10 @@ Two placements give bit-identical batches:
     permutation drawn on the host is moved as one index array and batches are gathered on the
     device with ``xp.take``, then cast and scaled there.
 ``"stream"``
-    Each batch is gathered on the host and transferred on its own; the next batch is prepared in a
-    background thread while the current one trains (on CuPy through pinned buffers and a copy stream,
-    see :func:`xpnet.backend.transfer_async`).
+    Each batch is gathered on the host and transferred on its own; the next batch is gathered in a
+    background thread while the current one trains. The transfer itself is issued from the training
+    thread, so it is ordered with the compute on the device's stream (CuPy stages host-to-device copies
+    through pinned memory and queues them asynchronously).
 
 ``"auto"`` picks ``"device"`` when the data fit within a budget of the device's free memory, else ``"stream"``.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, dtype_name, free_memory, to_device, transfer_async
+from .backend import Backend, dtype_name, free_memory, to_device
 from .errors import XPNetTypeError, XPNetValueError, describe
 from .validation import check_batch_data
 
@@ -149,13 +150,14 @@ class Batches:
             rows = index[s:e]
             yield self._finish(xp.take(x, rows, axis=0), xp.take(y, rows, axis=0))
 
-    def _gather(self, rows: np.ndarray) -> Any:
+    def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Host rows of one batch (runs in the prefetch thread; NumPy releases the GIL while copying)."""
         x, y = self._host
-        return transfer_async(np.take(x, rows, axis=0), self.target), transfer_async(
-            np.take(y, rows, axis=0), self.target
-        )
+        return np.take(x, rows, axis=0), np.take(y, rows, axis=0)
 
     def _streamed(self, order: np.ndarray, bounds: list[tuple[int, int]]) -> Iterator[tuple[Array, Array]]:
+        """Gather batch i+1 on the host while batch i trains; transfers are issued from the training thread,
+        so they are ordered with the compute on its stream (CuPy stages them through pinned memory itself)."""
         if not bounds:
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xpnet-prefetch") as pool:
@@ -165,4 +167,4 @@ class Batches:
                 if i + 1 < len(bounds):
                     s, e = bounds[i + 1]
                     pending = pool.submit(self._gather, order[s:e])
-                yield self._finish(xb.result(), yb.result())
+                yield self._finish(to_device(xb, self.target), to_device(yb, self.target))

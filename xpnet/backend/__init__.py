@@ -17,7 +17,7 @@ from array_api_compat import device as device_of
 
 from .devices import Backend, backend_of, devices, dtype_name, float_dtype, is_host_array, resolve
 from .kernels import axpy, matmul_into
-from .transfer import free_memory, to_device, to_numpy, transfer_async
+from .transfer import free_memory, to_device, to_numpy
 
 __all__ = [
     "Backend",
@@ -34,5 +34,4 @@ __all__ = [
     "resolve",
     "to_device",
     "to_numpy",
-    "transfer_async",
 ]
