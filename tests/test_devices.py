@@ -77,3 +77,50 @@ def test_torch_meta_runs_the_whole_step_without_touching_values():
     assert all(p.device.type == "meta" for p in net.params)
     with pytest.raises(xpnet.XPNetValueError, match="meta"):
         xpnet.to_numpy(loss)
+
+
+class RecordingGPU:
+    """Stands in for a cupy.cuda.Device: counts how often code runs with it current."""
+
+    def __init__(self):
+        self.depth, self.entered = 0, 0
+
+    def __enter__(self):
+        self.depth += 1
+        self.entered += 1
+        return self
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+
+
+def test_cupy_style_devices_are_made_current_around_device_work(monkeypatch):
+    """CuPy allocates on the *current* GPU: model calls, training epochs and evaluation must activate cuda:N."""
+    import array_api_compat.numpy as xp_numpy
+
+    from xpnet import backend as backend_module
+    from xpnet.backend import Backend
+
+    gpu = RecordingGPU()
+    fake = Backend("cuda:1", "cupy", xp_numpy, gpu)
+    seen_current = []
+    real_backprop = xpnet.MLP._backprop
+
+    def spy(self, *args, **kwargs):
+        seen_current.append(gpu.depth > 0)
+        return real_backprop(self, *args, **kwargs)
+
+    monkeypatch.setattr(xpnet.MLP, "_backprop", spy)
+    monkeypatch.setattr(backend_module.transfer, "backend_of", lambda a: fake)  # arrays "live" on the fake GPU
+    monkeypatch.setattr(Backend, "supports_dtype", lambda self, dtype: True)
+    monkeypatch.setattr(xpnet.data, "free_memory", lambda target: None)  # no real GPU to ask
+    net = xpnet.MLP((3, 4, 2), device=fake, seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 3)), rng.integers(0, 2, size=20)
+    before = gpu.entered
+    net(x)
+    net.loss_and_grads(x, y)
+    xpnet.train((x, y), model=net, epochs=1, batch_size=5, progress=False, validation=0.2)
+    assert gpu.entered > before + 3 and gpu.depth == 0
+    assert seen_current and all(seen_current)  # every training step ran with the GPU current
+    assert resolve("cpu").activate().__class__.__name__ == "nullcontext"

@@ -50,7 +50,12 @@ def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 512, x_scale: floa
     x_scale : float, optional
         Multiplies ``x`` after casting (``1/255`` for raw uint8 pixels).
     """
-    x, y = check_model(model)._check_data(x, y)
+    with check_model(model).backend.activate():
+        return _evaluate(model, x, y, batch_size, x_scale)
+
+
+def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None) -> Evaluation:
+    x, y = model._check_data(x, y)
     x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
     batches = Batches(x, y, model.backend, model.dtype, batch_size=batch_size, scale=x_scale)
     metrics = Metrics(model.params[0], model.sizes[-1], confusion=True)

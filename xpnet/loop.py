@@ -35,6 +35,10 @@ class Loop:
 
     def run_epoch(self, epoch: int, start: Position | None = None) -> dict[str, Any]:
         """Train one epoch (from ``start`` when resuming it); return its record without validation figures."""
+        with self.model.backend.activate():
+            return self._run_epoch(epoch, start)
+
+    def _run_epoch(self, epoch: int, start: Position | None) -> dict[str, Any]:
         model, batches = self.model, self.batches
         last_good = [model.xp.asarray(p, copy=True) for p in model.params]  # for the divergence guard
         metrics = Metrics(model.params[0], model.sizes[-1])

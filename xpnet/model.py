@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from array_api_compat import array_namespace
 
@@ -15,6 +16,18 @@ from .losses import get_loss
 from .validation import check_float, check_inputs, check_sizes, check_targets, check_x, check_y
 
 Array = Any
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_device(method: F) -> F:
+    """Run a method with the model's device current (see :meth:`xpnet.backend.Backend.activate`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: MLP, *args: Any, **kwargs: Any) -> Any:
+        with self.backend.activate():
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class MLP:
@@ -100,7 +113,8 @@ class MLP:
         net = cls.__new__(cls)
         net._configure(activation, loss, backend)
         net._dtype = float_dtype(backend, params[0].dtype)
-        net.params = [backend.xp.asarray(p, copy=True) for p in params]
+        with backend.activate():
+            net.params = [backend.xp.asarray(p, copy=True) for p in params]
         return net
 
     @property
@@ -151,22 +165,26 @@ class MLP:
         x = check_x(x, self.backend, self.sizes[0])
         return x, check_y(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets)
 
+    @on_device
     def __call__(self, x: Array) -> Array:
         """Network output ``(n, k)``: logits for cross-entropy, sigmoid activations for the quadratic cost."""
         zs, _ = self._forward(self._inputs(x))
         return self._loss.output(zs[-1])
 
+    @on_device
     def predict_proba(self, x: Array) -> Array:
         """Class probabilities ``(n, k)`` (rows sum to 1) on the model's device."""
         zs, _ = self._forward(self._inputs(x))
         return self._loss.proba(zs[-1])
 
+    @on_device
     def predict(self, x: Array) -> Array:
         """Predicted class indices ``(n,)`` on the model's device."""
         zs, _ = self._forward(self._inputs(x))
         return self.xp.argmax(zs[-1], axis=1)
 
     # ---------------------------------------------------------------- backward
+    @on_device
     def loss_and_grads(self, x: Array, y: Array, *, l2: float = 0.0) -> tuple[Array, list[Array]]:
         """Loss on ``(x, y)`` and its gradient with respect to every parameter, by backprop.
 

@@ -257,15 +257,17 @@ def train(
         record["seconds"] = time.perf_counter() - began
         record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)
         history.append(record)
-        stopped = any([bool(hook(record, model)) for hook in hooks])
+        with backend.activate():
+            stopped = any([bool(hook(record, model)) for hook in hooks])
         if loop.checkpoint is not None:
             rng_state = None if batches.rng is None else batches.rng.bit_generator.state
             loop.checkpoint(Position(epoch + 1, 0, rng_state))
         if stopped:
             break
-    for hook in hooks:
-        if hasattr(hook, "on_train_end"):
-            hook.on_train_end(model)
+    with backend.activate():
+        for hook in hooks:
+            if hasattr(hook, "on_train_end"):
+                hook.on_train_end(model)
     evaluation = None
     if test is not None:
         evaluation = evaluate(model, *model._check_data(*test), x_scale=source.scale)

@@ -5,6 +5,7 @@ Optional backends (CuPy, PyTorch, array-api-strict) are imported lazily, only wh
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from dataclasses import dataclass
@@ -57,6 +58,14 @@ class Backend:
         from .transfer import to_device
 
         return to_device(a, self, dtype=dtype)
+
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        """Make this device the current one while the block runs.
+
+        CuPy creates arrays (``zeros_like``, copies, kernel outputs) on the *current* GPU, whatever ``device=``
+        says, so code for ``cuda:N`` must run inside this; for every other backend it does nothing.
+        """
+        return self.device if self.name == "cupy" else contextlib.nullcontext()
 
     def supports_dtype(self, dtype: Any) -> bool:
         """Whether this device can hold arrays of ``dtype`` (no float64 on some devices)."""
