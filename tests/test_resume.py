@@ -108,7 +108,7 @@ def test_divergence_names_the_step_and_keeps_the_last_good_weights(tmp_path):
     x[1000:] *= 1e30  # the second half of each epoch's batches blows the loss up
     settings = SETTINGS | {"lr": 1.0, "optimizer": "sgd", "lr_schedule": "constant", "epochs": 3}
     with pytest.raises(
-        xpnet.TrainingDivergedError, match=r"non-finite at step \d+ \(epoch 1\).*smaller learning rate"
+        xpnet.TrainingDivergedError, match=r"non-finite by step \d+ \(epoch 1\).*smaller learning rate"
     ) as info:
         xpnet.train((x, y), checkpoint_dir=tmp_path, checkpoint_every=1, **settings)
     error = info.value
@@ -117,3 +117,16 @@ def test_divergence_names_the_step_and_keeps_the_last_good_weights(tmp_path):
     tensors, meta = read_tensors(tmp_path / FILE_NAME, kind=KIND)
     assert meta["position"] < error.step  # the checkpoint on disk predates the first bad step
     assert all(np.isfinite(t).all() for t in tensors.values())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_weights_that_overflow_while_the_loss_is_finite_are_caught(tmp_path):
+    """One huge step can leave a finite loss but infinite weights: neither the model nor the checkpoint keeps them."""
+    x, y = data()
+    settings = SETTINGS | {"lr": 1e37, "optimizer": "sgd", "lr_schedule": "constant", "batch_size": 2000, "epochs": 2}
+    with pytest.raises(xpnet.TrainingDivergedError) as info:
+        xpnet.train((x * 1e3, y), checkpoint_dir=tmp_path, **settings)
+    assert all(np.isfinite(p).all() for p in info.value.model.params)
+    if (tmp_path / FILE_NAME).exists():
+        tensors, _ = read_tensors(tmp_path / FILE_NAME, kind=KIND)
+        assert all(np.isfinite(t).all() for t in tensors.values())

@@ -85,14 +85,16 @@ class Loop:
 
     def _check(self, metrics: Metrics, epoch: int, last_good: list[Any]) -> dict[str, Any]:
         """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
-        totals = metrics.read()
+        totals = metrics.read(params=self.model.params)
         bad = totals["first_non_finite_step"]
+        if bad is None and totals["non_finite_params"]:
+            bad = self.optimizer.steps  # the loss was still finite but an update overflowed the weights
         if bad is not None:
             self.model.params[:] = last_good
             raise TrainingDivergedError(
-                f"training diverged: the loss became non-finite at step {bad} (epoch {epoch}); the model holds the "
-                f"last good weights. Try a smaller learning rate than lr={self.optimizer.lr:g}, or a lower l2 / "
-                "input scale",
+                f"training diverged: the loss or the weights became non-finite by step {bad} (epoch {epoch}); the "
+                f"model holds the last good weights. Try a smaller learning rate than lr={self.optimizer.lr:g}, or "
+                "a lower l2 / input scale",
                 epoch=epoch,
                 step=bad,
                 model=self.model,

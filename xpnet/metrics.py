@@ -53,17 +53,25 @@ class Metrics:
             self._confusion = self._confusion + truth.T @ one_hot(pred, self.n_classes, self._dtype)
         self.count += n
 
-    def read(self) -> dict[str, Any]:
-        """One device-to-host transfer: mean loss, accuracy and (if kept) the confusion matrix ``(k, k)``."""
+    def read(self, params: list[Array] | None = None) -> dict[str, Any]:
+        """One device-to-host transfer: mean loss, accuracy, the first non-finite step, (if kept) the confusion
+        matrix ``(k, k)`` and, given ``params``, how many of them hold a NaN or an infinity."""
+        xp = self._xp
         parts = [self._sums, self._first_bad]
+        if params is not None:
+            flags = [1.0 - xp.astype(xp.all(xp.isfinite(p)), self._dtype) for p in params]
+            parts.append(xp.reshape(xp.sum(xp.stack(flags)), (1,)))
         if self._confusion is not None:
-            parts.append(self._xp.reshape(self._confusion, (-1,)))
-        host = to_numpy(self._xp.concat(parts)).astype(np.float64)
+            parts.append(xp.reshape(self._confusion, (-1,)))
+        host = to_numpy(xp.concat(parts)).astype(np.float64)
         n = max(self.count, 1)
         out: dict[str, Any] = {"loss": float(host[0]) / n, "accuracy": float(host[1]) / n}
         out["first_non_finite_step"] = int(host[2]) if host[2] > 0 else None
+        rest = host[3:]
+        if params is not None:
+            out["non_finite_params"], rest = int(rest[0]), rest[1:]
         if self._confusion is not None:
-            out["confusion"] = np.rint(host[3:]).astype(np.int64).reshape(self.n_classes, self.n_classes)
+            out["confusion"] = np.rint(rest).astype(np.int64).reshape(self.n_classes, self.n_classes)
         return out
 
     def state(self) -> tuple[Array, int]:
