@@ -310,7 +310,7 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y), device="cuda"), xpnet.BackendUnavailableError, r"device 'cuda' needs .*'cupy'.*pip install \"xpnet\[cuda12\]\"", id="device-cuda-not-installed", marks=NO_CUPY),
     pytest.param(lambda: train((X, Y), device="strict:no_float64", dtype="float64"), xpnet.XPNetValueError, r"dtype: device 'strict:no_float64' has no float64", id="float64-on-no_float64"),
     pytest.param(lambda: train((X, Y), dtype="float16"), xpnet.XPNetValueError, r"dtype: expected 'float32' or 'float64'; received 'float16'", id="dtype-float16"),
-    pytest.param(lambda: train((X_DEVICE1, Y_DEVICE1), model=STRICT_NET), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-model"),
+    pytest.param(lambda: train((X_DEVICE1, Y_DEVICE1), model=STRICT_NET, device="auto"), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-model"),
     pytest.param(lambda: train((X_DEVICE1, Y_DEVICE1), device="strict"), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-device"),
     pytest.param(lambda: train((X, Y), validation=0.0), xpnet.XPNetValueError, r"validation: expected a fraction in \(0, 1\) .*received 0\.0", id="validation-0"),
     pytest.param(lambda: train((X, Y), validation=1.0), xpnet.XPNetValueError, r"validation: expected a fraction in \(0, 1\) .*received 1\.0", id="validation-1"),

@@ -66,11 +66,34 @@ def test_fused_momentum_step_equals_the_plain_step(spec, path):
     xd, yd = fused.backend.asarray(xd, dtype=fused.dtype), fused.backend.asarray(yd)
     for _ in range(10):
         sinks = opt_fused.gradient_sinks(fused.params)
-        fused._backprop(xd, yd, 1e-3, into=sinks)
-        opt_fused.step_from_sinks(fused.params)
+        _, buffers, _ = fused._backprop(xd, yd, 1e-3, into=sinks)
+        opt_fused.step_from_sinks(fused.params, buffers)
         _, grads = plain.loss_and_grads(x, y, l2=1e-3)
         opt_plain.step(plain.params, grads)
     assert opt_fused.steps == opt_plain.steps == 10
     for a, b in zip(fused.params, plain.params):
         np.testing.assert_allclose(xpnet.to_numpy(a), xpnet.to_numpy(b), rtol=1e-12, atol=1e-14)
     assert xpnet.optim.Nesterov(0.1).gradient_sinks(plain.params) is None  # needs the raw gradient
+
+
+def test_host_blas_refuses_what_it_cannot_do_safely():
+    blas = host_blas()
+    if blas is None:
+        pytest.skip("no CBLAS symbols in this NumPy build")
+    a, b = np.ones((2, 3), np.float32), np.ones((7, 2), np.float32)
+    assert not blas.gemm(a, b, np.zeros((2, 2), np.float32), 0.0)  # inner dimensions differ
+    assert not blas.gemm(a, np.ones((3, 2), np.float32), np.zeros((3, 3), np.float32), 0.0)  # wrong out shape
+    frozen = np.zeros((2, 2), np.float32)
+    frozen.flags.writeable = False
+    assert not blas.gemm(a, np.ones((3, 2), np.float32), frozen, 0.0)
+    square = np.ones((3, 3), np.float32)
+    assert not blas.gemm(square, square[:, :], square, 0.0)  # out aliases an operand
+    with pytest.raises(ValueError):
+        matmul_into(a, b, np.zeros((2, 2), np.float32), 0.0)  # the portable path reports the shape error
+
+
+def test_portable_matmul_into_with_beta_zero_ignores_old_contents(monkeypatch):
+    monkeypatch.setattr(kernels, "FAST_PATHS", False)
+    out = np.full((2, 2), np.nan, np.float32)
+    result = matmul_into(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), out, 0.0)
+    np.testing.assert_array_equal(result, 3.0)

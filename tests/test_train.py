@@ -182,3 +182,35 @@ def test_callbacks_must_be_a_list_of_callables(callbacks):
     x, y = blobs(n=20)
     with pytest.raises(xpnet.XPNetTypeError, match=r"callbacks(\[0\])?: expected"):
         xpnet.train((x, y), device="cpu", epochs=1, progress=False, callbacks=callbacks)
+
+
+def test_a_warm_up_schedule_may_start_at_zero():
+    x, y = blobs(n=64)
+    result = xpnet.train((x, y), device="cpu", hidden=(4,), epochs=2, batch_size=64, lr=0.1, progress=False,
+                         lr_schedule=lambda done: min(1.0, done / 0.5))  # fmt: skip
+    assert result.history["lr"] == pytest.approx([0.0, 0.1])
+
+
+def test_continued_model_refuses_a_conflicting_device_or_dtype():
+    x, y = blobs(n=40)
+    net = xpnet.MLP((2, 4, 3), device="cpu", seed=0)
+    with pytest.raises(xpnet.XPNetValueError, match=r"device: the model lives on 'cpu' but device='strict:device1'"):
+        xpnet.train((x, y), model=net, device="strict:device1", epochs=1, progress=False)
+    with pytest.raises(xpnet.XPNetValueError, match=r"dtype: the model is float32 but dtype='float64'"):
+        xpnet.train((x, y), model=net, dtype="float64", epochs=1, progress=False)
+    xpnet.train((x, y), model=net, device="cpu", dtype="float32", epochs=1, progress=False)  # agreeing is fine
+
+
+def test_a_bad_test_split_is_refused_before_any_training():
+    x, y = blobs(n=60)
+    epochs_run = []
+    with pytest.raises(xpnet.XPNetValueError, match=r"y.*\[0, 3\)"):
+        xpnet.train(((x, y), (x[:5], np.array([0, 1, 2, 3, 0]))), device="cpu", hidden=(4,), epochs=3,
+                    progress=False, callbacks=[lambda record, model: epochs_run.append(record["epoch"])])  # fmt: skip
+    assert epochs_run == []
+
+
+def test_resume_needs_an_integer_seed(tmp_path):
+    x, y = blobs(n=40)
+    with pytest.raises(xpnet.XPNetValueError, match="seed: resume needs an integer seed"):
+        xpnet.train((x, y), device="cpu", epochs=1, progress=False, checkpoint_dir=tmp_path, resume=True, seed=None)

@@ -16,7 +16,7 @@ from .data import Batches
 from .errors import TrainingDivergedError
 from .metrics import Metrics
 from .model import MLP
-from .optim import Optimizer
+from .optim import Optimizer, train_step
 
 
 @dataclass
@@ -53,12 +53,7 @@ class Loop:
         for i, (xb, yb) in enumerate(steps, start=first):
             step = epoch_step0 + i  # 0-based global step
             self.optimizer.lr = self.lr_at(step)
-            sinks = self.optimizer.gradient_sinks(model.params)
-            loss, grads, z = model._backprop(xb, yb, self.l2, into=sinks)
-            if sinks is None:
-                self.optimizer.step(model.params, grads)
-            else:  # the gradients went straight into the optimizer's buffers
-                self.optimizer.step_from_sinks(model.params)
+            loss, z = train_step(model, self.optimizer, xb, yb, self.l2)
             metrics.add(loss, z, yb, step=step + 1)
             done = i + 1
             if bar is not None and (done % refresh == 0 or done == len(batches)):

@@ -27,7 +27,7 @@ class Optimizer:
     """Base class: holds the learning rate and per-parameter state, created lazily on the first step."""
 
     def __init__(self, lr: float) -> None:
-        self.lr = lr
+        self.lr = check_float("lr", lr, low_inclusive=False)  # a schedule may later set 0, the base rate may not
         self.state: dict[str, list[Array]] = {}
         self.steps = 0
 
@@ -38,7 +38,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = check_float("lr", value, low=0.0, low_inclusive=False)
+        self._lr = check_float("lr", value)  # 0 is allowed: warm-up schedules start there
 
     def _buffers(self, name: str, params: list[Array]) -> list[Array]:
         if name not in self.state:
@@ -69,8 +69,9 @@ class Optimizer:
         """
         return None
 
-    def step_from_sinks(self, params: list[Array]) -> None:
-        """Finish a step whose gradients were accumulated into :meth:`gradient_sinks`."""
+    def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
+        """Finish a step whose gradients were accumulated into :meth:`gradient_sinks`; ``buffers`` are the
+        accumulated buffers backprop returned (the same arrays where the backend updates in place)."""
         raise NotImplementedError
 
 
@@ -102,9 +103,10 @@ class Momentum(Optimizer):
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
         return [(v, self.momentum) for v in self._buffers("velocity", params)]  # v ← μ·v + g
 
-    def step_from_sinks(self, params: list[Array]) -> None:
+    def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
         self.steps += 1
-        for i, v in enumerate(self.state["velocity"]):
+        self.state["velocity"] = list(buffers)
+        for i, v in enumerate(buffers):
             params[i] = axpy(-self.lr, v, params[i])
 
 
@@ -152,6 +154,17 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
+
+
+def train_step(model: Any, optimizer: Optimizer, x: Array, y: Array, l2: float) -> tuple[Array, Array]:
+    """One optimizer step on batch ``(x, y)``, fused where the optimizer allows; returns the loss and the outputs."""
+    sinks = optimizer.gradient_sinks(model.params)
+    loss, grads, z = model._backprop(x, y, l2, into=sinks)
+    if sinks is None:
+        optimizer.step(model.params, grads)
+    else:  # the gradients went straight into the optimizer's buffers
+        optimizer.step_from_sinks(model.params, grads)
+    return loss, z
 
 
 def make_optimizer(name: str, lr: float, **options: float) -> Optimizer:

@@ -19,7 +19,7 @@ from .callbacks import EarlyStopping
 from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .data import Batches, check_batch_size
 from .dataset_source import load_data, n_outputs, split_validation, targets_for_loss
-from .errors import XPNetTypeError, XPNetValueError, describe
+from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .evaluate import Evaluation, evaluate
 from .history import History
 from .init import Seed, generators
@@ -104,6 +104,21 @@ def _check_callbacks(callbacks: Any) -> list[Callback]:
     return list(callbacks)
 
 
+def _check_continued_model(model: Any, device: Any, dtype: Any) -> MLP:
+    """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently)."""
+    model = check_model(model)
+    if device not in (None, "auto") and resolve(device).spec != model.backend.spec:
+        raise DeviceMismatchError(
+            f"device: the model lives on {model.backend.spec!r} but device={device!r} was given; "
+            "omit device (or move the model with xpnet.save / xpnet.load(path, device=...))"
+        )
+    if dtype is not None and dtype_name(dtype) != dtype_name(model.dtype):
+        raise XPNetValueError(
+            f"dtype: the model is {dtype_name(model.dtype)} but dtype={dtype!r} was given; omit dtype"
+        )
+    return model
+
+
 def _pick_backend(device: str | Backend | None, x: Any) -> Backend:
     """An explicit device wins; ``"auto"`` follows data that already live on a device."""
     if (device is None or device == "auto") and not is_host_array(x):
@@ -131,7 +146,7 @@ def train(
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
     placement: str = "auto",
-    dtype: str = "float32",
+    dtype: str | None = None,
     model: MLP | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -169,9 +184,10 @@ def train(
         ``callback(record, model)`` after each epoch; returning True stops training.
     placement : {"auto", "device", "stream"}
         Where the data set lives during training (see :mod:`xpnet.data`).
-    dtype : {"float32", "float64"}
+    dtype : {"float32", "float64"}, optional
+        Default: the model's dtype when ``model`` is given, else ``"float32"``.
     model : MLP, optional
-        Continue training this network instead of building a new one.
+        Continue training this network instead of building a new one (on its device, in its dtype).
     checkpoint_dir : path, optional
         Write ``checkpoint.safetensors`` and ``history.json`` here at the end of every epoch (and every
         ``checkpoint_every`` steps), atomically.
@@ -191,8 +207,12 @@ def train(
     lr, l2 = check_float("lr", lr, low_inclusive=False), check_float("l2", l2)
     schedule = get_schedule(lr_schedule)
     init_rng, shuffle_rng, split_rng = generators(seed, 3)
-    model = None if model is None else check_model(model)
+    model = None if model is None else _check_continued_model(model, device, dtype)
     hidden = check_hidden(hidden) if model is None else hidden
+    if resume and not isinstance(seed, (int, np.integer)):
+        raise XPNetValueError(
+            f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(seed)}"
+        )
     source = load_data(data)
     backend = model.backend if model is not None else _pick_backend(device, source.x)
     loss = model.loss if model is not None else loss
@@ -210,10 +230,12 @@ def train(
     hooks = _check_callbacks(callbacks)
     if model is None:
         sizes = (x.shape[1], *hidden, classes)
-        model = MLP(sizes, activation=activation, loss=loss, device=backend, dtype=dtype, seed=init_rng)
+        model = MLP(sizes, activation=activation, loss=loss, device=backend, dtype=dtype or "float32", seed=init_rng)
     x, y = model._check_data(x, y)
     if val is not None:
         val = model._check_data(*val)
+    if test is not None:  # checked now, not after hours of training
+        test = model._check_data(*test)
     opt = make_optimizer(optimizer, lr, momentum=momentum)
     batches = Batches(
         x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement, scale=source.scale
@@ -270,6 +292,6 @@ def train(
                 hook.on_train_end(model)
     evaluation = None
     if test is not None:
-        evaluation = evaluate(model, *model._check_data(*test), x_scale=source.scale)
+        evaluation = evaluate(model, *test, x_scale=source.scale)
         history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
     return TrainResult(model, history, backend.spec, batches.placement, opt, evaluation, stopped)

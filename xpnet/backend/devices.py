@@ -137,9 +137,11 @@ def _numpy() -> Backend:
 
 
 def _cuda_usable() -> bool:
+    """CuPy installed, a GPU visible and a kernel actually runs (catches missing NVRTC/cuBLAS libraries)."""
     try:
-        return importlib.import_module("cupy").cuda.runtime.getDeviceCount() > 0
-    except Exception:  # not installed, no driver, no GPU
+        cupy = importlib.import_module("cupy")
+        return cupy.cuda.runtime.getDeviceCount() > 0 and int(cupy.arange(3).sum()) == 3
+    except Exception:  # not installed, no driver, no GPU, broken CUDA libraries
         return False
 
 

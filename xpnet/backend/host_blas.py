@@ -48,7 +48,11 @@ class HostBLAS:
     def gemm(self, a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
         """``out = a @ b + beta * out`` in place; False (nothing done) when the layouts do not fit."""
         gemm = self._gemm.get(out.dtype)
-        if gemm is None or not (a.dtype == b.dtype == out.dtype) or not out.flags.c_contiguous or out.ndim != 2:
+        if gemm is None or not (a.dtype == b.dtype == out.dtype) or not (a.ndim == b.ndim == out.ndim == 2):
+            return False
+        if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
+            return False  # let the portable path raise NumPy's own shape error
+        if not (out.flags.c_contiguous and out.flags.writeable) or np.shares_memory(out, a) or np.shares_memory(out, b):
             return False
         left, right = self._operand(a), self._operand(b)
         if left is None or right is None:

@@ -40,6 +40,8 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
         return out
     if _is_torch(out):
         return out.addmm_(a, b, beta=beta)
+    if beta == 0:
+        return a @ b  # like BLAS with beta = 0: the old contents (even NaN) are not read
     out *= beta
     out += a @ b
     return out

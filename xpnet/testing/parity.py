@@ -14,7 +14,7 @@ from ..data import Batches
 from ..errors import XPNetError, XPNetValueError
 from ..init import generators
 from ..model import MLP
-from ..optim import make_optimizer
+from ..optim import make_optimizer, train_step
 
 # Default agreement thresholds on the normwise relative difference (see docs/parity.md for why).
 TOLERANCES = {"float64": 1e-10, "float32": 1e-4}
@@ -102,8 +102,7 @@ def _trajectory(
     out: list[tuple[np.ndarray, list[np.ndarray]]] = []
     while len(out) < steps:
         for xb, yb in batches:
-            loss, grads, _ = model._backprop(xb, yb, 0.0)
-            opt.step(model.params, grads)
+            loss, _ = train_step(model, opt, xb, yb, 0.0)  # the step train() takes (fused where it can be)
             out.append((to_numpy(loss), [to_numpy(p).copy() for p in model.params]))  # a parity tool may sync
             if len(out) == steps:
                 break
