@@ -37,6 +37,7 @@ class Position:
     position: int
     rng_state: Mapping[str, Any] | None
     metrics: tuple[np.ndarray, int] | None = None
+    stopped_early: bool = False  # the run ended by early stopping: a resume trains no further
 
 
 def save_checkpoint(
@@ -60,6 +61,7 @@ def save_checkpoint(
         "position": where.position,
         "rng_state": where.rng_state,
         "metrics_count": None if where.metrics is None else where.metrics[1],
+        "stopped_early": where.stopped_early,
         "optimizer": {"steps": optimizer.steps, "buffers": sorted(optimizer.state)},
         "history": history.to_dict(),
     }
@@ -99,4 +101,4 @@ def load_checkpoint(
     saved_history = History.from_dict(meta["history"])
     history[:] = saved_history
     metrics = None if meta["metrics_count"] is None else (tensors["metrics.sums"], meta["metrics_count"])
-    return Position(meta["epoch"], meta["position"], meta["rng_state"], metrics)
+    return Position(meta["epoch"], meta["position"], meta["rng_state"], metrics, bool(meta.get("stopped_early")))

@@ -44,7 +44,7 @@ def _spec_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``xpnet`` command with its three subcommands."""
+    """The argument parser of the ``xpnet`` command with its subcommands (train, eval, devices, parity, plot)."""
     parser = _Parser(prog="xpnet", description="Train MLPs on NumPy, CuPy, PyTorch or array-api-strict.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

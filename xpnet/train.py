@@ -268,8 +268,8 @@ def train(
     for hook in hooks:
         if hasattr(hook, "on_train_begin"):
             hook.on_train_begin(history.meta)
-    stopped = False
-    first_epoch = 1 if start is None else start.epoch
+    stopped = start is not None and start.stopped_early
+    first_epoch = epochs + 1 if stopped else (1 if start is None else start.epoch)
     for epoch in range(first_epoch, epochs + 1):
         began = time.perf_counter()
         record = loop.run_epoch(epoch, start if epoch == first_epoch else None)
@@ -281,15 +281,16 @@ def train(
         history.append(record)
         with backend.activate():
             stopped = any([bool(hook(record, model)) for hook in hooks])
-        if loop.checkpoint is not None:
-            rng_state = None if batches.rng is None else batches.rng.bit_generator.state
-            loop.checkpoint(Position(epoch + 1, 0, rng_state))
+        if loop.checkpoint is not None and not stopped:
+            loop.checkpoint(Position(epoch + 1, 0, None if batches.rng is None else batches.rng.bit_generator.state))
         if stopped:
             break
     with backend.activate():
         for hook in hooks:
             if hasattr(hook, "on_train_end"):
                 hook.on_train_end(model)
+    if stopped and loop.checkpoint is not None:  # with the best weights restored; a resume will not train on
+        loop.checkpoint(Position(len(history) + 1, 0, None, stopped_early=True))
     evaluation = None
     if test is not None:
         evaluation = evaluate(model, *test, x_scale=source.scale)
