@@ -1,4 +1,4 @@
-"""The ``xpnet`` command: ``train``, ``devices``, ``parity`` and ``plot`` (also ``python -m xpnet``).
+"""The ``xpnet`` command: ``train``, ``eval``, ``devices``, ``parity`` and ``plot`` (also ``python -m xpnet``).
 
 Every default of ``xpnet train`` is read from the signature of :func:`xpnet.train`, and every list of names
 (optimizers, activations, ...) from the table that defines it, so the command line never drifts from the API.
