@@ -34,7 +34,8 @@ def test_cpu_backends_agree_to_1e_10_in_float64_over_100_steps():
     assert report.ok, report.table()
     assert report.devices[0].verdict == "reference" and len(report.devices) == len(_available(CPU_DEVICES))
     for d in report.devices:
-        assert len(d.loss_diff) == len(d.param_diff) == 100
+        assert len(d.loss_diff) == len(d.param_diff) == len(d.per_param_diff) == 100
+        assert all(len(row) == 4 and max(row) == m for row, m in zip(d.per_param_diff, d.param_diff))
         assert d.max_diff <= 1e-10 and d.first_divergence is None
 
 

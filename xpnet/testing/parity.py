@@ -26,7 +26,8 @@ class DeviceParity:
 
     device: str
     loss_diff: list[float] = field(default_factory=list)
-    param_diff: list[float] = field(default_factory=list)
+    param_diff: list[float] = field(default_factory=list)  # per step: the largest over the parameters
+    per_param_diff: list[list[float]] = field(default_factory=list)  # per step: one entry per W1, b1, W2, ...
     first_divergence: int | None = None
     verdict: str = "agrees"
 
@@ -140,7 +141,8 @@ def compare_backends(
     Returns
     -------
     ParityReport
-        Per device: per-step differences of the loss and of the parameters (the max over parameters), the first
+        Per device: per-step differences of the loss, of every parameter (``per_param_diff``) and their maximum
+        (``param_diff``), the first
         step above tolerance, and the verdict (``reference``, ``agrees``, ``DISAGREES`` or ``skipped: why``).
     """
     name = dtype_name(dtype)
@@ -168,7 +170,8 @@ def compare_backends(
             reference, entry.verdict = run, "reference"
         for step, ((loss, params), (ref_loss, ref_params)) in enumerate(zip(run, reference), start=1):
             entry.loss_diff.append(_relative(loss, ref_loss))
-            entry.param_diff.append(max(_relative(p, r) for p, r in zip(params, ref_params)))
+            entry.per_param_diff.append([_relative(p, r) for p, r in zip(params, ref_params)])
+            entry.param_diff.append(max(entry.per_param_diff[-1]))
             if entry.first_divergence is None and max(entry.loss_diff[-1], entry.param_diff[-1]) > tol:
                 entry.first_divergence, entry.verdict = step, "DISAGREES"
     return ParityReport(
