@@ -142,8 +142,8 @@ def compare_backends(
     -------
     ParityReport
         Per device: per-step differences of the loss, of every parameter (``per_param_diff``) and their maximum
-        (``param_diff``), the first
-        step above tolerance, and the verdict (``reference``, ``agrees``, ``DISAGREES`` or ``skipped: why``).
+        (``param_diff``), the first step above tolerance, and the verdict (``reference``, ``agrees``,
+        ``DISAGREES`` or ``skipped: why``).
     """
     name = dtype_name(dtype)
     if name not in TOLERANCES:
