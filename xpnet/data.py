@@ -116,10 +116,10 @@ class Batches:
     def _finish(self, xb: Array, yb: Array) -> tuple[Array, Array]:
         """Cast (and scale) a batch on the device: the same code for both placements."""
         xp = self.target.xp
-        xb = xp.astype(xb, self.dtype)
+        xb = xp.astype(xb, self.dtype, copy=False)  # a fresh gather already: no second copy
         if self.scale is not None:
             xb = xb * self.scale
-        return xb, (yb if self._integer_y else xp.astype(yb, self.dtype))
+        return xb, (yb if self._integer_y else xp.astype(yb, self.dtype, copy=False))
 
     def __iter__(self) -> Iterator[tuple[Array, Array]]:
         """One epoch of batches; each call draws a new permutation from ``rng``."""

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..backend import Backend, dtype_name, float_dtype, resolve, to_device
+from ..backend import Backend, float_dtype, resolve, to_device
 
 # id, device spec, dtype, needs a GPU
 CASES: tuple[tuple[str, str, str, bool], ...] = (
@@ -98,7 +98,7 @@ class XPDevice:
             pytest.skip("torch:meta holds shapes only; this test compares values")
 
     def __str__(self) -> str:
-        return f"{self.id} ({self.spec}, {dtype_name(self.dtype_name)})"
+        return f"{self.id} ({self.spec}, {self.dtype_name})"
 
 
 def make_xp_device(case_id: str, spec: str, dtype: str) -> XPDevice:
