@@ -8,6 +8,7 @@ buffers are tensors; everything else is JSON in the file's metadata. Nothing is 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .model import MLP
 from .optim import Optimizer
 
 FILE_NAME = "checkpoint.safetensors"
+_ADVISORY = ("epochs", "ranks")  # settings a resumed run may change
 KIND = "xpnet.checkpoint"
 
 
@@ -78,19 +80,28 @@ def load_checkpoint(
     """Restore ``model``, ``optimizer`` and ``history`` from ``directory``; ``None`` when there is no checkpoint yet.
 
     Raises :class:`XPNetValueError` when the checkpoint was written by a run with other settings (a resumed run
-    must be the same run, or its result would not equal an uninterrupted one).
+    must be the same run, or its result would not equal an uninterrupted one). A data-parallel checkpoint may
+    resume on another number of ranks (``config["ranks"]``): the global batches are the same, so the result
+    equals an uninterrupted run's up to rounding, not bit for bit; a warning says so.
     """
     path = Path(directory) / FILE_NAME
     if not path.exists():
         return None
     tensors, meta = read_tensors(path, kind=KIND)
     saved = meta["config"]
-    changed = {k: (saved.get(k), v) for k, v in config.items() if k != "epochs" and saved.get(k) != v}
+    changed = {k: (saved.get(k), v) for k, v in config.items() if k not in _ADVISORY and saved.get(k) != v}
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in sorted(changed.items()))
         raise XPNetValueError(
             f"resume: the checkpoint in {directory} comes from a run with other settings ({detail}); "
             "resume with the same settings or choose a new checkpoint_dir"
+        )
+    if saved.get("ranks", 1) != config.get("ranks", 1):
+        warnings.warn(
+            f"resume: the checkpoint in {directory} was written by {saved.get('ranks', 1)} rank(s) and this run has "
+            f"{config.get('ranks', 1)}: the global batches are the same, so the result equals an uninterrupted run's "
+            "up to rounding, but not bit for bit",
+            stacklevel=2,
         )
     model.params[:] = [model.backend.asarray(tensors[f"param.{i}"]) for i in range(len(model.params))]
     buffers = {

@@ -43,6 +43,16 @@ def _spec_list(text: str) -> list[str]:
     return [spec.strip() for spec in text.split(",") if spec.strip()]
 
 
+def _rank_list(text: str) -> list[int]:
+    try:
+        ranks = [int(part) for part in _spec_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers of ranks such as 2,3; received {text!r}") from None
+    if not ranks or min(ranks) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers of ranks >= 1 such as 2,3; received {text!r}")
+    return ranks
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpnet`` command with its subcommands (train, eval, devices, parity, plot)."""
     parser = _Parser(prog="xpnet", description="Train MLPs on NumPy, CuPy, PyTorch or array-api-strict.")
@@ -99,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
     )
+    t.add_argument(
+        "--distributed",
+        action=argparse.BooleanOptionalAction,
+        default=d["distributed"],
+        help="data-parallel training over MPI; by default on when mpiexec/srun started more than one process",
+    )
     t.add_argument("--limit", type=int, metavar="N", help="use only the first N training samples (quick runs)")
     t.add_argument(
         "--out",
@@ -131,13 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
         "parity",
         help="train one seeded model on several devices and compare them step by step",
         description="Train the same seeded model on the same batches on each device and compare the loss and every "
-        "parameter after each step with the first device. Exits 1 when a device disagrees.",
+        "parameter after each step with the first device; with --ranks, compare data-parallel runs of that many MPI "
+        "ranks with the 1-process run of the same global batch. Exits 1 when a run disagrees.",
         formatter_class=_Formatter,
     )
     pa.add_argument("--devices", type=_spec_list, help="comma-separated specs (default: every usable device)")
     pa.add_argument("--steps", type=int, default=100, help="optimizer steps to compare")
     pa.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="floating dtype")
     pa.add_argument("--seed", type=int, default=0, help="seed of model, data and batch order")
+    pa.add_argument(
+        "--ranks",
+        type=_rank_list,
+        metavar="N[,M...]",
+        help="instead, compare data-parallel runs of N (M, ...) MPI ranks on one device with the 1-process run",
+    )
     pa.add_argument("--json", metavar="FILE", help="also write the per-step differences as JSON")
     pa.set_defaults(run=commands_module.parity_command)
 

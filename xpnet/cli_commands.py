@@ -15,7 +15,9 @@ from . import cli_format
 from .atomic import atomic_open
 from .backend import devices, resolve, to_numpy
 from .dataset_source import NAMED, DataSource, load_data
-from .errors import DataIntegrityError, XPNetValueError
+from .distributed import Session
+from .distributed import start as start_session
+from .errors import DataIntegrityError, RanksDisagreeError, TrainingDivergedError, XPNetValueError
 from .evaluate import evaluate
 from .history import History
 from .io import load, save
@@ -53,35 +55,60 @@ def _write_predictions(model: MLP, source: DataSource, path: Path) -> None:
 
 
 class _EpochTable:
-    """Prints the placement and the table header when training starts, then one row per epoch."""
+    """Prints the placement and the table header when training starts, then one row per epoch (rank 0 only)."""
+
+    def __init__(self, shown: bool) -> None:
+        self.shown = shown
 
     def on_train_begin(self, meta: dict[str, Any]) -> None:
-        print(f"placement: {meta['placement']}")
-        print(cli_format.table_header(), flush=True)
+        if self.shown:
+            print(f"placement: {meta['placement']}")
+            print(cli_format.table_header(), flush=True)
 
     def __call__(self, record: dict[str, Any], model: MLP) -> None:
-        print(cli_format.table_row(record), flush=True)
+        if self.shown:
+            print(cli_format.table_row(record), flush=True)
 
 
-def train_command(args: argparse.Namespace) -> None:
-    backend = resolve(args.device)
+def train_command(args: argparse.Namespace) -> int:
+    session = start_session(args.distributed)
+    if session is None:
+        _train(args, None)
+        return 0
+    with session.guard():
+        try:
+            _train(args, session)
+        except (TrainingDivergedError, RanksDisagreeError):  # raised on every rank: reported once, by rank 0
+            if session.is_root:
+                raise
+            return 2
+    return 0
+
+
+def _train(args: argparse.Namespace, session: Session | None) -> None:
+    root = session is None or session.is_root
+    backend = resolve(args.device) if session is None else session.device(args.device)
     source = load_data(args.data)
     data = args.data if args.limit is None else _first(source, args.limit)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before training, not after
+    if root:
+        out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before training, not after
     options = {name: getattr(args, name) for name in TRAIN_DEFAULTS if name not in NOT_OPTIONS}
     n_train = source.x.shape[0] if args.limit is None else min(args.limit, source.x.shape[0])
-    print(f"data: {args.data} ({n_train} training samples)")
-    print(f"device: {backend.spec} ({backend.name})")
+    if root:
+        print(f"data: {args.data} ({n_train} training samples)")
+        print(f"device: {backend.spec} ({backend.name})")
     checkpoint_dir = args.resume or args.checkpoint_dir
     result = train(
         data,
         device=backend,
-        callbacks=[_EpochTable()],
+        callbacks=[_EpochTable(root)],
         checkpoint_dir=checkpoint_dir,
         resume=bool(args.resume),
         **options,
     )
+    if not root:
+        return
     result.history.meta.update(data=args.data, limit=args.limit)
     if result.stopped_early:
         print(f"stopped early after {len(result.history)} epochs")
@@ -95,14 +122,24 @@ def train_command(args: argparse.Namespace) -> None:
 
 def parity_command(args: argparse.Namespace) -> int:
     from .testing.parity import compare_backends
+    from .testing.rank_parity import compare_ranks
 
-    report = compare_backends(args.devices, steps=args.steps, dtype=args.dtype, seed=args.seed)
+    if args.ranks:
+        if args.devices and len(args.devices) > 1:
+            raise XPNetValueError(f"--devices: --ranks compares runs on one device; received {args.devices}")
+        device = args.devices[0] if args.devices else "cpu"
+        report = compare_ranks(args.ranks, device=device, steps=args.steps, dtype=args.dtype, seed=args.seed)
+    else:
+        report = compare_backends(args.devices, steps=args.steps, dtype=args.dtype, seed=args.seed)
     print(report.table())
     if args.json:
         with atomic_open(args.json, "w") as f:
             json.dump(report.to_dict(), f, indent=2)
         print(f"wrote {args.json}")
-    print("all devices agree" if report.ok else "DISAGREEMENT: at least one device differs beyond the tolerance")
+    what = "runs" if args.ranks else "devices"
+    print(
+        f"all {what} agree" if report.ok else f"DISAGREEMENT: at least one of the {what} differs beyond the tolerance"
+    )
     return 0 if report.ok else 1
 
 

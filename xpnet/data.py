@@ -13,6 +13,10 @@ Two placements give bit-identical batches:
     through pinned memory and queues them asynchronously).
 
 ``"auto"`` picks ``"device"`` when the data fit within a budget of the device's free memory, else ``"stream"``.
+
+Data-parallel training (``shard=(rank, size)``): every rank draws the same permutation and takes its slice of
+each global batch (:func:`shard_bounds`); with ``"device"`` placement a rank moves only the rows it trains on
+in an epoch, once per epoch, so its device holds ``1/size`` of the data set.
 """
 
 from __future__ import annotations
@@ -50,6 +54,14 @@ def choose_placement(placement: str, nbytes: int, target: Backend, budget_fracti
     return "device" if free is None or nbytes <= budget_fraction * free else "stream"
 
 
+def shard_bounds(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
+    """Rank ``rank``'s part of rows ``[start, stop)`` split ``size`` ways: the first ``(stop - start) % size``
+    ranks take one row more than the others (``[0, 10)`` in 3: 4, 3 and 3 rows)."""
+    count, extra = divmod(stop - start, size)
+    first = start + rank * count + min(rank, extra)
+    return first, first + count + (1 if rank < extra else 0)
+
+
 class Batches:
     """Minibatches of host data ``(x, y)`` delivered on ``target`` as ``dtype`` (``x * scale`` when given).
 
@@ -72,6 +84,8 @@ class Batches:
         Multiplies ``x`` after the cast (e.g. ``1/255`` for raw pixels).
     drop_last : bool
         Drop the last partial batch instead of delivering it.
+    shard : (rank, size), optional
+        Deliver only rank ``rank``'s slice of each global batch of ``batch_size`` rows (see :func:`shard_bounds`).
     """
 
     def __init__(
@@ -86,21 +100,24 @@ class Batches:
         placement: str = "auto",
         scale: float | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.batch_size = check_batch_size(batch_size)
+        self.shard = shard
         x, y, target, dtype = check_batch_data(x, y, target, dtype)
         self.n = x.shape[0]
         self.target, self.dtype, self.rng, self.scale, self.drop_last = target, dtype, rng, scale, drop_last
         self.epoch_rng_state: Mapping[str, Any] | None = None
         on_host = isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
         # Data already on the device stay there whatever was asked: nothing moves back to the host.
-        nbytes = x.nbytes + y.nbytes if on_host else 0
+        nbytes = (x.nbytes + y.nbytes) // (1 if shard is None else shard[1]) if on_host else 0
         self.placement = choose_placement(placement, nbytes, target) if on_host else "device"
         self._integer_y = target.xp.isdtype(y.dtype, "integral") if not on_host else y.dtype.kind in "iu"
         if on_host:  # floating data are cast on the host, once; integer pixels stay small until the device
             x, y = (a.astype(dtype_name(dtype), copy=False) if a.dtype.kind == "f" else a for a in (x, y))
         self._host = (x, y)
-        if self.placement == "device":
+        self._device = None  # a sharded host data set moves one epoch's rows of this rank at a time
+        if self.placement == "device" and not (on_host and shard is not None):
             self._device = (to_device(x, target), to_device(y, target))
 
     def __len__(self) -> int:
@@ -110,8 +127,22 @@ class Batches:
     def _order(self) -> np.ndarray:
         return self.rng.permutation(self.n) if self.rng is not None else np.arange(self.n)
 
-    def _bounds(self) -> list[tuple[int, int]]:
+    def _global_bounds(self) -> list[tuple[int, int]]:
         return [(s, min(s + self.batch_size, self.n)) for s in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        """Rows of each batch this process trains on: the whole batch, or its shard."""
+        if self.shard is None:
+            return self._global_bounds()
+        return [shard_bounds(s, e, *self.shard) for s, e in self._global_bounds()]
+
+    def share(self, i: int) -> float:
+        """The fraction of global batch ``i``'s rows that this process trains on (1.0 without a shard)."""
+        if self.shard is None:
+            return 1.0
+        s, e = min(i * self.batch_size, self.n), min((i + 1) * self.batch_size, self.n)
+        first, last = shard_bounds(s, e, *self.shard)
+        return (last - first) / (e - s) if e > s else 0.0
 
     def _finish(self, xb: Array, yb: Array) -> tuple[Array, Array]:
         """Cast (and scale) a batch on the device: the same code for both placements."""
@@ -144,6 +175,13 @@ class Batches:
 
     def _from_device(self, order: np.ndarray, bounds: list[tuple[int, int]]) -> Iterator[tuple[Array, Array]]:
         xp = self.target.xp
+        if self._device is None:  # sharded: this epoch's rows of this rank, in training order, in one transfer
+            mine = np.concatenate([order[s:e] for s, e in bounds]) if bounds else order[:0]
+            x, y = (to_device(a, self.target) for a in self._gather(mine))
+            ends = np.cumsum([e - s for s, e in bounds]).tolist()
+            for first, last in zip([0, *ends[:-1]], ends):
+                yield self._finish(x[first:last, ...], y[first:last, ...])
+            return
         x, y = self._device
         index = to_device(order, self.target)  # one transfer per epoch
         for s, e in bounds:

@@ -23,6 +23,10 @@ class DeviceMismatchError(XPNetValueError):
     """Arrays that must live on one device live on different ones."""
 
 
+class RanksDisagreeError(XPNetValueError):
+    """The processes of a data-parallel job hold different settings, data or weights (raised on every rank)."""
+
+
 class DataIntegrityError(XPNetValueError):
     """A data or model file is corrupt, truncated, of the wrong format or fails its checksum."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Batches
+from .data import Batches, shard_bounds
 from .metrics import Metrics
 from .model import MLP
 from .validation import check_float, check_model
@@ -35,7 +35,9 @@ class Evaluation:
     n: int
 
 
-def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 512, x_scale: float | None = None) -> Evaluation:
+def evaluate(
+    model: MLP, x: Any, y: Any, *, batch_size: int = 512, x_scale: float | None = None, session: Any = None
+) -> Evaluation:
     """Evaluate ``model`` on ``(x, y)`` in batches on the model's device, reading the totals once.
 
     Parameters
@@ -49,18 +51,22 @@ def evaluate(model: MLP, x: Any, y: Any, *, batch_size: int = 512, x_scale: floa
         Samples per forward pass (bounds the memory used).
     x_scale : float, optional
         Multiplies ``x`` after casting (``1/255`` for raw uint8 pixels).
+    session : xpnet.distributed.Session, optional
+        Data-parallel runs: each rank evaluates its share of the rows and every rank gets the totals.
     """
     with check_model(model).backend.activate():
-        return _evaluate(model, x, y, batch_size, x_scale)
+        return _evaluate(model, x, y, batch_size, x_scale, session)
 
 
-def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None) -> Evaluation:
+def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None, session: Any) -> Evaluation:
     x, y = model._check_data(x, y)
     x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
-    batches = Batches(x, y, model.backend, model.dtype, batch_size=batch_size, scale=x_scale)
     metrics = Metrics(model.params[0], model.sizes[-1], confusion=True)
-    for xb, yb in batches:
-        loss, z = model._loss_and_output(xb, yb)
-        metrics.add(loss, z, yb)
-    result = metrics.read()
-    return Evaluation(result["loss"], result["accuracy"], result["confusion"], metrics.count)
+    first, last = (0, x.shape[0]) if session is None else shard_bounds(0, x.shape[0], *session.shard)
+    if last > first:
+        part = (x, y) if session is None else (x[first:last, ...], y[first:last, ...])
+        for xb, yb in Batches(*part, model.backend, model.dtype, batch_size=batch_size, scale=x_scale):
+            loss, z = model._loss_and_output(xb, yb)
+            metrics.add(loss, z, yb)
+    result = metrics.read(gather=None if session is None else session.gather)
+    return Evaluation(result["loss"], result["accuracy"], result["confusion"], result["count"])

@@ -14,9 +14,12 @@ from typing import Any
 from .checkpoint import Position
 from .data import Batches
 from .errors import TrainingDivergedError
-from .metrics import Metrics
+from .evaluate import evaluate
+from .history import History
+from .metrics import Gather, Metrics
 from .model import MLP
-from .optim import Optimizer, train_step
+from .optim import Optimizer
+from .step import train_step
 
 
 @dataclass
@@ -32,6 +35,58 @@ class Loop:
     progress: bool
     checkpoint: Callable[[Position], None] | None = None  # writes a checkpoint at a position
     checkpoint_every: int | None = None  # steps between checkpoints
+    exchange: Any = None  # data-parallel runs: the GradientExchange of this rank
+    gather: Gather | None = None  # data-parallel runs: combines every rank's metrics
+    show_progress: bool = True  # False on every rank but 0 (which still reads the metrics with the others)
+
+    def run(
+        self,
+        hooks: list[Any],
+        val: tuple[Any, Any] | None,
+        scale: float | None,
+        history: History,
+        start: Position | None,
+        session: Any = None,
+    ) -> bool:
+        """The epochs from ``start`` on, with validation, callbacks and checkpoints; True when stopped early.
+
+        ``hooks`` are callbacks ``hook(record, model)``; ``val`` is evaluated with inputs scaled by ``scale``;
+        ``session`` (data-parallel runs) makes every rank stop together and checks they stay identical.
+        """
+        model, batches = self.model, self.batches
+        for hook in hooks:
+            if hasattr(hook, "on_train_begin"):
+                hook.on_train_begin(history.meta)
+        stopped = start is not None and start.stopped_early
+        first_epoch = self.epochs + 1 if stopped else (1 if start is None else start.epoch)
+        for epoch in range(first_epoch, self.epochs + 1):
+            began = time.perf_counter()
+            record = self.run_epoch(epoch, start if epoch == first_epoch else None)
+            if val is not None:
+                v = evaluate(model, *val, x_scale=scale, session=session)
+                record.update(val_loss=v.loss, val_accuracy=v.accuracy)
+            record["seconds"] = time.perf_counter() - began
+            record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)
+            history.append(record)
+            with model.backend.activate():
+                stopped = any([bool(hook(record, model)) for hook in hooks])
+            if session is not None:
+                stopped = session.any(stopped)  # every rank stops, or none does
+                state = [b for name in sorted(self.optimizer.state) for b in self.optimizer.state[name]]
+                session.verify(f"after epoch {epoch}", {"weights": model.params, "optimizer state": state})
+            if self.checkpoint is not None and not stopped:
+                self.checkpoint(
+                    Position(epoch + 1, 0, None if batches.rng is None else batches.rng.bit_generator.state)
+                )
+            if stopped:
+                break
+        with model.backend.activate():
+            for hook in hooks:
+                if hasattr(hook, "on_train_end"):
+                    hook.on_train_end(model)
+        if stopped and self.checkpoint is not None:  # with the best weights restored; a resume will not train on
+            self.checkpoint(Position(len(history) + 1, 0, None, stopped_early=True))
+        return stopped
 
     def run_epoch(self, epoch: int, start: Position | None = None) -> dict[str, Any]:
         """Train one epoch (from ``start`` when resuming it); return its record without validation figures."""
@@ -47,25 +102,28 @@ class Loop:
             metrics.restore(*start.metrics)
         steps = batches.epoch(first, None if start is None else start.rng_state)
         epoch_step0 = (epoch - 1) * len(batches)
-        bar = _progress_bar(len(batches), first, f"epoch {epoch}/{self.epochs}") if self.progress else None
+        shown = self.progress and self.show_progress
+        bar = _progress_bar(len(batches), first, f"epoch {epoch}/{self.epochs}") if shown else None
         refresh = max(1, len(batches) // 10)
         began = time.perf_counter()
         for i, (xb, yb) in enumerate(steps, start=first):
             step = epoch_step0 + i  # 0-based global step
             self.optimizer.lr = self.lr_at(step)
-            loss, z = train_step(model, self.optimizer, xb, yb, self.l2)
+            loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i))
             metrics.add(loss, z, yb, step=step + 1)
             done = i + 1
-            if bar is not None and (done % refresh == 0 or done == len(batches)):
+            if self.progress and (done % refresh == 0 or done == len(batches)):  # every rank reads together
                 totals = self._check(metrics, epoch, last_good)
-                rate = metrics.count / max(time.perf_counter() - began, 1e-9)
-                bar.update(done - bar.n)
-                bar.set_postfix(loss=f"{totals['loss']:.4f}", samples_s=f"{rate:,.0f}")
+                if bar is not None:
+                    rate = totals["count"] / max(time.perf_counter() - began, 1e-9)
+                    bar.update(done - bar.n)
+                    bar.set_postfix(loss=f"{totals['loss']:.4f}", samples_s=f"{rate:,.0f}")
             if self.checkpoint is not None and self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
                 if done < len(batches):  # the end of the epoch is checkpointed by the caller, with its record
-                    self._check(metrics, epoch, last_good)
+                    totals = self._check(metrics, epoch, last_good)
                     last_good = [model.xp.asarray(p, copy=True) for p in model.params]
-                    self.checkpoint(Position(epoch, done, batches.epoch_rng_state, metrics.state()))
+                    where = (totals["sums"], totals["count"])
+                    self.checkpoint(Position(epoch, done, batches.epoch_rng_state, where))
         if bar is not None:
             bar.close()
         totals = self._check(metrics, epoch, last_good)
@@ -80,7 +138,7 @@ class Loop:
 
     def _check(self, metrics: Metrics, epoch: int, last_good: list[Any]) -> dict[str, Any]:
         """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
-        totals = metrics.read(params=self.model.params)
+        totals = metrics.read(params=self.model.params, gather=self.gather)
         bad = totals["first_non_finite_step"]
         if bad is None and totals["non_finite_params"]:
             bad = self.optimizer.steps  # the loss was still finite but an update overflowed the weights

@@ -6,6 +6,7 @@ progress refresh): that read is the only host synchronisation of the loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from .backend import backend_of, to_device, to_numpy
 from .losses import one_hot
 
 Array = Any
+Gather = Callable[[np.ndarray], np.ndarray]  # one host vector per rank -> every rank's vector, (ranks, n)
 
 
 def predicted_labels(z: Array) -> Array:
@@ -53,9 +55,14 @@ class Metrics:
             self._confusion = self._confusion + truth.T @ one_hot(pred, self.n_classes, self._dtype)
         self.count += n
 
-    def read(self, params: list[Array] | None = None) -> dict[str, Any]:
+    def read(self, params: list[Array] | None = None, gather: Gather | None = None) -> dict[str, Any]:
         """One device-to-host transfer: mean loss, accuracy, the first non-finite step, (if kept) the confusion
-        matrix ``(k, k)`` and, given ``params``, how many of them hold a NaN or an infinity."""
+        matrix ``(k, k)`` and, given ``params``, how many of them hold a NaN or an infinity.
+
+        ``gather`` (data-parallel training: every rank's copy of a host vector, ``(ranks, n)``) combines the
+        ranks' sums, so every rank reads the totals of the whole job. ``"sums"`` and ``"count"`` are the raw
+        totals, for checkpoints.
+        """
         xp = self._xp
         parts = [self._sums, self._first_bad]
         if params is not None:
@@ -63,22 +70,31 @@ class Metrics:
             parts.append(xp.reshape(xp.sum(xp.stack(flags)), (1,)))
         if self._confusion is not None:
             parts.append(xp.reshape(self._confusion, (-1,)))
-        host = to_numpy(xp.concat(parts)).astype(np.float64)
-        n = max(self.count, 1)
+        host = np.append(to_numpy(xp.concat(parts)).astype(np.float64), float(self.count))
+        if gather is not None:
+            host = _combine(gather(host))
+        count = int(host[-1])
+        n = max(count, 1)
         out: dict[str, Any] = {"loss": float(host[0]) / n, "accuracy": float(host[1]) / n}
         out["first_non_finite_step"] = int(host[2]) if host[2] > 0 else None
-        rest = host[3:]
+        out["sums"], out["count"] = host[:2].copy(), count
+        rest = host[3:-1]
         if params is not None:
             out["non_finite_params"], rest = int(rest[0]), rest[1:]
         if self._confusion is not None:
             out["confusion"] = np.rint(rest).astype(np.int64).reshape(self.n_classes, self.n_classes)
         return out
 
-    def state(self) -> tuple[Array, int]:
-        """The running sums (a device array) and the sample count, for checkpoints."""
-        return self._sums, self.count
-
     def restore(self, sums: Any, count: int) -> None:
         """Continue from a checkpoint's :meth:`state` (``sums`` on the host or the device)."""
         self._sums = to_device(sums, backend_of(self._sums), dtype=self._dtype)
         self.count = count
+
+
+def _combine(rows: np.ndarray) -> np.ndarray:
+    """The ranks' vectors ``[loss·n, correct, first bad step, (bad params), (confusion...), n]`` as one:
+    sums, except the first non-finite step, which is the earliest any rank saw."""
+    total = rows.sum(axis=0)
+    bad = rows[:, 2][rows[:, 2] > 0]
+    total[2] = bad.min() if bad.size else 0.0
+    return total

@@ -156,17 +156,6 @@ class Adam(Optimizer):
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
 
 
-def train_step(model: Any, optimizer: Optimizer, x: Array, y: Array, l2: float) -> tuple[Array, Array]:
-    """One optimizer step on batch ``(x, y)``, fused where the optimizer allows; returns the loss and the outputs."""
-    sinks = optimizer.gradient_sinks(model.params)
-    loss, grads, z = model._backprop(x, y, l2, into=sinks)
-    if sinks is None:
-        optimizer.step(model.params, grads)
-    else:  # the gradients went straight into the optimizer's buffers
-        optimizer.step_from_sinks(model.params, grads)
-    return loss, z
-
-
 def make_optimizer(name: str, lr: float, **options: float) -> Optimizer:
     """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``).
 

@@ -5,8 +5,8 @@ The steps of an epoch live in :mod:`xpnet.loop`; checkpoints in :mod:`xpnet.chec
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .backend import Backend, backend_of, dtype_name, is_host_array, resolve
+from .backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local
 from .callbacks import EarlyStopping
 from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .data import Batches, check_batch_size
 from .dataset_source import load_data, n_outputs, split_validation, targets_for_loss
+from .distributed import Session, join_training
+from .distributed import start as start_session
 from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .evaluate import Evaluation, evaluate
 from .history import History
@@ -64,6 +66,10 @@ class TrainResult:
     optimizer : Optimizer
     test : Evaluation or None
         Evaluation on the test split when the data came with one.
+    stopped_early : bool
+        Early stopping ended the run.
+    ranks : int
+        Processes that trained the model together (1 unless data-parallel).
     """
 
     model: MLP
@@ -73,6 +79,7 @@ class TrainResult:
     optimizer: Optimizer
     test: Evaluation | None = None
     stopped_early: bool = field(default=False)
+    ranks: int = 1
 
 
 def _check_epochs(epochs: Any) -> int:
@@ -119,11 +126,11 @@ def _check_continued_model(model: Any, device: Any, dtype: Any) -> MLP:
     return model
 
 
-def _pick_backend(device: str | Backend | None, x: Any) -> Backend:
-    """An explicit device wins; ``"auto"`` follows data that already live on a device."""
+def _pick_backend(device: str | Backend | None, x: Any, session: Session | None) -> Backend:
+    """An explicit device wins; ``"auto"`` follows data that already live on a device; ranks take their own GPU."""
     if (device is None or device == "auto") and not is_host_array(x):
         return backend_of(check_array("x", x))
-    return resolve(device)
+    return resolve(device) if session is None else resolve_local(device, session.comm.local_rank)
 
 
 def train(
@@ -151,6 +158,7 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    distributed: bool | str = "auto",
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -196,9 +204,16 @@ def train(
     resume : bool
         Continue from the checkpoint in ``checkpoint_dir`` if there is one (else start afresh). The run must have
         the same settings; its final weights then equal an uninterrupted run's (bit for bit on NumPy).
+    distributed : bool or "auto"
+        Data-parallel training over MPI (``mpiexec -n 4 python script.py``): every rank trains on its share of
+        each global batch of ``batch_size`` samples on its own device and the gradients are summed over the
+        ranks every step; only rank 0 writes checkpoints. ``"auto"`` turns it on when a launcher started more
+        than one process. See ``docs/distributed.md``.
 
     Raises
     ------
+    RanksDisagreeError
+        Data-parallel: the ranks hold different settings, data or weights (raised on every rank).
     TrainingDivergedError
         The loss became NaN or infinite; the error names the epoch and step and carries the last good weights.
     """
@@ -206,93 +221,82 @@ def train(
     batch_size = check_batch_size(batch_size)
     lr, l2 = check_float("lr", lr, low_inclusive=False), check_float("l2", l2)
     schedule = get_schedule(lr_schedule)
-    init_rng, shuffle_rng, split_rng = generators(seed, 3)
     model = None if model is None else _check_continued_model(model, device, dtype)
     hidden = check_hidden(hidden) if model is None else hidden
     if resume and not isinstance(seed, (int, np.integer)):
         raise XPNetValueError(
             f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(seed)}"
         )
-    source = load_data(data)
-    backend = model.backend if model is not None else _pick_backend(device, source.x)
-    loss = model.loss if model is not None else loss
-    x, y = check_data(source.x, source.y, backend, loss, n_features=None if model is None else model.sizes[0])
-    # The output width comes from the training targets (or the model); test and validation labels follow it.
-    classes = model.sizes[-1] if model is not None else n_outputs(y, loss if y.ndim == 2 else "cross_entropy")
-    y = targets_for_loss(y, loss, backend, classes)
-    test = None
-    if source.test is not None:
-        x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
-        test = (x_test, targets_for_loss(y_test, loss, backend, classes))
-    x, y, val = split_validation(x, y, validation, split_rng, backend)
-    if val is not None:
-        val = (val[0], targets_for_loss(val[1], loss, backend, classes))
     hooks = _check_callbacks(callbacks)
-    if model is None:
-        sizes = (x.shape[1], *hidden, classes)
-        model = MLP(sizes, activation=activation, loss=loss, device=backend, dtype=dtype or "float32", seed=init_rng)
-    x, y = model._check_data(x, y)
-    if val is not None:
-        val = model._check_data(*val)
-    if test is not None:  # checked now, not after hours of training
-        test = model._check_data(*test)
-    opt = make_optimizer(optimizer, lr, momentum=momentum)
-    batches = Batches(
-        x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement, scale=source.scale
-    )
-    if early_stopping is not None:
-        if val is None:
-            raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
-        hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
-    history = History(meta={
-        "xpnet": __version__, "data": source.name, "device": backend.spec, "placement": batches.placement,
-        "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype_name(model.dtype),
-        "optimizer": optimizer, "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
-        "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs, "seed": seed if isinstance(seed, int) else None,
-    })  # fmt: skip
-    config = {k: history.meta[k] for k in _RESUME_KEYS} | {"n_train": batches.n}
-    total_steps = max(epochs * len(batches), 1)
-    loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs, progress)
-    start = None
-    if checkpoint_dir is not None:
-        every = _check_every(checkpoint_every)
-
-        def write(where: Position) -> None:
-            save_checkpoint(checkpoint_dir, model=model, optimizer=opt, where=where, history=history, config=config)
-
-        loop.checkpoint, loop.checkpoint_every = write, every
-        if resume:
-            start = load_checkpoint(checkpoint_dir, model=model, optimizer=opt, config=config, history=history)
-    elif resume or checkpoint_every is not None:
+    every = _check_every(checkpoint_every)
+    if checkpoint_dir is None and (resume or every is not None):
         raise XPNetValueError("checkpoint_dir: resume and checkpoint_every need a checkpoint_dir; received None")
-    for hook in hooks:
-        if hasattr(hook, "on_train_begin"):
-            hook.on_train_begin(history.meta)
-    stopped = start is not None and start.stopped_early
-    first_epoch = epochs + 1 if stopped else (1 if start is None else start.epoch)
-    for epoch in range(first_epoch, epochs + 1):
-        began = time.perf_counter()
-        record = loop.run_epoch(epoch, start if epoch == first_epoch else None)
+    session = start_session(distributed)
+    with contextlib.nullcontext() if session is None else session.guard():
+        seed = seed if session is None else session.shared_seed(seed)
+        init_rng, shuffle_rng, split_rng = generators(seed, 3)
+        source = load_data(data)
+        backend = model.backend if model is not None else _pick_backend(device, source.x, session)
+        loss = model.loss if model is not None else loss
+        x, y = check_data(source.x, source.y, backend, loss, n_features=None if model is None else model.sizes[0])
+        # The output width comes from the training targets (or the model); test and validation labels follow it.
+        classes = model.sizes[-1] if model is not None else n_outputs(y, loss if y.ndim == 2 else "cross_entropy")
+        y = targets_for_loss(y, loss, backend, classes)
+        test = None
+        if source.test is not None:
+            x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
+            test = (x_test, targets_for_loss(y_test, loss, backend, classes))
+        x, y, val = split_validation(x, y, validation, split_rng, backend)
         if val is not None:
-            v = evaluate(model, *val, x_scale=source.scale)
-            record.update(val_loss=v.loss, val_accuracy=v.accuracy)
-        record["seconds"] = time.perf_counter() - began
-        record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)
-        history.append(record)
-        with backend.activate():
-            stopped = any([bool(hook(record, model)) for hook in hooks])
-        if loop.checkpoint is not None and not stopped:
-            loop.checkpoint(Position(epoch + 1, 0, None if batches.rng is None else batches.rng.bit_generator.state))
-        if stopped:
-            break
-    with backend.activate():
-        for hook in hooks:
-            if hasattr(hook, "on_train_end"):
-                hook.on_train_end(model)
-    if stopped and loop.checkpoint is not None:  # with the best weights restored; a resume will not train on
-        loop.checkpoint(Position(len(history) + 1, 0, None, stopped_early=True))
-    evaluation = None
-    if test is not None:
-        evaluation = evaluate(model, *test, x_scale=source.scale)
-        history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
-    return TrainResult(model, history, backend.spec, batches.placement, opt, evaluation, stopped)
+            val = (val[0], targets_for_loss(val[1], loss, backend, classes))
+        if model is None:
+            sizes = (x.shape[1], *hidden, classes)
+            model = MLP(
+                sizes, activation=activation, loss=loss, device=backend, dtype=dtype or "float32", seed=init_rng
+            )
+        x, y = model._check_data(x, y)
+        val = None if val is None else model._check_data(*val)
+        test = None if test is None else model._check_data(*test)  # checked now, not after hours of training
+        opt = make_optimizer(optimizer, lr, momentum=momentum)
+        shard = None if session is None else session.shard
+        batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement,
+                          scale=source.scale, shard=shard)  # fmt: skip
+        if session is not None and batches.n < session.size:
+            raise XPNetValueError(
+                f"x: {batches.n} training samples cannot be shared by {session.size} ranks; use fewer ranks or more data"
+            )
+        if early_stopping is not None:
+            if val is None:
+                raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
+            hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
+        history = History(meta={
+            "xpnet": __version__, "data": source.name, "device": backend.spec, "placement": batches.placement,
+            "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype_name(model.dtype),
+            "optimizer": optimizer, "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
+            "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs,
+            "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
+        })  # fmt: skip
+        config = {k: history.meta[k] for k in _RESUME_KEYS} | {"n_train": batches.n, "ranks": history.meta["ranks"]}
+        total_steps = max(epochs * len(batches), 1)
+        loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs, progress)
+        start = None
+        if checkpoint_dir is not None:
+
+            def write(where: Position) -> None:
+                if session is None or session.is_root:  # rank 0 writes every file
+                    save_checkpoint(
+                        checkpoint_dir, model=model, optimizer=opt, where=where, history=history, config=config
+                    )
+
+            loop.checkpoint, loop.checkpoint_every = write, every
+            if resume:
+                start = load_checkpoint(checkpoint_dir, model=model, optimizer=opt, config=config, history=history)
+        if session is not None:
+            start = join_training(session, loop, start, config, (x, y), history)
+        stopped = loop.run(hooks, val, source.scale, history, start, session)
+        evaluation = None
+        if test is not None:
+            evaluation = evaluate(model, *test, x_scale=source.scale, session=session)
+            history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
+        ranks = 1 if session is None else session.size
+        return TrainResult(model, history, backend.spec, batches.placement, opt, evaluation, stopped, ranks)

@@ -4,7 +4,8 @@
   into a :class:`Backend` (namespace + native device) and lists what works here;
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
 - :mod:`.kernels` holds the in-place update kernels, each fast path beside its portable path;
-- :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths.
+- :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths;
+- :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL).
 
 Optional backends are imported lazily, only when a spec names them, so ``import xpnet`` never imports cupy
 or torch. Every other module writes code once against the Array API and asks this package for the rest.
@@ -15,9 +16,9 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .devices import Backend, backend_of, devices, dtype_name, float_dtype, is_host_array, resolve
+from .devices import Backend, backend_of, devices, dtype_name, float_dtype, is_host_array, resolve, resolve_local
 from .kernels import axpy, matmul_into
-from .transfer import free_memory, to_device, to_numpy
+from .transfer import free_memory, host_view, to_device, to_numpy
 
 __all__ = [
     "Backend",
@@ -29,9 +30,11 @@ __all__ = [
     "dtype_name",
     "float_dtype",
     "free_memory",
+    "host_view",
     "is_host_array",
     "matmul_into",
     "resolve",
+    "resolve_local",
     "to_device",
     "to_numpy",
 ]

@@ -67,6 +67,11 @@ class Backend:
         """
         return self.device if self.name == "cupy" else contextlib.nullcontext()
 
+    @property
+    def updates_in_place(self) -> bool:
+        """Whether in-place operators modify the array itself, and so every view of its memory (not on JAX)."""
+        return self.name in ("numpy", "cupy", "torch", "strict")
+
     def supports_dtype(self, dtype: Any) -> bool:
         """Whether this device can hold arrays of ``dtype`` (no float64 on some devices)."""
         try:
@@ -180,6 +185,27 @@ def resolve(spec: str | Backend | None = "auto") -> Backend:
         if match:
             return build(match, spec)
     raise XPNetValueError(f"device: unknown spec {spec!r}; expected one of {_VALID_SPECS}")
+
+
+def resolve_local(spec: str | Backend | None, local_rank: int) -> Backend:
+    """Resolve ``spec`` for the process that is ``local_rank`` on its node (data-parallel training).
+
+    GPU specs without an index (``"auto"`` on a GPU machine, ``"cuda"``, ``"cupy"``, ``"torch:cuda"``) take GPU
+    ``local_rank`` modulo the number of GPUs this process sees (one when the launcher sets
+    ``CUDA_VISIBLE_DEVICES`` per rank); every other spec, an explicit ``"cuda:N"`` included, resolves as usual.
+    """
+    key = spec.strip().lower() if isinstance(spec, str) else ("auto" if spec is None else "")
+    if key == "auto":
+        if not _cuda_usable():
+            return _numpy()
+        key = "cuda"
+    if key in ("cuda", "cupy"):
+        _cupy(str(spec), 0)  # the usual error when CuPy or a GPU is missing
+        return _cupy(str(spec), local_rank % importlib.import_module("cupy").cuda.runtime.getDeviceCount())
+    if key == "torch:cuda":
+        _torch(key, "cuda")  # the usual error when this PyTorch sees no GPU
+        return _torch(key, f"cuda:{local_rank % importlib.import_module('torch').cuda.device_count()}")
+    return resolve(spec)
 
 
 def devices() -> list[str]:

@@ -54,6 +54,15 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def host_view(x: Any) -> np.ndarray | None:
+    """A NumPy array sharing ``x``'s memory (NumPy arrays, PyTorch CPU tensors), or None where there is none."""
+    if isinstance(x, np.ndarray):
+        return x
+    if type(x).__module__ == "torch" and x.device.type == "cpu" and not x.requires_grad:
+        return x.numpy()
+    return None
+
+
 def free_memory(target: Backend) -> int | None:
     """Free bytes on ``target``'s device, or ``None`` where the backend cannot tell (host memory, simulated devices)."""
     if target.name == "cupy":

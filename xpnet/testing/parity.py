@@ -11,10 +11,12 @@ import numpy as np
 from ..backend import Backend, dtype_name, resolve, to_numpy
 from ..backend import devices as usable_devices
 from ..data import Batches
+from ..distributed import GradientExchange
 from ..errors import XPNetError, XPNetValueError
 from ..init import generators
 from ..model import MLP
-from ..optim import make_optimizer, train_step
+from ..optim import make_optimizer
+from ..step import train_step
 
 # Default agreement thresholds on the normwise relative difference (see docs/parity.md for why).
 TOLERANCES = {"float64": 1e-10, "float32": 1e-4}
@@ -52,16 +54,17 @@ class ParityReport:
 
     def table(self) -> str:
         """A plain-text table: device, final and max difference, first step above tolerance, verdict."""
+        width = max([22, *(len(d.device) + 2 for d in self.devices)])
         lines = [
             f"reference: {self.reference} ({self.dtype}, {self.steps} steps, tolerance {self.tolerance:.0e})",
-            f"{'device':<22}{'final diff':>12}{'max diff':>12}{'diverges at':>13}  verdict",
+            f"{'device':<{width}}{'final diff':>12}{'max diff':>12}{'diverges at':>13}  verdict",
         ]
         for d in self.devices:
             final = max(d.loss_diff[-1:] + d.param_diff[-1:], default=float("nan"))
             step = "-" if d.first_divergence is None else str(d.first_divergence)
             ran = bool(d.loss_diff)
             lines.append(
-                f"{d.device:<22}{(f'{final:.2e}' if ran else '-'):>12}{(f'{d.max_diff:.2e}' if ran else '-'):>12}{step:>13}  {d.verdict}"
+                f"{d.device:<{width}}{(f'{final:.2e}' if ran else '-'):>12}{(f'{d.max_diff:.2e}' if ran else '-'):>12}{step:>13}  {d.verdict}"
             )
         return "\n".join(lines)
 
@@ -93,21 +96,47 @@ def _trajectory(
     optimizer: str,
     lr: float,
     activation: str,
+    session: Any = None,
 ) -> list[tuple[np.ndarray, list[np.ndarray]]]:
-    """Loss and parameters (on the host) after each of ``steps`` training steps on ``target``."""
+    """Loss and parameters (on the host) after each of ``steps`` training steps on ``target``.
+
+    With ``session`` (a data-parallel job) this rank trains on its shard of every batch, as :func:`xpnet.train`
+    does, and the loss recorded is the global batch's.
+    """
     init_rng, shuffle_rng, data_rng = generators(seed, 3)
     x, y = _problem(int(data_rng.integers(2**31)), sizes, n=max(4 * batch_size, 256))
     model = MLP(sizes, activation=activation, device=target, dtype=dtype, seed=init_rng)
     opt = make_optimizer(optimizer, lr, momentum=0.9)
-    batches = Batches(x, y, target, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement="device")
+    shard = None if session is None else session.shard
+    batches = Batches(
+        x, y, target, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement="device", shard=shard
+    )
+    exchange = None
+    if session is not None:
+        session.bind(target)
+        exchange = GradientExchange(session.comm, model.params)
     out: list[tuple[np.ndarray, list[np.ndarray]]] = []
     while len(out) < steps:
-        for xb, yb in batches:
-            loss, _ = train_step(model, opt, xb, yb, 0.0)  # the step train() takes (fused where it can be)
-            out.append((to_numpy(loss), [to_numpy(p).copy() for p in model.params]))  # a parity tool may sync
+        for i, (xb, yb) in enumerate(batches):
+            loss, _ = train_step(model, opt, xb, yb, 0.0, exchange, batches.share(i))  # the step train() takes
+            host_loss = to_numpy(loss)  # a parity tool may sync
+            if session is not None:  # the global batch's loss: the ranks' losses weighted by their rows
+                parts = session.gather(np.asarray([float(host_loss) * xb.shape[0], xb.shape[0]]))
+                host_loss = np.asarray(parts[:, 0].sum() / parts[:, 1].sum(), dtype=host_loss.dtype)
+            out.append((host_loss, [to_numpy(p).copy() for p in model.params]))
             if len(out) == steps:
                 break
     return out
+
+
+def _compare(entry: DeviceParity, run: list[Any], reference: list[Any], tol: float) -> None:
+    """Fill ``entry`` with the per-step differences of ``run`` from ``reference`` and its verdict."""
+    for step, ((loss, params), (ref_loss, ref_params)) in enumerate(zip(run, reference), start=1):
+        entry.loss_diff.append(_relative(loss, ref_loss))
+        entry.per_param_diff.append([_relative(p, r) for p, r in zip(params, ref_params)])
+        entry.param_diff.append(max(entry.per_param_diff[-1]))
+        if entry.first_divergence is None and max(entry.loss_diff[-1], entry.param_diff[-1]) > tol:
+            entry.first_divergence, entry.verdict = step, "DISAGREES"
 
 
 def compare_backends(
@@ -168,12 +197,7 @@ def compare_backends(
             continue
         if reference is None:
             reference, entry.verdict = run, "reference"
-        for step, ((loss, params), (ref_loss, ref_params)) in enumerate(zip(run, reference), start=1):
-            entry.loss_diff.append(_relative(loss, ref_loss))
-            entry.per_param_diff.append([_relative(p, r) for p, r in zip(params, ref_params)])
-            entry.param_diff.append(max(entry.per_param_diff[-1]))
-            if entry.first_divergence is None and max(entry.loss_diff[-1], entry.param_diff[-1]) > tol:
-                entry.first_divergence, entry.verdict = step, "DISAGREES"
+        _compare(entry, run, reference, tol)
     return ParityReport(
         results[0].device if reference is None else next(d.device for d in results if d.verdict == "reference"),
         name,

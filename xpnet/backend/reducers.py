@@ -1,0 +1,180 @@
+"""How one flat device buffer is summed over the ranks: the route depends on the device.
+
+=========================  ==========================================================  =====================
+device                     route                                                       name
+=========================  ==========================================================  =====================
+CuPy, one GPU per rank     NCCL allreduce on the current stream (id sent over MPI)     ``nccl``
+CuPy, CUDA-aware MPI       MPI_Allreduce on the device buffer itself                   ``cuda-aware-mpi``
+CuPy otherwise             device -> pinned host buffer -> MPI_Allreduce -> device     ``mpi-pinned-host``
+NumPy, ``torch:cpu``       MPI_Allreduce in place on the array's own memory            ``mpi-host``
+``torch:cuda``, strict     a host copy -> MPI_Allreduce -> a new device array          ``mpi-host``
+=========================  ==========================================================  =====================
+
+Every rank must take the same route, so :func:`make_reducer` lets the ranks agree on the best one they all
+have. ``method`` (or ``XPNET_ALLREDUCE``) forces ``"nccl"``, ``"cuda-aware-mpi"`` or ``"host"``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.util
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import XPNetValueError
+from .devices import Backend, dtype_name
+from .transfer import host_view, to_numpy
+
+METHODS = ("auto", "nccl", "cuda-aware-mpi", "host")
+_PREFERENCE = ("nccl", "cuda-aware-mpi", "host")  # best first
+_FAMILIES = ("numpy", "cupy", "torch", "strict")
+
+
+class HostReducer:
+    """MPI on host memory: in place where the array's memory is host memory, else through a host copy."""
+
+    name = "mpi-host"
+
+    def __init__(self, comm: Any, backend: Backend) -> None:
+        self.comm, self.backend = comm, backend
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (nothing is queued on host routes)."""
+
+    def allreduce_sum(self, flat: Any) -> Any:
+        mpi = self.comm.mpi
+        view = host_view(flat)
+        if view is not None:  # NumPy, torch:cpu: the sum lands in flat itself
+            self.comm.world.Allreduce(mpi.IN_PLACE, view, op=mpi.SUM)
+            return flat
+        host = np.array(to_numpy(flat), copy=True)  # never write into memory a simulated device still owns
+        self.comm.world.Allreduce(mpi.IN_PLACE, host, op=mpi.SUM)
+        return self.backend.asarray(host)
+
+
+class PinnedHostReducer(HostReducer):
+    """CuPy without NCCL or a CUDA-aware MPI: one page-locked host buffer, reused every step.
+
+    The buffer is written by the device-to-host copy of step t+1 only after the host-to-device copy of step t
+    has read it: both copies are queued on the current stream, and the first one blocks until it is done.
+    """
+
+    name = "mpi-pinned-host"
+
+    def __init__(self, comm: Any, backend: Backend) -> None:
+        super().__init__(comm, backend)
+        self._cupy = importlib.import_module("cupy")
+        self._pinned: np.ndarray | None = None
+
+    def synchronize(self) -> None:
+        self._cupy.cuda.get_current_stream().synchronize()
+
+    def allreduce_sum(self, flat: Any) -> Any:
+        mpi = self.comm.mpi
+        if self._pinned is None or self._pinned.shape != flat.shape or self._pinned.dtype != flat.dtype:
+            self._pinned = importlib.import_module("cupyx").empty_pinned(flat.shape, dtype=flat.dtype)
+        flat.get(out=self._pinned)  # blocks until the copy is done
+        self.comm.world.Allreduce(mpi.IN_PLACE, self._pinned, op=mpi.SUM)
+        flat.set(self._pinned)
+        return flat
+
+
+class CudaAwareReducer(PinnedHostReducer):
+    """An MPI built with CUDA support reads and writes the device buffer itself."""
+
+    name = "cuda-aware-mpi"
+
+    def allreduce_sum(self, flat: Any) -> Any:
+        mpi = self.comm.mpi
+        self.synchronize()  # MPI does not know CuPy's stream: the gradient must be complete
+        self.comm.world.Allreduce(mpi.IN_PLACE, flat, op=mpi.SUM)
+        return flat
+
+
+class NcclReducer(PinnedHostReducer):
+    """NCCL between the ranks' GPUs, queued on the current stream (no host synchronisation)."""
+
+    name = "nccl"
+
+    def __init__(self, comm: Any, backend: Backend) -> None:
+        super().__init__(comm, backend)
+        nccl = importlib.import_module("cupy.cuda.nccl")
+        uid = np.asarray(nccl.get_unique_id(), dtype=np.int64) if comm.rank == 0 else np.zeros(128, np.int64)
+        uid = comm.broadcast(uid, what="the NCCL unique id broadcast")
+        with backend.device:
+            self._nccl = nccl.NcclCommunicator(comm.size, tuple(int(v) for v in uid), comm.rank)
+        self._sum = nccl.NCCL_SUM
+        self._types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
+
+    def allreduce_sum(self, flat: Any) -> Any:
+        stream = self._cupy.cuda.get_current_stream()
+        self._nccl.allReduce(
+            flat.data.ptr, flat.data.ptr, flat.size, self._types[dtype_name(flat.dtype)], self._sum, stream.ptr
+        )
+        return flat
+
+
+_ROUTES: dict[str, type[HostReducer]] = {"nccl": NcclReducer, "cuda-aware-mpi": CudaAwareReducer}
+
+
+def cuda_aware_mpi() -> bool:
+    """Whether the loaded MPI library reads device memory (``XPNET_CUDA_AWARE_MPI=0/1`` overrides the probe).
+
+    Asks ``MPIX_Query_cuda_support`` (Open MPI, MPICH) of the libmpi this process has loaded.
+    """
+    forced = os.environ.get("XPNET_CUDA_AWARE_MPI")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "libmpi" in line and line.split()[-1].startswith("/")})
+    except OSError:
+        return False
+    for path in paths:
+        query = getattr(ctypes.CDLL(path), "MPIX_Query_cuda_support", None)
+        if query is not None:
+            query.restype = ctypes.c_int
+            return bool(query())
+    return False
+
+
+def _routes_here(comm: Any, backend: Backend) -> list[str]:
+    """The routes this rank could take, best first."""
+    if backend.name != "cupy":
+        return ["host"]
+    routes = []
+    nccl = importlib.util.find_spec("cupy.cuda.nccl") is not None
+    gpus = importlib.import_module("cupy").cuda.runtime.getDeviceCount()
+    if nccl and getattr(importlib.import_module("cupy.cuda.nccl"), "available", True) and comm.local_size <= gpus:
+        routes.append("nccl")  # NCCL refuses two ranks on one GPU
+    if cuda_aware_mpi():
+        routes.append("cuda-aware-mpi")
+    return [*routes, "host"]
+
+
+def make_reducer(comm: Any, backend: Backend, method: str = "auto") -> HostReducer:
+    """The route every rank can take for ``backend`` (the best by :data:`_PREFERENCE`, or ``method``)."""
+    if method not in METHODS:
+        raise XPNetValueError(f"allreduce method: expected one of {list(METHODS)}; received {method!r}")
+    here = _routes_here(comm, backend)
+    if method != "auto" and method not in here:
+        raise XPNetValueError(
+            f"allreduce method {method!r} is not available on {backend.spec} here; this rank can use {here}"
+        )
+    wanted = here if method == "auto" else [method]
+    family = _FAMILIES.index(backend.name) if backend.name in _FAMILIES else len(_FAMILIES)
+    flags = [int(route in wanted) for route in _PREFERENCE] + [family]
+    every = comm.allgather(np.asarray(flags, dtype=np.int64), what="choosing the allreduce route")
+    if len(set(every[:, -1].tolist())) > 1:
+        families = sorted({_FAMILIES[f] if f < len(_FAMILIES) else "other" for f in every[:, -1].tolist()})
+        raise XPNetValueError(f"device: the ranks use different backends {families}; give every rank the same kind")
+    common = [route for i, route in enumerate(_PREFERENCE) if every[:, i].all()]
+    if not common:  # only when a method was forced that some rank lacks
+        raise XPNetValueError(f"allreduce method {method!r}: not every rank can use it; leave the method on 'auto'")
+    route = common[0]
+    if route == "host":
+        return PinnedHostReducer(comm, backend) if backend.name == "cupy" else HostReducer(comm, backend)
+    return _ROUTES[route](comm, backend)

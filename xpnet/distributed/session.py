@@ -1,0 +1,164 @@
+"""A data-parallel run as one rank sees it: the job, this rank's device, and the checks that keep ranks in step.
+
+:func:`start` decides whether a run is distributed (``distributed=True``, or ``"auto"`` under a launcher that
+started more than one process) and joins the MPI job. The :class:`Session` then maps the device spec to this
+rank's device, draws one seed for every rank, verifies that every rank holds the same settings, data and
+weights, combines metrics, and turns a failure on one rank into the end of the whole job
+(:meth:`Session.guard`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backend import Backend, resolve_local, to_numpy
+from ..backend.comm import Communicator, connect, launched_size
+from ..backend.threads import share_cores
+from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetValueError, describe
+from ..init import Seed
+
+
+@dataclass
+class Session:
+    """This process's place in a data-parallel job (see the module docstring)."""
+
+    comm: Communicator
+
+    @property
+    def rank(self) -> int:
+        return self.comm.rank
+
+    @property
+    def size(self) -> int:
+        return self.comm.size
+
+    @property
+    def is_root(self) -> bool:
+        """Rank 0: the one that prints, writes files and checkpoints."""
+        return self.comm.rank == 0
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        return self.comm.rank, self.comm.size
+
+    def device(self, spec: str | Backend | None) -> Backend:
+        """This rank's device for ``spec``: ``"cuda"`` means the GPU of its node-local rank (see
+        :func:`xpnet.backend.resolve_local`)."""
+        return resolve_local(spec, self.comm.local_rank)
+
+    def bind(self, backend: Backend) -> None:
+        """Sum gradients on ``backend`` by the best route every rank has (NCCL, CUDA-aware MPI, host), and give
+        a host device's thread pools this rank's share of the node's cores."""
+        self.comm.bind(backend)
+        self.comm.threads = share_cores(backend, self.comm.local_size)
+
+    def describe(self, backend: Backend) -> str:
+        """One line: ranks, route of the gradient sums, and where each rank runs (to read launcher messages)."""
+        mine = _fixed(f"{backend.spec} on {self.comm.host} pid {os.getpid()}")
+        where = self.comm.allgather(np.frombuffer(mine, np.uint8), what="describing the ranks")
+        places = ", ".join(f"{r}={bytes(row).rstrip(b' ').decode()}" for r, row in enumerate(where))
+        threads = "" if self.comm.threads is None else f", {self.comm.threads} CPU thread(s) per rank"
+        return f"distributed: {self.size} ranks, gradients summed by {self.comm.method}{threads}; ranks {places}"
+
+    def shared_seed(self, seed: Seed) -> Seed:
+        """``seed`` when it is an int (the same on every rank); otherwise an int drawn on rank 0 and broadcast."""
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return seed
+        drawn = np.random.default_rng(seed).integers(2**62) if self.is_root else 0
+        return int(self.comm.broadcast(np.asarray([drawn], dtype=np.int64), what="the seed broadcast")[0])
+
+    def gather(self, values: np.ndarray) -> np.ndarray:
+        """Every rank's copy of a host vector, ``(size, n)`` (:class:`xpnet.metrics.Metrics` combines them)."""
+        return self.comm.allgather(values, what="combining metrics")
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is True on at least one (a stop decision all ranks follow)."""
+        return bool(self.comm.allgather(np.asarray([int(bool(flag))], dtype=np.int64), what="a stop decision").any())
+
+    def verify(self, when: str, parts: dict[str, Any], hint: str = "") -> None:
+        """Raise :class:`xpnet.RanksDisagreeError` on every rank unless every rank holds the same ``parts``.
+
+        ``parts`` maps a name (``"settings"``, ``"data"``, ``"weights"``, ...) to what is compared: host or
+        device arrays, lists of them, or JSON-serialisable values; ranks exchange only SHA-256 digests.
+        """
+        names = list(parts)
+        mine = np.frombuffer(b"".join(_digest(parts[name]) for name in names), dtype=np.uint8)
+        every = self.comm.allgather(mine, what=f"the check of {when}").reshape(self.size, len(names), 32)
+        differing = {
+            name: [r for r in range(self.size) if not np.array_equal(every[r, i], every[0, i])]
+            for i, name in enumerate(names)
+        }
+        differing = {name: ranks for name, ranks in differing.items() if ranks}
+        if differing:
+            detail = "; ".join(f"{name} differ on rank(s) {ranks}" for name, ranks in differing.items())
+            raise RanksDisagreeError(
+                f"ranks disagree {when}: compared with rank 0, {detail}. Every rank must run the same xpnet with the "
+                f"same arguments and data (the same files, an integer seed){hint}"
+            )
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """End the whole job when this rank fails, so no other rank waits forever in a collective.
+
+        Errors every rank raises together (:class:`xpnet.TrainingDivergedError`, :class:`xpnet.RanksDisagreeError`)
+        propagate as usual; anything else prints the rank and the error and calls MPI_Abort.
+        """
+        try:
+            yield
+        except (TrainingDivergedError, RanksDisagreeError):
+            raise
+        except KeyboardInterrupt:
+            self.comm.abort("interrupted; aborting the MPI job")
+        except BaseException as exc:
+            self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
+
+
+def _fixed(text: str, width: int = 96) -> bytes:
+    return text.encode()[:width].ljust(width)
+
+
+def _digest(value: Any) -> bytes:
+    """SHA-256 over arrays (shape, dtype, bytes; device arrays copied to the host) or a JSON value."""
+    digest = hashlib.sha256()
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if hasattr(item, "shape") and hasattr(item, "dtype"):
+            host = np.ascontiguousarray(to_numpy(item))
+            digest.update(json.dumps([host.dtype.str, list(host.shape)]).encode())
+            digest.update(memoryview(host).cast("B"))
+        else:
+            digest.update(json.dumps(item, sort_keys=True, default=str).encode())
+    return digest.digest()
+
+
+def start(distributed: Any = "auto") -> Session | None:
+    """The session of a data-parallel run, or None for a single-process run.
+
+    ``True`` joins the MPI job (a job of one rank included); ``"auto"`` does when a launcher started more than
+    one process, and says so on rank 0; ``False`` never does.
+    """
+    if not (distributed is True or distributed is False or distributed == "auto"):
+        raise XPNetValueError(f"distributed: expected True, False or 'auto'; received {describe(distributed)}")
+    if distributed is False or (distributed == "auto" and launched_size() <= 1):
+        return None
+    comm = connect()
+    if distributed == "auto" and comm.size == 1:
+        return None
+    comm.start_watchdog()
+    session = Session(comm)
+    if distributed == "auto" and session.is_root and not comm.announced:
+        comm.announced = True
+        print(
+            f"xpnet: launched with {comm.size} processes: training data-parallel (distributed=False trains each alone)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return session

@@ -1,0 +1,121 @@
+"""Rank parity: an N-rank data-parallel run against the 1-process run of the same global batch, step by step.
+
+:func:`compare_ranks` trains the reference in this process, then starts each N-rank job with ``mpiexec``
+(``XPNET_MPIEXEC`` names another launcher, e.g. ``"srun"`` or ``"mpirun --oversubscribe"``); rank 0 of the job
+writes its trajectory (the global batch's loss and every parameter after each step) for the comparison.
+Run as ``python -m xpnet.testing.rank_parity SETTINGS_JSON OUT_NPZ``, this module is that job's program.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backend import dtype_name, resolve
+from ..distributed import start
+from ..errors import BackendUnavailableError, XPNetValueError
+from .parity import TOLERANCES, DeviceParity, ParityReport, _compare, _trajectory
+
+
+def launcher(ranks: int) -> list[str]:
+    """The command that starts ``ranks`` processes: ``XPNET_MPIEXEC`` or the ``mpiexec`` beside this Python."""
+    configured = os.environ.get("XPNET_MPIEXEC")
+    if configured:
+        return [*shlex.split(configured), "-n", str(ranks)]
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if found is None:
+        raise BackendUnavailableError(
+            'rank parity needs an MPI launcher: pip install "xpnet[mpi]" mpich, or set XPNET_MPIEXEC (e.g. "srun")'
+        )
+    return [found, "-n", str(ranks)]
+
+
+def _run_job(ranks: int, settings: dict[str, Any], timeout: float) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """The trajectory rank 0 of an N-rank job recorded (raises XPNetValueError with the job's output if it failed)."""
+    with tempfile.TemporaryDirectory(prefix="xpnet-ranks-") as tmp:
+        out = Path(tmp) / "trajectory.npz"
+        command = [*launcher(ranks), sys.executable, "-m", __name__, json.dumps(settings), str(out)]
+        job = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if job.returncode != 0 or not out.exists():
+            tail = (job.stderr or job.stdout).strip().splitlines()[-5:]
+            raise XPNetValueError(f"the {ranks}-rank job failed (exit {job.returncode}): " + " | ".join(tail))
+        with np.load(out) as saved:
+            losses, count = saved["loss"], len(saved.files) - 1
+            n_params = count // len(losses)
+            return [(losses[s], [saved[f"p{s}_{i}"] for i in range(n_params)]) for s in range(len(losses))]
+
+
+def compare_ranks(
+    ranks: Sequence[int] = (2,),
+    *,
+    device: str = "cpu",
+    steps: int = 100,
+    sizes: Sequence[int] = (32, 64, 10),
+    seed: int = 0,
+    dtype: str = "float64",
+    tolerance: float | None = None,
+    batch_size: int = 30,
+    optimizer: str = "momentum",
+    lr: float = 0.05,
+    activation: str = "relu",
+    timeout: float = 300.0,
+) -> ParityReport:
+    """Train the same seeded model on ``device`` in one process and in each N-rank job; compare every step.
+
+    The default batch of 30 rows splits unevenly over 4 or 7 ranks, and the data set's last batch is short, so
+    uneven shards are part of every comparison. Returns a :class:`~xpnet.testing.parity.ParityReport` whose
+    reference is the 1-process run and whose entries are named ``"cpu, 2 ranks"`` and so on.
+    """
+    name = dtype_name(dtype)
+    if name not in TOLERANCES:
+        raise XPNetValueError(f"dtype: expected one of {sorted(TOLERANCES)}; received {dtype!r}")
+    bad = [n for n in ranks if isinstance(n, bool) or not isinstance(n, int) or n < 1]
+    if bad or not ranks:
+        raise XPNetValueError(f"ranks: expected positive numbers of processes such as 2,3; received {list(ranks)}")
+    tol = TOLERANCES[name] if tolerance is None else tolerance
+    target = resolve(device)
+    settings = dict(device=device, dtype=name, sizes=list(sizes), seed=seed, steps=steps, batch_size=batch_size,
+                    optimizer=optimizer, lr=lr, activation=activation)  # fmt: skip
+    reference = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, activation)
+    results = [DeviceParity(f"{target.spec}, 1 process", verdict="reference")]
+    _compare(results[0], reference, reference, tol)
+    for n in ranks:
+        entry = DeviceParity(f"{target.spec}, {n} ranks")
+        results.append(entry)
+        try:
+            run = _run_job(n, settings, timeout)
+        except (XPNetValueError, subprocess.TimeoutExpired) as exc:
+            entry.verdict = f"FAILED: {exc}"
+            continue
+        _compare(entry, run, reference, tol)
+    return ParityReport(results[0].device, name, steps, tol, results)
+
+
+def _job(settings: dict[str, Any], out: str) -> None:
+    """One rank of the job :func:`compare_ranks` starts: train, and on rank 0 write the trajectory."""
+    session = start(True)
+    assert session is not None
+    with session.guard():
+        target = session.device(settings["device"])
+        run = _trajectory(
+            target, settings["dtype"], settings["sizes"], settings["seed"], settings["steps"], settings["batch_size"],
+            settings["optimizer"], settings["lr"], settings["activation"], session,
+        )  # fmt: skip
+        if session.is_root:
+            arrays = {f"p{s}_{i}": p for s, (_, params) in enumerate(run) for i, p in enumerate(params)}
+            np.savez(out, loss=np.asarray([loss for loss, _ in run]), **arrays)
+
+
+if __name__ == "__main__":
+    _job(json.loads(sys.argv[1]), sys.argv[2])
