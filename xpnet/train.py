@@ -126,6 +126,13 @@ def _check_continued_model(model: Any, device: Any, dtype: Any) -> MLP:
     return model
 
 
+def _check_shareable(n: int, session: Session | None) -> None:
+    if session is not None and n < session.size:
+        raise XPNetValueError(
+            f"x: {n} training samples cannot be shared by {session.size} ranks; use fewer ranks or more data"
+        )
+
+
 def _pick_backend(device: str | Backend | None, x: Any, session: Session | None) -> Backend:
     """An explicit device wins; ``"auto"`` follows data that already live on a device; ranks take their own GPU."""
     if (device is None or device == "auto") and not is_host_array(x):
@@ -239,6 +246,7 @@ def train(
         backend = model.backend if model is not None else _pick_backend(device, source.x, session)
         loss = model.loss if model is not None else loss
         x, y = check_data(source.x, source.y, backend, loss, n_features=None if model is None else model.sizes[0])
+        _check_shareable(x.shape[0], session)
         # The output width comes from the training targets (or the model); test and validation labels follow it.
         classes = model.sizes[-1] if model is not None else n_outputs(y, loss if y.ndim == 2 else "cross_entropy")
         y = targets_for_loss(y, loss, backend, classes)
@@ -261,10 +269,7 @@ def train(
         shard = None if session is None else session.shard
         batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement,
                           scale=source.scale, shard=shard)  # fmt: skip
-        if session is not None and batches.n < session.size:
-            raise XPNetValueError(
-                f"x: {batches.n} training samples cannot be shared by {session.size} ranks; use fewer ranks or more data"
-            )
+        _check_shareable(batches.n, session)
         if early_stopping is not None:
             if val is None:
                 raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")

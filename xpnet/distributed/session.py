@@ -133,7 +133,7 @@ def _digest(value: Any) -> bytes:
         if hasattr(item, "shape") and hasattr(item, "dtype"):
             host = np.ascontiguousarray(to_numpy(item))
             digest.update(json.dumps([host.dtype.str, list(host.shape)]).encode())
-            digest.update(memoryview(host).cast("B"))
+            digest.update(host.data)
         else:
             digest.update(json.dumps(item, sort_keys=True, default=str).encode())
     return digest.digest()

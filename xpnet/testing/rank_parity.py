@@ -51,9 +51,11 @@ def _run_job(ranks: int, settings: dict[str, Any], timeout: float) -> list[tuple
             tail = (job.stderr or job.stdout).strip().splitlines()[-5:]
             raise XPNetValueError(f"the {ranks}-rank job failed (exit {job.returncode}): " + " | ".join(tail))
         with np.load(out) as saved:
-            losses, count = saved["loss"], len(saved.files) - 1
-            n_params = count // len(losses)
-            return [(losses[s], [saved[f"p{s}_{i}"] for i in range(n_params)]) for s in range(len(losses))]
+            losses = saved["arr_0"]
+            n_params = (len(saved.files) - 1) // len(losses)
+            return [
+                (losses[s], [saved[f"arr_{1 + s * n_params + i}"] for i in range(n_params)]) for s in range(len(losses))
+            ]
 
 
 def compare_ranks(
@@ -112,9 +114,8 @@ def _job(settings: dict[str, Any], out: str) -> None:
             target, settings["dtype"], settings["sizes"], settings["seed"], settings["steps"], settings["batch_size"],
             settings["optimizer"], settings["lr"], settings["activation"], session,
         )  # fmt: skip
-        if session.is_root:
-            arrays = {f"p{s}_{i}": p for s, (_, params) in enumerate(run) for i, p in enumerate(params)}
-            np.savez(out, loss=np.asarray([loss for loss, _ in run]), **arrays)
+        if session.is_root:  # arr_0: the losses; then every parameter of step 1, of step 2, ...
+            np.savez(out, np.asarray([loss for loss, _ in run]), *[p for _, params in run for p in params])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""The program tests/test_distributed.py starts under ``mpiexec``: one rank of a real data-parallel job.
+
+``python mpi_worker.py SPEC_JSON OUT_PREFIX``: trains on :func:`make_data` with ``SPEC["train"]`` as keyword
+arguments of :func:`xpnet.train` and writes ``OUT_PREFIX.rankR.npz`` (final weights, per-epoch history, test
+figures) from every rank. Optional ``SPEC`` keys make a rank misbehave: ``"fail"`` (raise, SIGKILL itself or hang
+after an epoch), ``"rank_data"`` (each rank draws other data), ``"stop_after_checkpoint"`` (rank 0 prints READY
+after its first mid-epoch checkpoint of epoch 2 and waits to be killed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import xpnet
+
+
+def make_data(n: int, features: int = 12, classes: int = 3, seed: int = 0) -> tuple[tuple, tuple]:
+    """A learnable data set with a test split: labels from a random linear teacher."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n + 200, features))
+    y = np.argmax(x @ rng.normal(size=(features, classes)), axis=1)
+    return (x[:n], y[:n]), (x[n:], y[n:])
+
+
+def main() -> None:
+    spec, prefix = json.loads(sys.argv[1]), sys.argv[2]
+    settings = dict(spec["train"])
+    rank = 0
+    if settings.get("distributed", "auto") is not False:
+        from mpi4py import MPI
+
+        rank = MPI.COMM_WORLD.Get_rank()
+    data = make_data(spec["n"], seed=rank if spec.get("rank_data") else 0)
+    callbacks = []
+    fail = spec.get("fail")
+    if fail is not None:
+
+        def misbehave(record, model):
+            if rank == fail["rank"] and record["epoch"] == fail["epoch"]:
+                if fail["how"] == "raise":
+                    raise RuntimeError("disk on fire")
+                if fail["how"] == "kill":
+                    os.kill(os.getpid(), 9)
+                time.sleep(600)  # "hang"
+
+        callbacks.append(misbehave)
+    if spec.get("stop_after_checkpoint"):
+        train_module = sys.modules["xpnet.train"]
+        original = train_module.save_checkpoint
+
+        def save_then_wait(*args, **kwargs):
+            path = original(*args, **kwargs)
+            where = kwargs["where"]
+            if where.epoch == 2 and where.position > 0:
+                print("READY", where.epoch, where.position, flush=True)
+                time.sleep(600)
+            return path
+
+        train_module.save_checkpoint = save_then_wait
+    result = xpnet.train(data, callbacks=callbacks, progress=False, **settings)
+    history = result.history
+    np.savez(
+        f"{prefix}.rank{rank}.npz",
+        *[xpnet.to_numpy(p) for p in result.model.params],
+        train_loss=np.asarray(history["train_loss"]),
+        val_loss=np.asarray([np.nan if v is None else v for v in history["val_loss"]]),
+        test=np.asarray([result.test.loss, result.test.accuracy, result.test.n]),
+        ranks=np.asarray(result.ranks),
+    )
+
+
+if __name__ == "__main__":
+    main()

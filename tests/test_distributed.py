@@ -1,0 +1,208 @@
+"""Data-parallel training on real MPI processes (``mpiexec -n 2`` and ``-n 3``; no mocks).
+
+Every job runs tests/mpi_worker.py; the 1-process reference is trained in this process on the same data.
+``XPNET_REQUIRE_MPI=1`` (set by .ci/run) turns a missing mpiexec or mpi4py into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpi_worker import make_data
+
+import xpnet
+from xpnet.testing.rank_parity import compare_ranks, launcher
+
+WORKER = Path(__file__).with_name("mpi_worker.py")
+HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and (
+    (Path(sys.executable).parent / "mpiexec").exists() or shutil.which("mpiexec") is not None
+)
+if not HAVE_MPI and os.environ.get("XPNET_REQUIRE_MPI") == "1":
+    raise RuntimeError('XPNET_REQUIRE_MPI=1 but mpi4py or mpiexec is missing: pip install -e ".[test]"')
+pytestmark = [
+    pytest.mark.mpi,
+    pytest.mark.skipif(not HAVE_MPI, reason='needs mpi4py and mpiexec: pip install "xpnet[mpi]" mpich'),
+]
+
+BASE = dict(device="cpu", hidden=(16,), epochs=3, batch_size=64, dtype="float64", seed=3, lr=0.05)
+
+
+def job(ranks: int, spec: dict, prefix: Path, timeout: float = 120, env: dict | None = None):
+    """Run the worker on ``ranks`` processes; returns the finished process and its wall time."""
+    command = [*launcher(ranks), sys.executable, str(WORKER), json.dumps(spec), str(prefix)]
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return done, time.perf_counter() - began
+
+
+def outputs(prefix: Path, ranks: int) -> list[dict]:
+    found = []
+    for r in range(ranks):
+        with np.load(f"{prefix}.rank{r}.npz") as saved:
+            found.append({k: saved[k] for k in saved.files})
+    return found
+
+
+def reference(spec: dict) -> dict:
+    """The same run in this process, as one process (distributed=False)."""
+    result = xpnet.train(make_data(spec["n"]), progress=False, **{**spec["train"], "distributed": False})
+    params = {f"arr_{i}": xpnet.to_numpy(p) for i, p in enumerate(result.model.params)}
+    val = np.asarray([np.nan if v is None else v for v in result.history["val_loss"]])
+    return params | {"train_loss": np.asarray(result.history["train_loss"]), "val_loss": val,
+                     "test": np.asarray([result.test.loss, result.test.accuracy, result.test.n])}  # fmt: skip
+
+
+def relative(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.nan_to_num(a.astype(np.float64)), np.nan_to_num(b.astype(np.float64))
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def assert_same_run(runs: list[dict], ref: dict, tolerance: float) -> None:
+    """Every rank holds bit-identical weights, and they equal the 1-process run's within ``tolerance``."""
+    names = [k for k in ref if k.startswith("arr_")]
+    for other in runs[1:]:
+        for k in names:
+            assert np.array_equal(other[k], runs[0][k]), f"rank weights differ in {k}"
+    for k in [*names, "train_loss", "val_loss", "test"]:
+        assert relative(runs[0][k], ref[k]) <= tolerance, (k, relative(runs[0][k], ref[k]))
+    assert int(runs[0]["ranks"]) == len(runs)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_ranks_equal_one_process_float64(tmp_path, ranks):
+    # 901 training rows after validation: batches of 64 split 32/32 or 22/21/21, and a last batch of 5 rows.
+    spec = dict(n=1001, train={**BASE, "validation": 0.1})
+    done, _ = job(ranks, spec, tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert_same_run(outputs(tmp_path / "run", ranks), reference(spec), 1e-12)
+
+
+def test_every_step_equals_one_process_float64():
+    report = compare_ranks((2, 3), steps=40, dtype="float64", batch_size=30)
+    assert report.ok, report.table()
+    for entry in report.devices[1:]:
+        assert len(entry.loss_diff) == 40 and entry.max_diff <= 1e-12, report.table()
+
+
+def test_float32_within_documented_tolerance(tmp_path):
+    spec = dict(n=1001, train={**BASE, "dtype": "float32"})
+    done, _ = job(2, spec, tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert_same_run(outputs(tmp_path / "run", 2), reference(spec), 1e-5)
+
+
+def test_empty_share_of_the_last_batch(tmp_path):
+    spec = dict(n=129, train={**BASE})  # batches of 64, 64 and 1 row: rank 1 has nothing in the last one
+    done, _ = job(2, spec, tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert_same_run(outputs(tmp_path / "run", 2), reference(spec), 1e-12)
+
+
+@pytest.mark.parametrize("device", ["strict:device1", "torch:cpu"])
+def test_staged_devices(tmp_path, device):
+    if device.startswith("torch"):
+        pytest.importorskip("torch")
+    spec = dict(n=400, train={**BASE, "device": device, "validation": 0.1, "placement": "device"})
+    done, _ = job(2, spec, tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert "gradients summed by mpi-host" in done.stderr
+    assert_same_run(
+        outputs(tmp_path / "run", 2), reference({**spec, "train": {**spec["train"], "device": "cpu"}}), 1e-12
+    )
+
+
+def test_fewer_samples_than_ranks_is_a_clear_error(tmp_path):
+    done, _ = job(3, dict(n=2, train=BASE), tmp_path / "run", timeout=60)
+    assert done.returncode != 0
+    assert "x: 2 training samples cannot be shared by 3 ranks" in done.stderr
+
+
+def test_ranks_with_different_data_refuse_to_train(tmp_path):
+    done, _ = job(3, dict(n=300, rank_data=True, train=BASE), tmp_path / "run", timeout=60)
+    assert done.returncode != 0
+    assert "RanksDisagreeError" in done.stderr and "data differ on rank(s) [1, 2]" in done.stderr
+
+
+@pytest.mark.parametrize("how", ["raise", "kill", "hang"])
+def test_a_failing_rank_ends_the_job(tmp_path, how):
+    spec = dict(n=2000, fail=dict(rank=1, epoch=2, how=how), train={**BASE, "epochs": 50})
+    done, seconds = job(3, spec, tmp_path / "run", timeout=60, env={"XPNET_COLLECTIVE_TIMEOUT": "2"})
+    assert done.returncode != 0
+    expected = {
+        "raise": "rank 1 of 3",  # and the error itself
+        "kill": "BAD TERMINATION",  # the launcher's report; rank 0 listed every rank's pid at the start
+        "hang": "another rank has died or hangs",
+    }[how]
+    assert expected in done.stdout + done.stderr, done.stderr
+    if how == "raise":
+        assert "RuntimeError: disk on fire" in done.stderr
+    print(f"{how}: job ended with exit {done.returncode} after {seconds:.1f} s")
+
+
+def _interrupted_checkpoint(tmp_path: Path, spec: dict) -> Path:
+    """Run 2 ranks until rank 0 has written a mid-epoch checkpoint in epoch 2, then SIGKILL the whole job."""
+    command = [*launcher(2), sys.executable, str(WORKER), json.dumps({**spec, "stop_after_checkpoint": True}),
+               str(tmp_path / "killed")]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY 2"), line
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    return Path(spec["train"]["checkpoint_dir"])
+
+
+def test_resume_after_sigkill_of_the_whole_job(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    train = {**BASE, "epochs": 4, "batch_size": 32, "checkpoint_dir": str(ckpt), "checkpoint_every": 13}
+    spec = dict(n=1000, train=train)
+    _interrupted_checkpoint(tmp_path, spec)
+    copy = tmp_path / "ckpt3"
+    shutil.copytree(ckpt, copy)
+    resumed, _ = job(2, {**spec, "train": {**train, "resume": True}}, tmp_path / "resumed")
+    assert resumed.returncode == 0, resumed.stderr
+    whole, _ = job(2, {**spec, "train": {**train, "checkpoint_dir": str(tmp_path / "fresh")}}, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    a, b = outputs(tmp_path / "resumed", 2), outputs(tmp_path / "whole", 2)
+    for k in [k for k in a[0] if k.startswith("arr_")]:
+        assert np.array_equal(a[0][k], b[0][k]) and np.array_equal(a[1][k], b[1][k]), k  # bit for bit
+    # The same checkpoint on 3 ranks: same global batches, other sums: a warning, and equal up to rounding.
+    other, _ = job(3, {**spec, "train": {**train, "checkpoint_dir": str(copy), "resume": True}}, tmp_path / "three")
+    assert other.returncode == 0, other.stderr
+    assert "written by 2 rank(s) and this run has 3" in other.stderr
+    c = outputs(tmp_path / "three", 3)
+    for k in [k for k in a[0] if k.startswith("arr_")]:
+        assert relative(c[0][k], b[0][k]) <= 1e-12, k
+
+
+def test_cli_trains_on_two_ranks_and_rank_0_writes(tmp_path):
+    out = tmp_path / "run"
+    command = [*launcher(2), sys.executable, "-m", "xpnet", "train", "--limit", "600", "--epochs", "1", "--hidden",
+               "16", "--device", "cpu", "--no-progress", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("wrote ") == 1 and done.stdout.count("epoch  train loss") == 1
+    assert "launched with 2 processes" in done.stderr and "distributed: 2 ranks" in done.stderr
+    assert json.loads((out / "history.json").read_text())["meta"]["ranks"] == 2
+
+
+def test_cli_parity_ranks():
+    done = subprocess.run(
+        [sys.executable, "-m", "xpnet", "parity", "--ranks", "2,3", "--steps", "20", "--dtype", "float64"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cpu, 2 ranks" in done.stdout and "cpu, 3 ranks" in done.stdout and "all runs agree" in done.stdout
