@@ -206,3 +206,58 @@ def test_cli_parity_ranks():
     )
     assert done.returncode == 0, done.stderr
     assert "cpu, 2 ranks" in done.stdout and "cpu, 3 ranks" in done.stdout and "all runs agree" in done.stdout
+
+
+# ---------------------------------------------------------------- real GPUs (pytest -m gpu; skipped without one)
+def _gpus() -> int:
+    return sum(spec.startswith("cuda:") for spec in xpnet.devices())
+
+
+def _gpu_job(tmp_path, ranks, device, route, train=None):
+    if not _gpus():
+        pytest.skip("needs CuPy and a CUDA GPU")
+    spec = dict(n=1001, train={**BASE, "device": device, "distributed": True, **(train or {})})
+    done, _ = job(ranks, spec, tmp_path / "run", env={"XPNET_ALLREDUCE": route} if route else None)
+    assert done.returncode == 0, done.stderr
+    ref = reference({**spec, "train": {**spec["train"], "device": "cpu"}})
+    assert_same_run(outputs(tmp_path / "run", ranks), ref, 1e-12)
+    return done
+
+
+@pytest.mark.gpu
+def test_nccl_one_rank_per_gpu(tmp_path):
+    ranks = min(_gpus(), 4) if _gpus() else 1
+    done = _gpu_job(tmp_path, ranks, "cuda", "nccl")
+    assert "gradients summed by nccl" in done.stderr
+    for r in range(ranks):  # rank r on GPU r of this node
+        assert f"{r}=cuda:{r} on" in done.stderr
+
+
+@pytest.mark.gpu
+def test_pinned_host_route_with_two_ranks_on_one_gpu(tmp_path):
+    done = _gpu_job(tmp_path, 2, "cuda:0", "host")
+    assert "gradients summed by mpi-pinned-host" in done.stderr
+
+
+@pytest.mark.gpu
+def test_cuda_aware_mpi_when_the_library_has_it(tmp_path):
+    from xpnet.backend.reducers import cuda_aware_mpi
+
+    pytest.importorskip("mpi4py.MPI")
+    if not cuda_aware_mpi():
+        pytest.skip("this MPI library is not CUDA-aware (MPIX_Query_cuda_support returns 0)")
+    done = _gpu_job(tmp_path, 1, "cuda", "cuda-aware-mpi")
+    assert "gradients summed by cuda-aware-mpi" in done.stderr
+
+
+@pytest.mark.gpu
+def test_torch_cuda_ranks_staged_through_the_host(tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA build of PyTorch and a GPU")
+    spec = dict(n=1001, train={**BASE, "device": "torch:cuda", "distributed": True})
+    done, _ = job(2, spec, tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    assert_same_run(
+        outputs(tmp_path / "run", 2), reference({**spec, "train": {**spec["train"], "device": "cpu"}}), 1e-12
+    )
