@@ -50,7 +50,7 @@ def main() -> None:
 
         callbacks.append(misbehave)
     if spec.get("stop_after_checkpoint"):
-        train_module = sys.modules["xpnet.train"]
+        train_module = sys.modules["xpnet.loop"]
         original = train_module.save_checkpoint
 
         def save_then_wait(*args, **kwargs):
@@ -62,7 +62,7 @@ def main() -> None:
             return path
 
         train_module.save_checkpoint = save_then_wait
-    result = xpnet.train(data, callbacks=callbacks, progress=False, **settings)
+    result = xpnet.train(data, callbacks=callbacks, verbose=0, **settings)
     history = result.history
     np.savez(
         f"{prefix}.rank{rank}.npz",

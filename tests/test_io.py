@@ -6,6 +6,9 @@ import importlib.util
 import json
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -336,3 +339,41 @@ def test_files_hold_no_pickle_and_a_readable_header(saved):
         "dtype": "float32",
     }
     assert len(header["sha256"]) == 64
+
+
+FILE_SIZE_LIMIT = textwrap.dedent(
+    """
+    import resource, signal, sys
+    import numpy as np
+    import xpnet
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the limit, write() fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    net = xpnet.MLP((100, 64, 10), device="cpu", seed=0)  # about 27 kB: over the limit
+    try:
+        xpnet.save(net, sys.argv[1])
+    except xpnet.WriteFailedError as exc:
+        print(type(exc).__name__, exc.errno, exc)
+    x, y = np.zeros((40, 100)), np.arange(40) % 10
+    try:
+        xpnet.train((x, y), device="cpu", hidden=(64,), epochs=1, verbose=0, checkpoint_dir=sys.argv[2])
+    except xpnet.WriteFailedError as exc:
+        print(type(exc).__name__, exc.errno, exc)
+    """
+)
+
+
+def test_a_save_over_a_file_size_limit_names_the_file_and_keeps_the_old_one(tmp_path):
+    target, ckpt = tmp_path / "model.safetensors", tmp_path / "ckpt"
+    target.write_bytes(b"the previous model")
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMIT, str(target), str(ckpt)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        f"WriteFailedError 27 {target}: could not be written (File too large); the previous model.safetensors is unchanged"
+    )
+    assert lines[1].startswith(f"WriteFailedError 27 {ckpt / 'checkpoint.safetensors'}: could not be written")
+    assert lines[1].endswith("no checkpoint.safetensors was written")
+    assert target.read_bytes() == b"the previous model"
+    assert sorted(os.listdir(tmp_path)) == ["ckpt", "model.safetensors"] and not os.listdir(ckpt)  # no temp files

@@ -16,7 +16,15 @@ from xpnet.checkpoint import FILE_NAME, KIND
 from xpnet.io import read_tensors
 
 SETTINGS = dict(
-    device="cpu", hidden=(32,), epochs=4, batch_size=32, optimizer="momentum", lr=0.05, progress=False, seed=11
+    device="cpu",
+    hidden=(32,),
+    epochs=4,
+    batch_size=32,
+    optimizer="momentum",
+    lr=0.05,
+    progress=False,
+    verbose=0,
+    seed=11,
 )
 
 CHILD = textwrap.dedent(
@@ -27,7 +35,7 @@ CHILD = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(2000, 20)), rng.integers(0, 4, size=2000)
-    train_module = sys.modules["xpnet.train"]
+    train_module = sys.modules["xpnet.loop"]
     original = train_module.save_checkpoint
 
     def save_then_hang(*args, **kwargs):

@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file in the target's folder, flushed and fsynced, then renamed over the target.
 
-At no instant is a half-written file visible under the target's name; a failure leaves the old file untouched.
+At no instant is a half-written file visible under the target's name; a failure leaves the old file untouched and
+is raised as :class:`xpnet.errors.WriteFailedError`, naming the file and saying so.
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import WriteFailedError
+
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _write_failed(path: Path, exc: OSError) -> WriteFailedError:
+    kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written"
+    error = WriteFailedError(f"{path}: could not be written ({exc.strerror or exc}); {kept}")
+    error.errno, error.filename = exc.errno, str(path)
+    return error
 
 
 @contextmanager
@@ -32,6 +42,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
+    except OSError as exc:  # no space left, a file-size limit, a vanished folder, ...
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_failed(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

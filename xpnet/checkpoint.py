@@ -25,6 +25,7 @@ from .optim import Optimizer
 
 FILE_NAME = "checkpoint.safetensors"
 _ADVISORY = ("epochs", "ranks")  # settings a resumed run may change
+_ADDED_LATER = {"standardize": False, "ranks": 1}  # settings newer than format version 1, with their defaults
 KIND = "xpnet.checkpoint"
 
 
@@ -89,12 +90,20 @@ def load_checkpoint(
         return None
     tensors, meta = read_tensors(path, kind=KIND)
     saved = meta["config"]
+    saved = _ADDED_LATER | saved  # checkpoints written before a setting existed ran with its default
     changed = {k: (saved.get(k), v) for k, v in config.items() if k not in _ADVISORY and saved.get(k) != v}
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in sorted(changed.items()))
         raise XPNetValueError(
             f"resume: the checkpoint in {directory} comes from a run with other settings ({detail}); "
             "resume with the same settings or choose a new checkpoint_dir"
+        )
+    if "epochs" in saved and saved["epochs"] != config.get("epochs") and saved.get("lr_schedule") != "constant":
+        warnings.warn(
+            f"resume: the checkpoint's run was set for {saved['epochs']} epochs and this one for {config.get('epochs')}: "
+            f"the {saved.get('lr_schedule')} learning-rate schedule is spread over the new total from here on, so the "
+            "result equals neither an uninterrupted run of the old length nor one of the new",
+            stacklevel=2,
         )
     if saved.get("ranks", 1) != config.get("ranks", 1):
         warnings.warn(

@@ -1,13 +1,17 @@
-"""What ``train(data=...)`` accepts, turned into arrays: named data sets, ``(x, y)`` pairs, validation splits."""
+"""What ``train(data=...)`` accepts, turned into arrays: named data sets, files, ``(x, y)`` pairs (NumPy, device
+arrays, lists, pandas), class names, validation splits."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .backend import Backend, is_host_array, to_device, to_numpy
+from .datasets.files import LoadedFile, load_file
 from .errors import XPNetTypeError, XPNetValueError, describe
 from .losses import one_hot
 
@@ -16,39 +20,117 @@ NAMED = ("mnist", "fashion-mnist", "kmnist")
 
 @dataclass(frozen=True)
 class DataSource:
-    """Training arrays, an optional test split, and the scale that turns stored pixels into [0, 1]."""
+    """Training arrays, an optional test split, and what describes them.
+
+    ``scale`` turns stored pixels into [0, 1]; ``classes`` names the classes when the labels were strings (the
+    arrays then hold their indices); ``features`` names the columns of ``x`` (a DataFrame or a CSV header).
+    """
 
     name: str
     x: Any
     y: Any
     test: tuple[Any, Any] | None
     scale: float | None
+    classes: list[str] | None = None
+    features: list[str] | None = None
 
 
-def load_data(data: Any) -> DataSource:
-    """Resolve ``data``: a data set name, ``(x, y)`` or ``((x, y), (x_test, y_test))``."""
-    if isinstance(data, str):
-        from . import datasets
-
-        loaders = {
-            "mnist": datasets.load_mnist,
-            "fashion-mnist": datasets.load_fashion_mnist,
-            "kmnist": datasets.load_kmnist,
-        }
-        if data not in loaders:
-            raise XPNetValueError(f"data: unknown data set {data!r}; expected one of {list(NAMED)} or arrays (x, y)")
-        (x, y), test = loaders[data](as_uint8=True)  # pixels stay uint8 until the device scales them
-        return DataSource(data, x, y, test, 1.0 / 255.0)
+def load_data(data: Any, y: Any = None) -> DataSource:
+    """Resolve ``data`` (and ``y``): a data set name, a file path, a :class:`~xpnet.datasets.files.LoadedFile`,
+    ``(x, y)``, ``((x, y), (x_test, y_test))``, or ``x`` with ``y`` given separately."""
+    if y is not None:
+        if isinstance(data, (str, os.PathLike)):
+            raise XPNetTypeError(f"y: given with data={data!r}; pass y only with an array x, as train(x, y)")
+        data = (data, y)
+    if isinstance(data, (str, os.PathLike)):
+        return _named_or_file(data)
+    if isinstance(data, LoadedFile):
+        return _from_arrays(data.name, data.x, data.y, data.test, data.scale, data.features)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         first, second = data
-        if isinstance(first, (tuple, list)):
+        if isinstance(first, (tuple, list)) and not _is_array_like(first):
             if not (isinstance(second, (tuple, list)) and len(first) == 2 and len(second) == 2):
                 raise XPNetValueError("data: expected ((x, y), (x_test, y_test)) with two pairs")
-            return DataSource("arrays", first[0], first[1], (second[0], second[1]), None)
-        return DataSource("arrays", first, second, None, None)
+            return _from_arrays("arrays", first[0], first[1], (second[0], second[1]))
+        return _from_arrays("arrays", first, second, None)
     raise XPNetTypeError(
-        f"data: expected a data set name, (x, y) or ((x, y), (x_test, y_test)); received {describe(data)}"
+        "data: expected a data set name or file, x and y (train(x, y)), (x, y) or ((x, y), (x_test, y_test)); "
+        f"received {describe(data)}"
     )
+
+
+def _named_or_file(data: str | os.PathLike) -> DataSource:
+    if isinstance(data, str) and data in NAMED:
+        from . import datasets
+
+        loaders = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist,
+                   "kmnist": datasets.load_kmnist}  # fmt: skip
+        (x, y), test = loaders[data](as_uint8=True)  # pixels stay uint8 until the device scales them
+        return DataSource(data, x, y, test, 1.0 / 255.0)
+    if not Path(data).exists():
+        raise XPNetValueError(
+            f"data: {str(data)!r} is neither a data set name {list(NAMED)} nor an existing .npz or .csv file or image "
+            "folder; or pass arrays: train(x, y)"
+        )
+    return load_data(load_file(data))
+
+
+def _is_array_like(value: Any) -> bool:
+    """A list of numbers (or of rows), as opposed to a pair of arrays."""
+    return isinstance(value, list) and bool(value) and isinstance(value[0], (int, float, list, np.number))
+
+
+def _from_arrays(
+    name: str, x: Any, y: Any, test: Any, scale: float | None = None, features: list[str] | None = None
+) -> DataSource:
+    """Tables (pandas) and lists become NumPy arrays once; string labels become class indices."""
+    x, frame_columns = host_table("x", x)
+    y, classes = encode_labels("y", host_table("y", y)[0])
+    if test is not None:
+        x_test, test_columns = host_table("x_test", test[0])
+        if frame_columns is not None and test_columns is not None and test_columns != frame_columns:
+            raise XPNetValueError(f"x_test: columns {test_columns} differ from the training columns {frame_columns}")
+        y_test, _ = host_table("y_test", test[1])
+        test = (x_test, encode_labels("y_test", y_test, classes)[0])
+    return DataSource(name, x, y, test, scale, classes, frame_columns or features)
+
+
+def host_table(name: str, value: Any) -> tuple[Any, list[str] | None]:
+    """A pandas DataFrame or Series as a NumPy array and its column names (numeric columns only, for ``x``)."""
+    if type(value).__module__.split(".")[0] != "pandas" or not hasattr(value, "to_numpy"):
+        return value, None
+    if getattr(value, "ndim", 1) == 2:
+        columns = [str(c) for c in value.columns]
+        text = [str(c) for c, kind in zip(value.columns, value.dtypes) if np.dtype(kind).kind not in "biuf"]
+        if text and name.startswith("x"):
+            raise XPNetValueError(
+                f"{name}: the DataFrame's columns {text} are not numeric; encode them as numbers (e.g. "
+                "pandas.get_dummies) or drop them"
+            )
+        return value.to_numpy(), columns
+    return value.to_numpy(), None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[Any, list[str] | None]:
+    """Labels that are strings (or objects) as indices into ``classes`` (sorted names, or the ones given)."""
+    if isinstance(y, list) and y and isinstance(y[0], str):
+        y = np.asarray(y)
+    if isinstance(y, np.ndarray) and y.dtype.kind == "O" and all(_is_number(v) for v in y.ravel()[:1000]):
+        y = np.asarray(y.tolist())  # numbers held as Python objects (a pandas object column, say)
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "USO":
+        if classes is not None:  # numeric test labels for a model trained on named classes
+            raise XPNetValueError(f"{name}: expected class names among {classes}; received numeric labels")
+        return y, None
+    text = y.astype(str)
+    known = sorted(set(text.tolist())) if classes is None else list(classes)
+    unknown = sorted(set(text.tolist()) - set(known))
+    if unknown:
+        raise XPNetValueError(f"{name}: labels {unknown[:5]} are not among the classes {known[:20]}")
+    return np.searchsorted(np.asarray(known), text).astype(np.int64), known
 
 
 def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int) -> Any:

@@ -31,6 +31,16 @@ class DataIntegrityError(XPNetValueError):
     """A data or model file is corrupt, truncated, of the wrong format or fails its checksum."""
 
 
+class WriteFailedError(XPNetError, OSError):
+    """A file could not be written (no space left, a file-size limit, ...); the previous file is unchanged.
+
+    ``errno`` and ``filename`` are those of the failure.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else super().__str__()
+
+
 class DataNotFoundError(XPNetError, FileNotFoundError):
     """A data or model file does not exist where it was looked for."""
 

@@ -29,6 +29,7 @@ __all__ = ["load", "read_tensors", "save", "write_tensors"]
 
 FORMAT_VERSION = 1
 MODEL_KIND = "xpnet.model"
+_INPUT_TENSORS = ("input_mean", "input_std")  # the standardization a model applies to its inputs
 _PARSE_ERRORS = (safetensors.SafetensorError, KeyError, ValueError, TypeError)
 
 
@@ -186,7 +187,17 @@ def save(model: MLP, path: str | os.PathLike) -> Path:
         raise XPNetValueError(f"{path}: is a directory; expected a file path such as {path / 'model.safetensors'}")
     dtype = dtype_name(model.dtype)
     tensors = {f"{'Wb'[i % 2]}{i // 2 + 1}": np.asarray(to_numpy(p), dtype=dtype) for i, p in enumerate(model.params)}
-    meta = {"sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype}
+    meta: dict[str, Any] = {
+        "sizes": list(model.sizes),
+        "activation": model.activation,
+        "loss": model.loss,
+        "dtype": dtype,
+    }
+    if model.standardization is not None:
+        tensors["input_mean"], tensors["input_std"] = model.standardization
+    for key, value in (("classes", model.classes), ("features", model.feature_names)):
+        if value is not None:
+            meta[key] = [str(v) for v in value]
     return write_tensors(path, tensors, meta, kind=MODEL_KIND)
 
 
@@ -198,6 +209,7 @@ def _check_model_meta(path: Path, tensors: dict[str, np.ndarray], meta: dict[str
             f"{path}: unknown activation {activation!r}, loss {loss!r} or dtype {dtype!r}; expected "
             f"activation in {sorted(ACTIVATIONS)}, loss in {sorted(LOSSES)}, dtype 'float32' or 'float64'"
         )
+    tensors = {name: t for name, t in tensors.items() if name not in _INPUT_TENSORS}
     names = [f"{c}{layer}" for layer in range(1, len(tensors) // 2 + 1) for c in "Wb"]
     if not names or sorted(tensors) != sorted(names) or {t.dtype.name for t in tensors.values()} != {dtype}:
         found = {name: t.dtype.name for name, t in sorted(tensors.items())}
@@ -243,6 +255,21 @@ def load(path: str | os.PathLike, device: str | Backend | None = "auto", *, dtyp
             f"{path}: saved in {meta['dtype']}, which device {backend.spec!r} lacks; load it with dtype='float32'"
         )
     target = float_dtype(backend, meta["dtype"] if dtype is None else dtype)  # also checks an explicit dtype
-    return MLP.from_params(
+    model = MLP.from_params(
         [backend.asarray(p, target) for p in params], activation=meta["activation"], loss=meta["loss"]
     )
+    stats = [tensors.get(name) for name in _INPUT_TENSORS]
+    if any(t is not None for t in stats):
+        if any(t is None or t.shape != (model.sizes[0],) for t in stats):
+            raise DataIntegrityError(f"{path}: expected input_mean and input_std of shape ({model.sizes[0]},)")
+        model.set_standardization(*stats)
+    for key, attribute, width in (
+        ("classes", "classes", model.sizes[-1]),
+        ("features", "feature_names", model.sizes[0]),
+    ):
+        names = meta.get(key)
+        if names is not None:
+            if not isinstance(names, list) or len(names) != width:
+                raise DataIntegrityError(f"{path}: its {key!r} metadata should list {width} names; found {names!r}")
+            setattr(model, attribute, [str(n) for n in names])
+    return model

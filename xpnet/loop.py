@@ -6,12 +6,13 @@ correct counts accumulate on the device (:class:`xpnet.metrics.Metrics`) and are
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checkpoint import Position
+from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .data import Batches
 from .errors import TrainingDivergedError
 from .evaluate import evaluate
@@ -38,6 +39,7 @@ class Loop:
     exchange: Any = None  # data-parallel runs: the GradientExchange of this rank
     gather: Gather | None = None  # data-parallel runs: combines every rank's metrics
     show_progress: bool = True  # False on every rank but 0 (which still reads the metrics with the others)
+    last_checkpoint: tuple[str, Position] | None = None  # (folder, position) of the last checkpoint written
 
     def run(
         self,
@@ -136,6 +138,16 @@ class Loop:
             "lr": self.optimizer.lr,
         }
 
+    def where_to_resume(self) -> str:
+        """Where training can continue from (for the message printed on Ctrl-C)."""
+        if self.last_checkpoint is None:
+            return "no checkpoint was written yet"
+        directory, where = self.last_checkpoint
+        return (
+            f"the last checkpoint is in {directory} (epoch {where.epoch}, step {where.position}); continue with "
+            "resume=True and the same settings (xpnet train ... --resume DIR)"
+        )
+
     def _check(self, metrics: Metrics, epoch: int, last_good: list[Any]) -> dict[str, Any]:
         """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
         totals = metrics.read(params=self.model.params, gather=self.gather)
@@ -159,3 +171,38 @@ def _progress_bar(total: int, initial: int, description: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False, dynamic_ncols=True)
+
+
+def attach_checkpoints(
+    loop: Loop,
+    directory: str | os.PathLike,
+    every: int | None,
+    resume: bool,
+    history: History,
+    config: dict[str, Any],
+    session: Any,
+    say: bool,
+) -> Position | None:
+    """Make ``loop`` write checkpoints to ``directory`` (rank 0 only); with ``resume``, load the last one.
+
+    ``say``: print where training resumes. Returns the position to resume from (None: start afresh).
+    """
+    model, opt = loop.model, loop.optimizer
+
+    def write(where: Position) -> None:
+        if session is None or session.is_root:  # rank 0 writes every file
+            save_checkpoint(directory, model=model, optimizer=opt, where=where, history=history, config=config)
+        loop.last_checkpoint = (str(directory), where)
+
+    loop.checkpoint, loop.checkpoint_every = write, every
+    if not resume:
+        return None
+    start = load_checkpoint(directory, model=model, optimizer=opt, config=config, history=history)
+    if start is not None:
+        loop.last_checkpoint = (str(directory), start)
+    if say:
+        found = (
+            f"at epoch {start.epoch}, step {start.position}" if start else "(no checkpoint there yet: from the start)"
+        )
+        print(f"resuming from {directory} {found}", flush=True)
+    return start

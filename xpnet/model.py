@@ -6,10 +6,11 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from .activations import get_activation
-from .backend import Backend, axpy, backend_of, dtype_name, float_dtype, matmul_into, resolve
+from .backend import Backend, axpy, backend_of, dtype_name, float_dtype, matmul_into, resolve, to_numpy
 from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .init import Seed, generators, init_params
 from .losses import get_loss
@@ -57,7 +58,16 @@ class MLP:
     ----------
     params : list of arrays
         ``[W1, b1, W2, b2, ...]`` on the model's device.
+    classes : list of str or None
+        Names of the output classes when the model was trained on named labels (``predict`` returns indices
+        into it); saved with the model.
+    feature_names : list of str or None
+        Names of the input columns (a DataFrame's or a CSV header's); saved with the model.
     """
+
+    classes: list[str] | None = None
+    feature_names: list[str] | None = None
+    _standardize: tuple[Array, Array] | None = None  # (mean, 1 / std) on the device, applied to every input
 
     def __init__(
         self,
@@ -118,6 +128,32 @@ class MLP:
         return net
 
     @property
+    def standardization(self) -> tuple[Array, Array] | None:
+        """``(mean, std)`` per input feature (host float64) subtracted and divided before the first layer, or None."""
+        if self._standardize is None:
+            return None
+        mean, inverse = (to_numpy(a).astype("float64") for a in self._standardize)
+        return mean, 1.0 / inverse
+
+    def set_standardization(self, mean: Array | None, std: Array | None = None) -> None:
+        """Standardize every input as ``(x - mean) / std`` before the first layer (``None`` removes it).
+
+        ``mean`` and ``std`` are ``(sizes[0],)`` arrays (host or on the model's device); ``std`` must be positive.
+        Training, ``predict`` and saved models all apply it.
+        """
+        if mean is None:
+            self._standardize = None
+            return
+        stats = [check_x(np.reshape(to_numpy(a), (1, -1)), self.backend, self.sizes[0], name=name)[0]
+                 for name, a in (("mean", mean), ("std", std))]  # fmt: skip
+        if not np.all(stats[1] > 0):
+            raise XPNetValueError(f"std: expected positive values; received min {stats[1].min()!r}")
+        self._standardize = (
+            self.backend.asarray(stats[0], self._dtype),
+            self.backend.asarray(1.0 / stats[1], self._dtype),
+        )
+
+    @property
     def sizes(self) -> tuple[int, ...]:
         """Layer widths, input first."""
         return (self.params[0].shape[0], *(W.shape[1] for W in self.params[::2]))
@@ -146,6 +182,9 @@ class MLP:
     # ----------------------------------------------------------------- forward
     def _forward(self, x: Array) -> tuple[list[Array], list[Array]]:
         """Pre-activations ``zs`` and activations ``activations`` (``activations[0] = x``) of every layer."""
+        if self._standardize is not None:
+            mean, inverse = self._standardize
+            x = (x - mean) * inverse  # (n, d)
         activations, zs = [x], []
         n_layers = len(self.params) // 2
         for layer in range(n_layers):

@@ -68,9 +68,9 @@ def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     """
     if len(history) == 0:
         raise XPNetValueError("history: no epochs to plot; train for at least one epoch")
+    figure = _new_figure(figsize=(10, 4), layout="constrained")  # first: says how to install matplotlib
     from matplotlib.ticker import MaxNLocator
 
-    figure = _new_figure(figsize=(10, 4), layout="constrained")
     for ax, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
         for split in ("train", "val"):
             key = f"{split}_{metric}"

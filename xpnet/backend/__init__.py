@@ -2,6 +2,7 @@
 
 - :mod:`.devices` parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...)
   into a :class:`Backend` (namespace + native device) and lists what works here;
+- :mod:`.inventory` lists what works on this machine and why the rest does not;
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
 - :mod:`.kernels` holds the in-place update kernels, each fast path beside its portable path;
 - :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths;
@@ -16,7 +17,8 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .devices import Backend, backend_of, devices, dtype_name, float_dtype, is_host_array, resolve, resolve_local
+from .devices import Backend, backend_of, dtype_name, float_dtype, is_host_array, resolve, resolve_local
+from .inventory import devices, unavailable
 from .kernels import axpy, matmul_into
 from .transfer import free_memory, host_view, to_device, to_numpy
 
@@ -37,4 +39,5 @@ __all__ = [
     "resolve_local",
     "to_device",
     "to_numpy",
+    "unavailable",
 ]

@@ -16,8 +16,9 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..errors import BackendUnavailableError, XPNetTypeError, XPNetValueError, describe
+from .inventory import STRICT_DEVICES, cuda_usable
 
-_STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64", "no_x64")
+_STRICT_DEVICES = STRICT_DEVICES
 _INSTALL = {
     "cupy": 'pip install "xpnet[cuda12]"  (or "xpnet[cuda13]" for CUDA 13)',
     "torch": 'pip install "xpnet[torch]"',
@@ -141,21 +142,12 @@ def _numpy() -> Backend:
     return Backend("cpu", "numpy", xp, "cpu")
 
 
-def _cuda_usable() -> bool:
-    """CuPy installed, a GPU visible and a kernel actually runs (catches missing NVRTC/cuBLAS libraries)."""
-    try:
-        cupy = importlib.import_module("cupy")
-        return cupy.cuda.runtime.getDeviceCount() > 0 and int(cupy.arange(3).sum()) == 3
-    except Exception:  # not installed, no driver, no GPU, broken CUDA libraries
-        return False
-
-
 _PATTERNS: tuple[tuple[str, Any], ...] = (
     (r"(cpu|numpy)", lambda m, s: _numpy()),
     (r"(?:cuda|cupy)(?::(\d+))?", lambda m, s: _cupy(s, int(m.group(1) or 0))),
     (r"torch(?::(cpu|meta|cuda(?::\d+)?))?", lambda m, s: _torch(s, m.group(1) or "cpu")),
     (r"strict(?::(\w+))?", lambda m, s: _strict(s, m.group(1) or "")),
-    (r"auto", lambda m, s: _cupy(s, 0) if _cuda_usable() else _numpy()),
+    (r"auto", lambda m, s: _cupy(s, 0) if cuda_usable() else _numpy()),
 )
 
 
@@ -196,7 +188,7 @@ def resolve_local(spec: str | Backend | None, local_rank: int) -> Backend:
     """
     key = spec.strip().lower() if isinstance(spec, str) else ("auto" if spec is None else "")
     if key == "auto":
-        if not _cuda_usable():
+        if not cuda_usable():
             return _numpy()
         key = "cuda"
     if key in ("cuda", "cupy"):
@@ -206,33 +198,6 @@ def resolve_local(spec: str | Backend | None, local_rank: int) -> Backend:
         _torch(key, "cuda")  # the usual error when this PyTorch sees no GPU
         return _torch(key, f"cuda:{local_rank % importlib.import_module('torch').cuda.device_count()}")
     return resolve(spec)
-
-
-def devices() -> list[str]:
-    """List the device specs usable on this machine, in order of preference for ``"auto"``.
-
-    Returns
-    -------
-    list of str
-        Canonical specs, e.g. ``["cuda:0", "cpu", "torch:cpu", "strict:CPU_DEVICE"]``.
-    """
-    found: list[str] = []
-    if _cuda_usable():
-        found += [f"cuda:{i}" for i in range(importlib.import_module("cupy").cuda.runtime.getDeviceCount())]
-    found.append("cpu")
-    try:
-        torch = importlib.import_module("torch")
-        found.append("torch:cpu")
-        if torch.cuda.is_available():
-            found += [f"torch:cuda:{i}" for i in range(torch.cuda.device_count())]
-    except ImportError:
-        pass
-    try:
-        importlib.import_module("array_api_strict")
-        found += ["strict:CPU_DEVICE", "strict:device1"]
-    except ImportError:
-        pass
-    return found
 
 
 def backend_of(x: Any) -> Backend:

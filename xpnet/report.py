@@ -1,4 +1,4 @@
-"""Text the command line prints: the per-epoch table and the one-line summaries (no I/O here)."""
+"""Text xpnet prints: the per-epoch table (printed by :class:`EpochPrinter`) and the one-line summaries."""
 
 from __future__ import annotations
 
@@ -36,6 +36,20 @@ def table_row(record: Mapping[str, Any]) -> str:
         value = record.get(key)
         cells.append(("-" if value is None else format(value, spec)).rjust(_width(title)))
     return "  ".join(cells)
+
+
+class EpochPrinter:
+    """A training callback that prints the placement and the table header first, then one row per epoch.
+
+    :func:`xpnet.train` adds it with ``verbose=1`` (on rank 0 of a data-parallel job only).
+    """
+
+    def on_train_begin(self, meta: Mapping[str, Any]) -> None:
+        print(f"placement: {meta['placement']}")
+        print(table_header(), flush=True)
+
+    def __call__(self, record: Mapping[str, Any], model: Any) -> None:
+        print(table_row(record), flush=True)
 
 
 def evaluation_line(name: str, result: Evaluation) -> str:

@@ -1,0 +1,69 @@
+"""Inputs that would train silently to chance, caught before training: a :class:`DataWarning` that says the fix.
+
+Run on host data once, before training (data already on a device is not read back for this).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+class DataWarning(UserWarning):
+    """The training data look like a common mistake (raw pixels, 1-based labels, constant features, ...)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, DataWarning, stacklevel=4)
+
+
+def check_inputs_scale(x: Any, *, scaled: bool) -> None:
+    """Warn about raw 0-255 pixels, huge feature values and features that never vary (host ``x`` only).
+
+    ``scaled``: the inputs are already scaled (a named data set) or standardized by the model.
+    """
+    if not isinstance(x, np.ndarray) or x.size == 0:
+        return
+    low, high = float(np.min(x)), float(np.max(x))
+    if low == high or bool(np.all(np.max(x, axis=0) == np.min(x, axis=0))):
+        _warn(
+            f"x: every feature is constant (all values {low:g} in each column): the network can learn nothing from "
+            "it and will predict the most common class; check how x was built"
+        )
+        return
+    if scaled:
+        return
+    integral = x.dtype.kind in "iub" or bool(np.all(x == np.round(x)))
+    if integral and low >= 0 and 1 < high <= 255:
+        _warn(
+            f"x: values are whole numbers in [{low:g}, {high:g}], like raw 8-bit pixels; unscaled they train slowly "
+            "or diverge: scale them to [0, 1]: x / 255 (or pass standardize=True)"
+        )
+    elif max(abs(low), abs(high)) > 20:
+        _warn(
+            f"x: values reach {max(abs(low), abs(high)):.4g}; gradient descent on unscaled features trains poorly or "
+            "diverges: pass standardize=True (xpnet train --standardize), or scale the features yourself"
+        )
+
+
+def check_labels(y: Any, loss: str) -> None:
+    """Warn when integer class labels never use class 0 (1-based labels waste an output and skew the start)."""
+    if loss != "cross_entropy" or not isinstance(y, np.ndarray) or y.ndim != 1 or y.size == 0:
+        return
+    if y.dtype.kind in "iu" and int(y.min()) >= 1:
+        _warn(
+            f"y: labels run from {int(y.min())} to {int(y.max())} and class 0 never occurs; the network gets "
+            f"{int(y.max()) + 1} outputs, one never used. If the labels are 1-based, pass y - 1"
+        )
+
+
+def one_hot_hint(y: Any) -> str:
+    """The fix for ``(n, k)`` targets given to cross-entropy: empty unless they look one-hot encoded."""
+    if not isinstance(y, np.ndarray) or y.ndim != 2 or y.size == 0:
+        return ""
+    binary = np.all((y == 0) | (y == 1))
+    if binary and np.all(y.sum(axis=1) == 1):
+        return "; y looks one-hot encoded: pass the class indices y.argmax(1), or loss='quadratic' for (n, k) targets"
+    return "; for (n, k) real targets use loss='quadratic'"

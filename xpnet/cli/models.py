@@ -1,0 +1,86 @@
+"""``xpnet eval`` and ``xpnet predict``: a saved model on a named test set or on your own files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .. import report
+from ..atomic import atomic_open
+from ..backend import to_numpy
+from ..dataset_source import NAMED, encode_labels, load_data
+from ..datasets.files import LoadedFile, load_file, load_inputs
+from ..errors import XPNetValueError
+from ..evaluate import evaluate
+from ..io import load
+from ..model import MLP
+from .train import scaled
+
+
+def _columns_for(model: MLP, loaded: LoadedFile, path: str) -> np.ndarray:
+    """``x`` with the model's input columns, chosen by name when both the model and the file have names."""
+    if model.feature_names and loaded.features and loaded.features != model.feature_names:
+        missing = [name for name in model.feature_names if name not in loaded.features]
+        if missing:
+            raise XPNetValueError(f"{path}: the model needs the columns {missing}, which the file lacks")
+        return loaded.x[:, [loaded.features.index(name) for name in model.feature_names]]
+    return loaded.x
+
+
+def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, float | None]:
+    """(name, x, integer y, scale) of ``--data``: a named set's test split, a file's test split, or the whole file."""
+    if args.data.lower() in NAMED:
+        source = load_data(args.data.lower())
+        assert source.test is not None  # every named data set has a test split
+        return f"{args.data.lower()} test", *source.test, source.scale
+    loaded = load_file(args.data, label=args.label)
+    if loaded.y is None:
+        raise XPNetValueError(f"--data: {args.data} has no labels to evaluate against")
+    x, y = loaded.test if loaded.test is not None else (_columns_for(model, loaded, args.data), loaded.y)
+    y = np.asarray(y)
+    if model.classes is not None:
+        y = encode_labels("y", y, model.classes)[0]
+    elif y.dtype.kind not in "iuf":
+        raise XPNetValueError(f"--data: {args.data} has labels {sorted(set(y.tolist()))[:5]}, but the model was "
+                              "trained on numbered classes")  # fmt: skip
+    return f"{args.data}{' test' if loaded.test is not None else ''}", x, y, loaded.scale
+
+
+def eval_command(args: argparse.Namespace) -> None:
+    model = load(args.model, device=args.device)
+    name, x, y, scale = _labelled_test_set(model, args)
+    if model.loss == "quadratic" and y.ndim == 1:
+        y = np.eye(model.sizes[-1], dtype=np.float32)[y.astype(np.int64)]
+    result = evaluate(model, x, y, x_scale=scale)
+    print(f"model: {args.model} {model!r}")
+    print(report.evaluation_line(name, result))
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(report.confusion_table(result.confusion))
+
+
+def predict_command(args: argparse.Namespace) -> None:
+    model = load(args.model, device=args.device)
+    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label)
+    x = scaled(_columns_for(model, loaded, args.input), loaded.scale)
+    proba = to_numpy(model.predict_proba(x)).astype(np.float64)
+    indices = np.argmax(proba, axis=1)
+    names = model.classes or [str(k) for k in range(model.sizes[-1])]
+    out = Path(args.output)
+    if out.suffix.lower() == ".npz":
+        labels = np.asarray(names)[indices] if model.classes else indices
+        with atomic_open(out, "wb") as f:
+            np.savez(f, labels=labels, proba=proba, classes=np.asarray(names))
+    else:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["label", *(f"p_{name}" for name in names)])
+        writer.writerows([names[k], *(f"{p:.6g}" for p in row)] for k, row in zip(indices, proba))
+        with atomic_open(out, "w") as f:
+            f.write(text.getvalue())
+    counts = np.bincount(indices, minlength=len(names))
+    top = ", ".join(f"{names[k]}: {counts[k]}" for k in np.argsort(-counts)[:5] if counts[k])
+    print(f"predicted {len(indices)} rows of {args.input} ({top}); wrote {out}")

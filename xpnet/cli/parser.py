@@ -1,0 +1,205 @@
+"""The argument parser of the ``xpnet`` command and its subcommands.
+
+Every default of ``xpnet train`` is read from the signature of :func:`xpnet.train`, and every list of names
+(optimizers, activations, ...) from the table that defines it, so the command line never drifts from the API.
+Names are case-insensitive, like device specs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from .._version import __version__
+from ..activations import ACTIVATIONS
+from ..data import PLACEMENTS
+from ..dataset_source import NAMED
+from ..losses import LOSSES
+from ..optim import OPTIMIZERS
+from ..schedules import SCHEDULES
+from . import models, tools
+from . import train as train_module
+from .train import TRAIN_DEFAULTS
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors print the usage, then ``xpnet: error: ...`` as the last line, and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.format_usage()}xpnet: error: {message}\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` except for switches and options that default to off (None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _spec_list(text: str) -> list[str]:
+    return [spec.strip() for spec in text.split(",") if spec.strip()]
+
+
+def _rank_list(text: str) -> list[int]:
+    try:
+        ranks = [int(part) for part in _spec_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers of ranks such as 2,3; received {text!r}") from None
+    if not ranks or min(ranks) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers of ranks >= 1 such as 2,3; received {text!r}")
+    return ranks
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 28x28; received {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _data_help(what: str) -> str:
+    return f"{what}: {', '.join(NAMED)}, or an .npz file (x, y[, x_test, y_test]), a .csv file or an image folder"
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    d = TRAIN_DEFAULTS
+    t = commands.add_parser(
+        "train",
+        help="train an MLP on a data set or your own file and save it with its history and test predictions",
+        description="Train an MLP, print one table row per epoch, write model.safetensors, history.json and "
+        "predictions.npz to --out. A changed --epochs on --resume spreads a non-constant learning-rate schedule over "
+        "the new total (a warning says so).",
+        formatter_class=_Formatter,
+    )
+    t.add_argument("--data", default=d["data"], metavar="NAME|PATH", help=_data_help("training data"))
+    t.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index (default: a column named "
+                   "label/y/target/class, else the last)")  # fmt: skip
+    t.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images of an image folder")
+    t.add_argument("--device", default=d["device"], help='device spec such as "cpu", "cuda:0" (see `xpnet devices`)')
+    t.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training data")
+    t.add_argument("--hidden", type=int, nargs="+", default=list(d["hidden"]), metavar="WIDTH", help="hidden widths")
+    lower = str.lower
+    t.add_argument(
+        "--activation", type=lower, choices=sorted(ACTIVATIONS), default=d["activation"], help="hidden activation"
+    )
+    t.add_argument("--loss", type=lower, choices=sorted(LOSSES), default=d["loss"], help="loss function")
+    t.add_argument("--optimizer", type=lower, choices=sorted(OPTIMIZERS), default=d["optimizer"], help="update rule")
+    t.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate")
+    t.add_argument("--momentum", type=float, default=d["momentum"], help="momentum coefficient")
+    t.add_argument("--batch-size", type=int, default=d["batch_size"], help="samples per step")
+    t.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the weights")
+    t.add_argument("--lr-schedule", type=lower, choices=sorted(SCHEDULES), default=d["lr_schedule"],
+                   help="learning-rate schedule")  # fmt: skip
+    t.add_argument("--validation", type=float, default=d["validation"], metavar="FRACTION",
+                   help="hold out this fraction of the training data for validation")  # fmt: skip
+    t.add_argument("--early-stopping", type=int, default=d["early_stopping"], metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a lower validation loss (needs --validation)")  # fmt: skip
+    t.add_argument("--standardize", action="store_true", default=d["standardize"],
+                   help="standardize every input feature (mean 0, std 1 on the training split); saved with the model")  # fmt: skip
+    t.add_argument(
+        "--placement", type=lower, choices=PLACEMENTS, default=d["placement"], help="where the data set lives"
+    )
+    t.add_argument("--dtype", type=lower, default=d["dtype"], help="float32 or float64")
+    t.add_argument("--seed", type=int, default=d["seed"], help="seeds weights, batch order and validation split")
+    t.add_argument("--no-progress", dest="progress", action="store_false", default=d["progress"],
+                   help="do not show a progress bar during each epoch")  # fmt: skip
+    t.add_argument(
+        "--checkpoint-dir", metavar="DIR", help="checkpoint here every epoch (and every --checkpoint-every steps)"
+    )
+    t.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps, mid-epoch")
+    t.add_argument(
+        "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
+    )
+    t.add_argument("--distributed", action=argparse.BooleanOptionalAction, default=d["distributed"],
+                   help="data-parallel training over MPI; by default on when mpiexec/srun started more than one process")  # fmt: skip
+    t.add_argument("--limit", type=int, metavar="N", help="use only the first N training samples (quick runs)")
+    t.add_argument(
+        "--out",
+        default="xpnet-run",
+        metavar="DIR",
+        help="folder for model.safetensors, history.json and predictions.npz",
+    )
+    t.set_defaults(run=train_module.train_command)
+
+
+def _add_model_commands(commands: argparse._SubParsersAction) -> None:
+    ev = commands.add_parser(
+        "eval",
+        help="evaluate a saved model on a test set",
+        description="Load MODEL (written by `xpnet train` or xpnet.save) and print its loss, accuracy and confusion "
+        "matrix on --data: a named data set's test split, a file's test split (x_test, y_test), or the whole file.",
+        formatter_class=_Formatter,
+    )
+    ev.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+    ev.add_argument("--device", default="auto", help="device spec to evaluate on")
+    ev.add_argument("--data", default="mnist", metavar="NAME|PATH", help=_data_help("test data"))
+    ev.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index")
+    ev.set_defaults(run=models.eval_command)
+
+    pr = commands.add_parser(
+        "predict",
+        help="write a saved model's predicted labels and class probabilities for new inputs",
+        description="Load MODEL and write, for every row of INPUT (x of an .npz, a .csv's feature columns, or the "
+        "images of a folder), the predicted label and one probability per class, as CSV (or .npz by the suffix).",
+        formatter_class=_Formatter,
+    )
+    pr.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+    pr.add_argument("input", metavar="INPUT", help="an .npz (array x), a .csv or an image folder")
+    pr.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="a .csv or .npz file to write")
+    pr.add_argument("--device", default="auto", help="device spec to predict on")
+    pr.add_argument("--label", metavar="COLUMN", help="a CSV label column to ignore, by name or index")
+    pr.set_defaults(run=models.predict_command)
+
+
+def _add_tools(commands: argparse._SubParsersAction) -> None:
+    dv = commands.add_parser(
+        "devices",
+        help="list the devices usable here",
+        description="List the device specs usable on this machine (pass one as --device) and their backend family, "
+        "then the backends that are not available here, why, and what to install.",
+    )
+    dv.set_defaults(run=tools.devices_command)
+
+    pa = commands.add_parser(
+        "parity",
+        help="train one seeded model on several devices and compare them step by step",
+        description="Train the same seeded model on the same batches on each device and compare the loss and every "
+        "parameter after each step with the first device; with --ranks, compare data-parallel runs of that many MPI "
+        "ranks with the 1-process run of the same global batch. Exits 1 when a run disagrees, 2 when fewer than two "
+        "could run.",
+        formatter_class=_Formatter,
+    )
+    pa.add_argument("--devices", type=_spec_list, help="comma-separated specs (default: every usable device)")
+    pa.add_argument("--steps", type=int, default=100, help="optimizer steps to compare")
+    pa.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"], help="floating dtype")
+    pa.add_argument("--seed", type=int, default=0, help="seed of model, data and batch order")
+    pa.add_argument("--ranks", type=_rank_list, metavar="N[,M...]",
+                    help="instead, compare data-parallel runs of N (M, ...) MPI ranks on one device with the 1-process run")  # fmt: skip
+    pa.add_argument("--json", metavar="FILE", help="also write the per-step differences as JSON")
+    pa.set_defaults(run=tools.parity_command)
+
+    p = commands.add_parser(
+        "plot",
+        help="plot learning curves, or misclassified test images and the confusion matrix",
+        description="Plot the loss and accuracy curves of HISTORY_JSON (or of RUN_DIR/history.json); with --errors, "
+        "plot misclassified test images and the confusion matrix from RUN_DIR/predictions.npz.",
+    )
+    p.add_argument("path", metavar="HISTORY_JSON|RUN_DIR", help="a history.json, or a run folder written by train")
+    p.add_argument("--errors", action="store_true", help="plot misclassified test images and the confusion matrix")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="image to write (default: curves.png or errors.png in the run folder)"
+    )
+    p.set_defaults(run=tools.plot_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``xpnet`` command with its subcommands."""
+    parser = _Parser(prog="xpnet", description="Train MLPs on NumPy, CuPy, PyTorch or array-api-strict.")
+    parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    _add_train(commands)
+    _add_model_commands(commands)
+    _add_tools(commands)
+    return parser

@@ -1,0 +1,75 @@
+"""From a :class:`~xpnet.dataset_source.DataSource` to the checked arrays a run trains, validates and tests on.
+
+Host data are checked (shape, dtype, values) and looked over for mistakes that train silently to chance
+(:mod:`xpnet.advice`); the output width comes from the labels; a validation split is drawn with the run's
+generator; standardization statistics come from the training split only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .advice import check_inputs_scale, check_labels
+from .backend import Backend, to_numpy
+from .dataset_source import DataSource, n_outputs, split_validation, targets_for_loss
+from .validation import check_data
+
+
+@dataclass
+class Prepared:
+    """Training, validation and test arrays (host data stay on the host) and the output width they need."""
+
+    x: Any
+    y: Any
+    val: tuple[Any, Any] | None
+    test: tuple[Any, Any] | None
+    n_outputs: int
+
+
+def prepare(
+    source: DataSource,
+    backend: Backend,
+    loss: str,
+    *,
+    validation: Any,
+    rng: np.random.Generator,
+    n_features: int | None = None,
+    n_out: int | None = None,
+    standardize: bool = False,
+) -> Prepared:
+    """Check ``source`` for ``loss`` on ``backend``; ``n_features``/``n_out`` are a continued model's widths."""
+    x, y = check_data(source.x, source.y, backend, loss, n_features=n_features)
+    check_inputs_scale(x, scaled=source.scale is not None or standardize)
+    check_labels(y, loss)
+    # The output width comes from the training targets (or the model); test and validation labels follow it.
+    if n_out is None:
+        n_out = len(source.classes) if source.classes else n_outputs(y, loss if y.ndim == 2 else "cross_entropy")
+    y = targets_for_loss(y, loss, backend, n_out)
+    test = None
+    if source.test is not None:
+        x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
+        test = (x_test, targets_for_loss(y_test, loss, backend, n_out))
+    x, y, val = split_validation(x, y, validation, rng, backend)
+    if val is not None:
+        val = (val[0], targets_for_loss(val[1], loss, backend, n_out))
+    return Prepared(x, y, val, test, n_out)
+
+
+def standardization(x: Any, scale: float | None, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation (float64, on the host) of ``x * scale``; constant features get 1.
+
+    Two passes over chunks of rows, so no float64 copy of the whole data set is made (device data are read back
+    once, chunk by chunk).
+    """
+    n = x.shape[0]
+
+    def rows(s: int) -> np.ndarray:
+        return to_numpy(x[s : s + chunk, ...]).astype(np.float64) * (1.0 if scale is None else scale)
+
+    mean = sum((rows(s).sum(axis=0) for s in range(0, n, chunk)), np.zeros(x.shape[1])) / n
+    var = sum((((rows(s) - mean) ** 2).sum(axis=0) for s in range(0, n, chunk)), np.zeros(x.shape[1])) / n
+    std = np.sqrt(var)
+    return mean, np.where(std > 0, std, 1.0)

@@ -1,0 +1,80 @@
+"""Argument checks of :func:`xpnet.train` (each error names the argument, what was received and what was expected)
+and the small decisions made from the arguments alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local
+from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from .model import MLP
+from .validation import check_array, check_model
+
+Callback = Callable[[dict[str, Any], MLP], Any]
+
+
+def check_epochs(epochs: Any) -> int:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise XPNetValueError(f"epochs: expected an integer >= 0; received {describe(epochs)}")
+    return int(epochs)
+
+
+def check_every(every: Any) -> int | None:
+    if every is None:
+        return None
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
+        raise XPNetValueError(
+            f"checkpoint_every: expected a positive number of steps or None; received {describe(every)}"
+        )
+    return int(every)
+
+
+def check_callbacks(callbacks: Any) -> list[Callback]:
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+        raise XPNetTypeError(
+            f"callbacks: expected a list of callables callback(record, model); received {describe(callbacks)}"
+        )
+    for i, hook in enumerate(callbacks):
+        if not callable(hook):
+            raise XPNetTypeError(
+                f"callbacks[{i}]: expected a callable callback(record, model); received {describe(hook)}"
+            )
+    return list(callbacks)
+
+
+def check_continued_model(model: Any, device: Any, dtype: Any) -> MLP:
+    """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently)."""
+    model = check_model(model)
+    if device not in (None, "auto") and resolve(device).spec != model.backend.spec:
+        raise DeviceMismatchError(
+            f"device: the model lives on {model.backend.spec!r} but device={device!r} was given; "
+            "omit device (or move the model with xpnet.save / xpnet.load(path, device=...))"
+        )
+    if dtype is not None and dtype_name(dtype) != dtype_name(model.dtype):
+        raise XPNetValueError(
+            f"dtype: the model is {dtype_name(model.dtype)} but dtype={dtype!r} was given; omit dtype"
+        )
+    return model
+
+
+def check_shareable(n: int, session: Any) -> None:
+    if session is not None and n < session.size:
+        raise XPNetValueError(
+            f"x: {n} training samples cannot be shared by {session.size} ranks; use fewer ranks or more data"
+        )
+
+
+def pick_backend(device: str | Backend | None, x: Any, session: Any) -> Backend:
+    """An explicit device wins; ``"auto"`` follows data that already live on a device; ranks take their own GPU."""
+    if (device is None or device == "auto") and not is_host_array(x):
+        return backend_of(check_array("x", x))
+    return resolve(device) if session is None else resolve_local(device, session.comm.local_rank)
+
+
+def check_verbose(verbose: Any) -> int:
+    if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1):
+        raise XPNetValueError(f"verbose: expected 0 (silent) or 1 (a line per epoch); received {describe(verbose)}")
+    return int(verbose)
