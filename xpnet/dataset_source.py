@@ -101,7 +101,7 @@ def host_table(name: str, value: Any) -> tuple[Any, list[str] | None]:
         return value, None
     if getattr(value, "ndim", 1) == 2:
         columns = [str(c) for c in value.columns]
-        text = [str(c) for c, kind in zip(value.columns, value.dtypes) if np.dtype(kind).kind not in "biuf"]
+        text = [str(c) for c, kind in zip(value.columns, value.dtypes) if getattr(kind, "kind", "O") not in "biuf"]
         if text and name.startswith("x"):
             raise XPNetValueError(
                 f"{name}: the DataFrame's columns {text} are not numeric; encode them as numbers (e.g. "

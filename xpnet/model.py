@@ -68,6 +68,7 @@ class MLP:
     classes: list[str] | None = None
     feature_names: list[str] | None = None
     _standardize: tuple[Array, Array] | None = None  # (mean, 1 / std) on the device, applied to every input
+    _standardize_host: tuple[np.ndarray, np.ndarray] | None = None  # (mean, std) as given, float64
 
     def __init__(
         self,
@@ -130,10 +131,9 @@ class MLP:
     @property
     def standardization(self) -> tuple[Array, Array] | None:
         """``(mean, std)`` per input feature (host float64) subtracted and divided before the first layer, or None."""
-        if self._standardize is None:
+        if self._standardize_host is None:
             return None
-        mean, inverse = (to_numpy(a).astype("float64") for a in self._standardize)
-        return mean, 1.0 / inverse
+        return self._standardize_host[0].copy(), self._standardize_host[1].copy()
 
     def set_standardization(self, mean: Array | None, std: Array | None = None) -> None:
         """Standardize every input as ``(x - mean) / std`` before the first layer (``None`` removes it).
@@ -142,16 +142,15 @@ class MLP:
         Training, ``predict`` and saved models all apply it.
         """
         if mean is None:
-            self._standardize = None
+            self._standardize = self._standardize_host = None
             return
         stats = [check_x(np.reshape(to_numpy(a), (1, -1)), self.backend, self.sizes[0], name=name)[0]
                  for name, a in (("mean", mean), ("std", std))]  # fmt: skip
         if not np.all(stats[1] > 0):
             raise XPNetValueError(f"std: expected positive values; received min {stats[1].min()!r}")
-        self._standardize = (
-            self.backend.asarray(stats[0], self._dtype),
-            self.backend.asarray(1.0 / stats[1], self._dtype),
-        )
+        mean64, std64 = (np.asarray(a, dtype=np.float64) for a in stats)
+        self._standardize_host = (mean64, std64)
+        self._standardize = (self.backend.asarray(mean64, self._dtype), self.backend.asarray(1.0 / std64, self._dtype))
 
     @property
     def sizes(self) -> tuple[int, ...]:

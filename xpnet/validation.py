@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from .advice import one_hot_hint
 from .backend import Backend, dtype_name, float_dtype, is_host_array, resolve, to_device, to_numpy
 from .errors import XPNetTypeError, XPNetValueError, describe
 from .losses import get_loss
@@ -217,8 +218,9 @@ def check_data(
     n = x.shape[0]
     if y.ndim not in (1, 2) or (integer_only and y.ndim != 1) or y.shape[0] != n:
         expected = f"({n},) labels" if integer_only else f"({n},) labels or ({n}, k) targets"
+        hint = one_hot_hint(y) if integer_only and y.ndim == 2 and y.shape[0] == n else ""
         raise XPNetValueError(
-            f"{y_name}: the {loss!r} loss expects {expected} to match {x_name}; received shape {tuple(y.shape)}"
+            f"{y_name}: the {loss!r} loss expects {expected} to match {x_name}; received shape {tuple(y.shape)}{hint}"
         )
     if y.ndim == 2:
         if isinstance(y, np.ndarray):

@@ -151,7 +151,7 @@ def _numeric(path: Path, table: np.ndarray, columns: list[int], header: list[str
             if bad:
                 name = header[j] if header else f"column {j}"
                 raise XPNetValueError(
-                    f"{path}: {name!r} must hold numbers; row {bad[0] + 1 + (header is not None)} has "
+                    f"{path}: {name!r} must hold numbers; line {bad[0] + 1 + (header is not None)} has "
                     f"{table[bad[0], j]!r}. Encode text features as numbers (or drop the column)"
                 ) from None
         raise

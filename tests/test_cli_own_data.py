@@ -1,0 +1,186 @@
+"""The command line on your own files (CSV, npz, image folders) and the first-hour stumbles, in subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+
+
+def run_cli(*args: str, cwd: Path | None = None, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "xpnet"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, timeout=180, check=False)
+
+
+def write_csv(path: Path, x: np.ndarray, labels: np.ndarray, header: bool = True) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        if header:
+            writer.writerow(["sepal", "petal", "stem", "leaf", "species"])
+        writer.writerows([*row, label] for row, label in zip(x.round(4).tolist(), labels.tolist()))
+    return path
+
+
+def flowers(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).normal(scale=3.0, size=(3, 4)) * 10 + 50  # unscaled, like measurements
+    y = rng.integers(0, 3, size=n)
+    return centres[y] + rng.normal(scale=6.0, size=(n, 4)), np.array(["iris", "rose", "tulip"])[y]
+
+
+def test_csv_round_trip_train_predict_eval(tmp_path: Path) -> None:
+    train_csv = write_csv(tmp_path / "flowers.csv", *flowers(600, 1))
+    test_csv = write_csv(tmp_path / "test.csv", *flowers(200, 2))
+    out = tmp_path / "run"
+    trained = run_cli("train", "--data", str(train_csv), "--label", "species", "--standardize", "--epochs", "10",
+                      "--hidden", "16", "--device", "cpu", "--no-progress", "--out", str(out))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert f"data: {train_csv} (600 training samples)" in trained.stdout
+    model = xpnet.load(out / "model.safetensors")
+    assert model.classes == ["iris", "rose", "tulip"] and model.feature_names == ["sepal", "petal", "stem", "leaf"]
+    assert model.standardization is not None
+
+    predicted = run_cli("predict", str(out / "model.safetensors"), str(test_csv), "-o", str(tmp_path / "p.csv"))
+    assert predicted.returncode == 0, predicted.stderr
+    rows = list(csv.reader(open(tmp_path / "p.csv")))
+    assert rows[0] == ["label", "p_iris", "p_rose", "p_tulip"] and len(rows) == 201
+    truth = [row[-1] for row in list(csv.reader(open(test_csv)))[1:]]
+    accuracy = np.mean([row[0] == t for row, t in zip(rows[1:], truth)])
+    assert accuracy > 0.9
+    assert all(abs(sum(float(p) for p in row[1:]) - 1.0) < 1e-4 for row in rows[1:])
+
+    evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(test_csv), "--label", "species")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"{test_csv}: loss" in evaluated.stdout and f"accuracy {100 * accuracy:.2f}%" in evaluated.stdout
+
+
+def test_csv_without_header_and_columns_in_another_order(tmp_path: Path) -> None:
+    x, names = flowers(300, 3)
+    labels = np.searchsorted(["iris", "rose", "tulip"], names)
+    plain = write_csv(tmp_path / "plain.csv", x, labels, header=False)  # numbers only: the last column is the label
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", str(plain), "--standardize", "--epochs", "3", "--hidden", "8", "--device", "cpu",
+                   "--no-progress", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert xpnet.load(out / "model.safetensors").classes is None
+    features_only = tmp_path / "features.csv"
+    np.savetxt(features_only, x[:5], delimiter=",")
+    predicted = run_cli("predict", str(out / "model.safetensors"), str(features_only), "-o", str(tmp_path / "p.npz"))
+    assert predicted.returncode == 0, predicted.stderr
+    with np.load(tmp_path / "p.npz") as saved:
+        assert saved["proba"].shape == (5, 3) and saved["labels"].dtype.kind == "i"
+
+
+def test_bad_csv_names_the_column_and_row(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    done = run_cli("train", "--data", str(bad), "--device", "cpu", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"xpnet: error: {bad}: 'b' must hold numbers; line 3 has 'oops'" in done.stderr
+
+
+def test_npz_with_a_test_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6))
+    y = (x[:, 0] > 0).astype(int)
+    np.savez(tmp_path / "d.npz", x=x[:300], y=y[:300], x_test=x[300:], y_test=y[300:])
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", str(tmp_path / "d.npz"), "--epochs", "5", "--hidden", "8", "--device", "cpu",
+                   "--no-progress", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with np.load(out / "predictions.npz") as saved:
+        np.testing.assert_array_equal(saved["y_true"], y[300:])
+    evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(tmp_path / "d.npz"))
+    assert evaluated.returncode == 0 and f"{tmp_path / 'd.npz'} test: loss" in evaluated.stdout
+    np.savez(tmp_path / "wrong.npz", features=x)
+    bad = run_cli("train", "--data", str(tmp_path / "wrong.npz"), "--out", str(tmp_path / "o2"))
+    assert bad.returncode == 2 and "expected arrays named 'x' and 'y'" in bad.stderr and "['features']" in bad.stderr
+
+
+def test_image_folder(tmp_path: Path) -> None:
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 40), ("test", 10)):
+        for name, level in (("dark", 40), ("light", 210)):
+            folder = tmp_path / "shapes" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = np.clip(rng.normal(level, 25, size=(8, 8)), 0, 255).astype(np.uint8)
+                image.fromarray(pixels).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", str(tmp_path / "shapes"), "--epochs", "10", "--batch-size", "8", "--device", "cpu",
+                   "--no-progress", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(80 training samples)" in done.stdout and "test: loss" in done.stdout
+    assert "DataWarning" not in done.stderr  # pixels are scaled by 1/255 like MNIST's
+    model = xpnet.load(out / "model.safetensors")
+    assert model.classes == ["dark", "light"] and model.sizes[0] == 64
+    predicted = run_cli("predict", str(out / "model.safetensors"), str(tmp_path / "shapes" / "test"), "-o",
+                        str(tmp_path / "p.csv"))  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr
+    labels = [row[0] for row in list(csv.reader(open(tmp_path / "p.csv")))[1:]]
+    assert labels.count("dark") == 10 and labels.count("light") == 10  # an easy task, learned
+
+
+def test_devices_says_what_is_missing_and_why() -> None:
+    done = run_cli("devices")
+    assert done.returncode == 0
+    listed, _, missing = done.stdout.partition("\n\nnot available here:\n")
+    names = [line.split()[0] for line in listed.splitlines()]
+    assert names == xpnet.devices() and {"strict:no_float64", "strict:device2"} <= set(names)
+    if "cuda:0" not in names:
+        assert "cuda" in missing and ("pip install" in missing or "driver" in missing)
+
+
+def test_parity_with_one_device_is_an_error() -> None:
+    done = run_cli("parity", "--devices", "cpu", "--steps", "2")
+    assert done.returncode == 2
+    assert "xpnet: error: --devices: parity compares at least two devices; received ['cpu']" in done.stderr
+
+
+def test_plot_without_matplotlib_and_of_a_missing_file(tmp_path: Path) -> None:
+    history = tmp_path / "h.json"
+    xpnet.History([{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5}]).save(history)
+    blocked = "import sys; sys.modules['matplotlib'] = None; from xpnet.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = run_cli("plot", str(history), code=blocked)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (
+        'plotting needs matplotlib, which is not installed; install it with: pip install "xpnet[plot]"' in done.stderr
+    )
+    missing = run_cli("plot", "nope.json", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip()
+        == "xpnet: error: nope.json: no such file; expected a history.json written by xpnet train (or its run folder)"
+    )
+
+
+def test_ctrl_c_says_where_the_checkpoint_is_and_how_to_resume(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ck"
+    command = [sys.executable, "-m", "xpnet", "train", "--epochs", "50", "--hidden", "32", "--device", "cpu",
+               "--no-progress", "--checkpoint-dir", str(ckpt), "--checkpoint-every", "20", "--out", str(tmp_path / "o")]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (ckpt / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert re.search(
+        rf"xpnet: interrupted; the last checkpoint is in {re.escape(str(ckpt))} \(epoch \d+, step \d+\)", err
+    )
+    expected = (
+        "xpnet: continue with: xpnet train --epochs 50 --hidden 32 --device cpu --no-progress --checkpoint-every 20"
+    )
+    assert expected in err and err.rstrip().endswith(f"--resume {ckpt}")

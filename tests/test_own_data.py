@@ -1,0 +1,132 @@
+"""Your own data through the Python API: train(x, y), lists, pandas, class names, standardization, warnings."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.advice import DataWarning
+
+QUIET = dict(device="cpu", hidden=(16,), epochs=3, verbose=0, progress=False, seed=0)
+
+
+def blobs(n=300, d=4, k=3, seed=0, offset=0.0, spread=1.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(k, d))
+    y = rng.integers(0, k, size=n)
+    return (centres[y] + rng.normal(size=(n, d))) * spread + offset, y
+
+
+def test_train_x_y_equals_train_of_the_pair():
+    x, y = blobs()
+    a = xpnet.train(x, y, **QUIET)
+    b = xpnet.train((x, y), **QUIET)
+    for p, q in zip(a.model.params, b.model.params):
+        np.testing.assert_array_equal(p, q)
+    with pytest.raises(xpnet.XPNetTypeError, match=r"y: given with data='mnist'; pass y only with an array x"):
+        xpnet.train("mnist", y)
+
+
+def test_lists_train_like_arrays():
+    x, y = blobs(n=60)
+    a = xpnet.train(x.tolist(), y.tolist(), **QUIET)
+    b = xpnet.train(x, y, **QUIET)
+    np.testing.assert_array_equal(a.model.params[0], b.model.params[0])
+
+
+def test_pandas_frames_and_series():
+    pd = pytest.importorskip("pandas")
+    x, y = blobs(n=120)
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    result = xpnet.train(frame, pd.Series(y), **QUIET)
+    np.testing.assert_array_equal(result.model.params[0], xpnet.train(x, y, **QUIET).model.params[0])
+    assert result.model.feature_names == ["a", "b", "c", "d"]
+    text = frame.assign(colour=["red"] * 120)
+    with pytest.raises(xpnet.XPNetValueError, match=r"x: the DataFrame's columns \['colour'\] are not numeric"):
+        xpnet.train(text, y, **QUIET)
+    other = pd.DataFrame(x[:10], columns=["a", "b", "d", "c"])
+    with pytest.raises(xpnet.XPNetValueError, match=r"x_test: columns \['a', 'b', 'd', 'c'\] differ"):
+        xpnet.train(((frame, y), (other, y[:10])), **QUIET)
+
+
+def test_named_classes_are_kept_and_test_labels_follow_them():
+    x, y = blobs()
+    names = np.array(["cat", "dog", "emu"])[y]
+    result = xpnet.train(((x, names), (x[:50], names[:50])), **QUIET)
+    assert result.model.classes == ["cat", "dog", "emu"]
+    predicted = np.asarray(result.model.classes)[xpnet.to_numpy(result.model.predict(x[:50]))]
+    assert np.mean(predicted == names[:50]) == pytest.approx(result.test.accuracy)
+    with pytest.raises(xpnet.XPNetValueError, match=r"y_test: labels \['fox'\] are not among the classes"):
+        xpnet.train(((x, names), (x[:2], ["cat", "fox"])), **QUIET)
+
+
+def test_one_hot_labels_under_cross_entropy_say_the_fix():
+    x, y = blobs(n=30)
+    with pytest.raises(
+        xpnet.XPNetValueError, match=re.escape("y looks one-hot encoded: pass the class indices y.argmax(1)")
+    ):
+        xpnet.train(x, np.eye(3)[y], **QUIET)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda x, y: (np.rint(np.clip(x * 30 + 120, 0, 255)).astype(np.uint8), y),
+            r"like raw 8-bit pixels; .*x / 255",
+        ),
+        (lambda x, y: (x * 1000.0, y), r"values reach [\d.e+]+; .*standardize=True"),
+        (lambda x, y: (np.ones_like(x), y), r"every feature is constant"),
+        (lambda x, y: (x, y + 1), r"y: labels run from 1 to 3 and class 0 never occurs; .*pass y - 1"),
+    ],
+    ids=["pixels", "large", "constant", "one-based"],
+)
+def test_inputs_that_train_to_chance_warn(make, message):
+    x, y = make(*blobs(n=60))
+    with pytest.warns(DataWarning, match=message):
+        xpnet.train(x, y, **{**QUIET, "epochs": 1})
+
+
+def test_well_scaled_inputs_do_not_warn(recwarn):
+    xpnet.train(*blobs(n=60), **{**QUIET, "epochs": 1})
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+
+
+def test_standardize_learns_unscaled_features_and_travels_with_the_model(tmp_path):
+    x, y = blobs(n=400, offset=5000.0, spread=800.0)
+    with pytest.warns(DataWarning):
+        raw = xpnet.train(((x, y), (x, y)), **{**QUIET, "epochs": 5})
+    fixed = xpnet.train(((x, y), (x, y)), standardize=True, **{**QUIET, "epochs": 5})
+    assert fixed.test.accuracy > 0.9 > raw.test.accuracy
+    mean, std = fixed.model.standardization
+    np.testing.assert_allclose(mean, x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, x.std(axis=0), rtol=1e-12)
+    path = xpnet.save(fixed.model, tmp_path / "m.safetensors")
+    again = xpnet.load(path, "strict:device1")
+    np.testing.assert_array_equal(xpnet.to_numpy(again.predict(x)), xpnet.to_numpy(fixed.model.predict(x)))
+    np.testing.assert_allclose(again.standardization[0], mean)
+
+
+def test_verbose_prints_one_line_per_epoch(capsys):
+    xpnet.train(*blobs(n=60), **{**QUIET, "verbose": 1})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "placement: device" and lines[1].split()[:3] == ["epoch", "train", "loss"]
+    assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3"]
+    xpnet.train(*blobs(n=60), **QUIET)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(xpnet.XPNetValueError, match=r"verbose: expected 0 \(silent\) or 1"):
+        xpnet.train(*blobs(n=60), **{**QUIET, "verbose": 2})
+
+
+def test_resume_says_where_and_warns_about_a_changed_schedule(tmp_path, capsys):
+    x, y = blobs(n=100)
+    settings = {**QUIET, "verbose": 1, "checkpoint_dir": tmp_path / "ck"}
+    xpnet.train(x, y, **{**settings, "epochs": 2})
+    capsys.readouterr()
+    xpnet.train(x, y, resume=True, **{**settings, "epochs": 2})
+    assert f"resuming from {tmp_path / 'ck'} at epoch 3, step 0" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match=r"set for 2 epochs and this one for 4: the cosine learning-rate schedule"):
+        xpnet.train(x, y, resume=True, **{**settings, "epochs": 4})
