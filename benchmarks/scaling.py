@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def measure(args: argparse.Namespace, ranks: int | None) -> dict:
     own = [sys.executable, str(Path(__file__).resolve()), "--worker", "--device", args.device,
            "--epochs", str(args.epochs)]  # fmt: skip
     command = [*own, "--mode", "single"] if ranks is None else [*launcher(ranks), *own, "--mode", "ranks"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {**os.environ, "XPNET_TIME_ALLREDUCE": "1"}  # GPU routes: time the exchange alone (adds a sync per step)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -4,7 +4,7 @@
 arguments of :func:`xpnet.train` and writes ``OUT_PREFIX.rankR.npz`` (final weights, per-epoch history, test
 figures) from every rank. Optional ``SPEC`` keys make a rank misbehave: ``"fail"`` (raise, SIGKILL itself or hang
 after an epoch), ``"rank_data"`` (each rank draws other data), ``"stop_after_checkpoint"`` (rank 0 prints READY
-after its first mid-epoch checkpoint of epoch 2 and waits to be killed).
+after its first mid-epoch checkpoint of epoch 2 and waits to be killed), ``"rank0"`` (settings given on rank 0 only).
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def main() -> None:
 
         rank = MPI.COMM_WORLD.Get_rank()
     data = make_data(spec["n"], seed=rank if spec.get("rank_data") else 0)
+    for key, value in spec.get("rank0", {}).items():  # settings given on rank 0 only
+        if rank == 0:
+            settings[key] = {"progress": True, "checkpoint_every": 7, "early_stopping": 2, "verbose": 1}.get(key, value)
+        elif key == "validation":
+            settings[key] = value
     callbacks = []
     fail = spec.get("fail")
     if fail is not None:
@@ -62,7 +67,7 @@ def main() -> None:
             return path
 
         train_module.save_checkpoint = save_then_wait
-    result = xpnet.train(data, callbacks=callbacks, verbose=0, **settings)
+    result = xpnet.train(data, callbacks=callbacks, **{"verbose": 0, **settings})
     history = result.history
     np.savez(
         f"{prefix}.rank{rank}.npz",

@@ -319,7 +319,11 @@ def test_train_returns_a_model_or_raises_xpnet_error(
     if _clearly_bad_host_x(host_x, width):
         assert result is None
     if result is not None:
-        k = host_y.shape[1] if host_y.ndim == 2 else int(host_y.max()) + 1
+        named = host_y.ndim == 1 and host_y.dtype.kind in "OUS" and not all(isinstance(v, (int, float)) for v in host_y)
+        if named:  # class names: one output per distinct name
+            k = len({str(v) for v in host_y})
+        else:
+            k = host_y.shape[1] if host_y.ndim == 2 else int(np.max(host_y.astype(np.float64))) + 1
         assert result.model.sizes == (width, 4, k)
         assert len(result.history) == epochs
         assert _shape(result.model.predict(host_x)) == (host_x.shape[0],)

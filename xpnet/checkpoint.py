@@ -33,14 +33,25 @@ KIND = "xpnet.checkpoint"
 class Position:
     """Where training stands: the next batch to run is batch ``position`` of ``epoch`` (1-based epochs).
 
-    ``rng_state`` is the shuffling generator's state from which ``epoch``'s permutation is drawn.
+    ``rng_state`` is the shuffling generator's state from which ``epoch``'s permutation is drawn; ``metrics``
+    the running sums ``(ranks, 2)`` and sample counts of every rank of the job (one row without MPI).
     """
 
     epoch: int
     position: int
     rng_state: Mapping[str, Any] | None
-    metrics: tuple[np.ndarray, int] | None = None
+    metrics: tuple[np.ndarray, list[int]] | None = None
     stopped_early: bool = False  # the run ended by early stopping: a resume trains no further
+
+    def metrics_of(self, rank: int, size: int) -> tuple[np.ndarray, int] | None:
+        """The running sums rank ``rank`` of ``size`` continues from: its own when the job that wrote them had as
+        many ranks (so a resumed epoch adds up exactly as before), else the whole job's on rank 0 and none elsewhere."""
+        if self.metrics is None:
+            return None
+        sums, counts = self.metrics
+        if len(counts) == size:
+            return sums[rank], counts[rank]
+        return (sums.sum(axis=0), sum(counts)) if rank == 0 else None
 
 
 def save_checkpoint(
@@ -57,13 +68,13 @@ def save_checkpoint(
     for name, buffers in optimizer.state.items():
         tensors.update({f"opt.{name}.{i}": to_numpy(b) for i, b in enumerate(buffers)})
     if where.metrics is not None:
-        tensors["metrics.sums"] = to_numpy(where.metrics[0])
+        tensors["metrics.sums"] = np.asarray(where.metrics[0], dtype=np.float64).reshape(-1, 2)
     meta = {
         "config": config,
         "epoch": where.epoch,
         "position": where.position,
         "rng_state": where.rng_state,
-        "metrics_count": None if where.metrics is None else where.metrics[1],
+        "metrics_count": None if where.metrics is None else [int(c) for c in where.metrics[1]],
         "stopped_early": where.stopped_early,
         "optimizer": {"steps": optimizer.steps, "buffers": sorted(optimizer.state)},
         "history": history.to_dict(),
@@ -76,14 +87,21 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    directory: str | os.PathLike, *, model: MLP, optimizer: Optimizer, config: dict[str, Any], history: History
+    directory: str | os.PathLike,
+    *,
+    model: MLP,
+    optimizer: Optimizer,
+    config: dict[str, Any],
+    history: History,
+    quiet: bool = False,
 ) -> Position | None:
     """Restore ``model``, ``optimizer`` and ``history`` from ``directory``; ``None`` when there is no checkpoint yet.
 
     Raises :class:`XPNetValueError` when the checkpoint was written by a run with other settings (a resumed run
     must be the same run, or its result would not equal an uninterrupted one). A data-parallel checkpoint may
     resume on another number of ranks (``config["ranks"]``): the global batches are the same, so the result
-    equals an uninterrupted run's up to rounding, not bit for bit; a warning says so.
+    equals an uninterrupted run's up to rounding, not bit for bit; a warning says so (unless ``quiet``: the
+    ranks of a job other than 0).
     """
     path = Path(directory) / FILE_NAME
     if not path.exists():
@@ -98,14 +116,19 @@ def load_checkpoint(
             f"resume: the checkpoint in {directory} comes from a run with other settings ({detail}); "
             "resume with the same settings or choose a new checkpoint_dir"
         )
-    if "epochs" in saved and saved["epochs"] != config.get("epochs") and saved.get("lr_schedule") != "constant":
+    if (
+        not quiet
+        and "epochs" in saved
+        and saved["epochs"] != config.get("epochs")
+        and saved.get("lr_schedule") != "constant"
+    ):
         warnings.warn(
             f"resume: the checkpoint's run was set for {saved['epochs']} epochs and this one for {config.get('epochs')}: "
             f"the {saved.get('lr_schedule')} learning-rate schedule is spread over the new total from here on, so the "
             "result equals neither an uninterrupted run of the old length nor one of the new",
             stacklevel=2,
         )
-    if saved.get("ranks", 1) != config.get("ranks", 1):
+    if not quiet and saved.get("ranks", 1) != config.get("ranks", 1):
         warnings.warn(
             f"resume: the checkpoint in {directory} was written by {saved.get('ranks', 1)} rank(s) and this run has "
             f"{config.get('ranks', 1)}: the global batches are the same, so the result equals an uninterrupted run's "
@@ -120,5 +143,8 @@ def load_checkpoint(
     optimizer.restore(meta["optimizer"]["steps"], buffers)
     saved_history = History.from_dict(meta["history"])
     history[:] = saved_history
-    metrics = None if meta["metrics_count"] is None else (tensors["metrics.sums"], meta["metrics_count"])
+    metrics = None
+    if meta["metrics_count"] is not None:  # one row per rank (format 1 files before MPI: a single row)
+        counts = meta["metrics_count"]
+        metrics = (tensors["metrics.sums"].reshape(-1, 2), counts if isinstance(counts, list) else [counts])
     return Position(meta["epoch"], meta["position"], meta["rng_state"], metrics, bool(meta.get("stopped_early")))

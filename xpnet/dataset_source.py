@@ -121,7 +121,7 @@ def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[
         y = np.asarray(y)
     if isinstance(y, np.ndarray) and y.dtype.kind == "O" and all(_is_number(v) for v in y.ravel()[:1000]):
         y = np.asarray(y.tolist())  # numbers held as Python objects (a pandas object column, say)
-    if not isinstance(y, np.ndarray) or y.dtype.kind not in "USO":
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "USO" or y.ndim != 1:  # class names are 1-D labels
         if classes is not None:  # numeric test labels for a model trained on named classes
             raise XPNetValueError(f"{name}: expected class names among {classes}; received numeric labels")
         return y, None

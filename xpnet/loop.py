@@ -17,7 +17,7 @@ from .data import Batches
 from .errors import TrainingDivergedError
 from .evaluate import evaluate
 from .history import History
-from .metrics import Gather, Metrics
+from .metrics import Metrics
 from .model import MLP
 from .optim import Optimizer
 from .step import train_step
@@ -37,7 +37,7 @@ class Loop:
     checkpoint: Callable[[Position], None] | None = None  # writes a checkpoint at a position
     checkpoint_every: int | None = None  # steps between checkpoints
     exchange: Any = None  # data-parallel runs: the GradientExchange of this rank
-    gather: Gather | None = None  # data-parallel runs: combines every rank's metrics
+    session: Any = None  # data-parallel runs: the xpnet.distributed.Session (metrics combined over the ranks)
     show_progress: bool = True  # False on every rank but 0 (which still reads the metrics with the others)
     last_checkpoint: tuple[str, Position] | None = None  # (folder, position) of the last checkpoint written
 
@@ -86,6 +86,8 @@ class Loop:
             for hook in hooks:
                 if hasattr(hook, "on_train_end"):
                     hook.on_train_end(model)
+        if session is not None:
+            session.verify("after training", {"weights": model.params})
         if stopped and self.checkpoint is not None:  # with the best weights restored; a resume will not train on
             self.checkpoint(Position(len(history) + 1, 0, None, stopped_early=True))
         return stopped
@@ -100,8 +102,9 @@ class Loop:
         last_good = [model.xp.asarray(p, copy=True) for p in model.params]  # for the divergence guard
         metrics = Metrics(model.params[0], model.sizes[-1])
         first = 0 if start is None else start.position
-        if start is not None and start.metrics is not None:
-            metrics.restore(*start.metrics)
+        mine = None if start is None else start.metrics_of(*((0, 1) if self.session is None else self.session.shard))
+        if mine is not None:
+            metrics.restore(*mine)
         steps = batches.epoch(first, None if start is None else start.rng_state)
         epoch_step0 = (epoch - 1) * len(batches)
         shown = self.progress and self.show_progress
@@ -124,7 +127,7 @@ class Loop:
                 if done < len(batches):  # the end of the epoch is checkpointed by the caller, with its record
                     totals = self._check(metrics, epoch, last_good)
                     last_good = [model.xp.asarray(p, copy=True) for p in model.params]
-                    where = (totals["sums"], totals["count"])
+                    where = (totals["rank_sums"], totals["rank_counts"])
                     self.checkpoint(Position(epoch, done, batches.epoch_rng_state, where))
         if bar is not None:
             bar.close()
@@ -150,7 +153,11 @@ class Loop:
 
     def _check(self, metrics: Metrics, epoch: int, last_good: list[Any]) -> dict[str, Any]:
         """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
-        totals = metrics.read(params=self.model.params, gather=self.gather)
+        if self.session is None:
+            totals = metrics.read(params=self.model.params)
+        else:  # the read waits for every queued device step (NCCL's too): the watchdog watches it
+            with self.session.comm.collective("reading the metrics (queued device steps finish first)"):
+                totals = metrics.read(params=self.model.params, gather=self.session.gather)
         bad = totals["first_non_finite_step"]
         if bad is None and totals["non_finite_params"]:
             bad = self.optimizer.steps  # the loss was still finite but an update overflowed the weights
@@ -197,7 +204,8 @@ def attach_checkpoints(
     loop.checkpoint, loop.checkpoint_every = write, every
     if not resume:
         return None
-    start = load_checkpoint(directory, model=model, optimizer=opt, config=config, history=history)
+    quiet = session is not None and not session.is_root  # rank 0 speaks for the job
+    start = load_checkpoint(directory, model=model, optimizer=opt, config=config, history=history, quiet=quiet)
     if start is not None:
         loop.last_checkpoint = (str(directory), start)
     if say:

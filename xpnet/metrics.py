@@ -61,7 +61,7 @@ class Metrics:
 
         ``gather`` (data-parallel training: every rank's copy of a host vector, ``(ranks, n)``) combines the
         ranks' sums, so every rank reads the totals of the whole job. ``"sums"`` and ``"count"`` are the raw
-        totals, for checkpoints.
+        totals; ``"rank_sums"`` ``(ranks, 2)`` and ``"rank_counts"`` each rank's own, for checkpoints.
         """
         xp = self._xp
         parts = [self._sums, self._first_bad]
@@ -71,13 +71,14 @@ class Metrics:
         if self._confusion is not None:
             parts.append(xp.reshape(self._confusion, (-1,)))
         host = np.append(to_numpy(xp.concat(parts)).astype(np.float64), float(self.count))
-        if gather is not None:
-            host = _combine(gather(host))
+        rows = host[None] if gather is None else gather(host)  # (ranks, len): every rank's own figures
+        host = _combine(rows)
         count = int(host[-1])
         n = max(count, 1)
         out: dict[str, Any] = {"loss": float(host[0]) / n, "accuracy": float(host[1]) / n}
         out["first_non_finite_step"] = int(host[2]) if host[2] > 0 else None
         out["sums"], out["count"] = host[:2].copy(), count
+        out["rank_sums"], out["rank_counts"] = rows[:, :2].copy(), [int(c) for c in rows[:, -1]]
         rest = host[3:-1]
         if params is not None:
             out["non_finite_params"], rest = int(rest[0]), rest[1:]

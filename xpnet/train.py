@@ -232,8 +232,6 @@ def train(
                           scale=source.scale, shard=None if session is None else session.shard)  # fmt: skip
         if early_stopping is not None:
             hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
-        if verbose and root:
-            hooks.insert(0, EpochPrinter())
         history = History(meta={
             "xpnet": __version__, "data": source.name, "device": backend.spec, "placement": batches.placement,
             "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype_name(model.dtype),
@@ -254,13 +252,20 @@ def train(
                 loop, checkpoint_dir, every, resume, history, config, session, bool(verbose) and root
             )
         if session is not None:
-            start = join_training(session, loop, start, config, (x, y), history)
+            join_training(
+                session, loop, start, config, {"train": (x, y), "validation": val, "test": test}, history, hooks
+            )
+        if verbose and root:
+            hooks.insert(0, EpochPrinter())
         try:
             stopped = loop.run(hooks, val, source.scale, history, start, session)
         except KeyboardInterrupt:
             if checkpoint_dir is not None and root:
                 print(f"xpnet: interrupted; {loop.where_to_resume()}", file=sys.stderr, flush=True)
             raise
+        finally:
+            if session is not None:
+                session.release()
         evaluation = None
         if test is not None:
             evaluation = evaluate(model, *test, x_scale=source.scale, session=session)

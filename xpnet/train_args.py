@@ -48,7 +48,10 @@ def check_callbacks(callbacks: Any) -> list[Callback]:
 def check_continued_model(model: Any, device: Any, dtype: Any) -> MLP:
     """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently)."""
     model = check_model(model)
-    if device not in (None, "auto") and resolve(device).spec != model.backend.spec:
+    # "cuda" and "torch:cuda" mean the GPU of the rank (data-parallel): a model on any GPU of that kind satisfies them
+    unindexed = isinstance(device, str) and device.strip().lower() in ("cuda", "cupy", "torch:cuda")
+    same_kind = unindexed and model.backend.name == ("torch" if device.strip().lower() == "torch:cuda" else "cupy")
+    if device not in (None, "auto") and not same_kind and resolve(device).spec != model.backend.spec:
         raise DeviceMismatchError(
             f"device: the model lives on {model.backend.spec!r} but device={device!r} was given; "
             "omit device (or move the model with xpnet.save / xpnet.load(path, device=...))"

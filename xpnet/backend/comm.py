@@ -34,6 +34,7 @@ from .devices import Backend, dtype_name
 WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
 INSTALL_MPI = 'pip install "xpnet[mpi]" mpich  (or build mpi4py against your system MPI, see docs/distributed.md)'
 DEFAULT_TIMEOUT = 300.0
+ABORT_GRACE = 0.5  # seconds between printing why a rank aborts and MPI_Abort
 
 
 def launched_size() -> int:
@@ -61,7 +62,8 @@ def collective_timeout() -> float | None:
 
 @dataclass
 class CommStats:
-    """Time spent in gradient allreduces (host clock; device routes are synchronised first)."""
+    """Time spent in gradient allreduces (host clock). On GPU routes the time is the exchange's alone only with
+    :attr:`Communicator.timed` (``XPNET_TIME_ALLREDUCE=1``), which synchronises the device around each allreduce."""
 
     calls: int = 0
     seconds: float = 0.0
@@ -86,6 +88,8 @@ class Communicator:
     _watching: bool = False
     announced: bool = False  # rank 0 has said that the run is data-parallel
     threads: int | None = None  # CPU threads per rank, when xpnet capped them (xpnet.backend.threads)
+    release: Any = None  # undoes the thread cap (called when training ends)
+    timed: bool = False  # synchronise the device around each allreduce so stats time it alone (XPNET_TIME_ALLREDUCE=1)
 
     @property
     def rank(self) -> int:
@@ -120,9 +124,13 @@ class Communicator:
         """Sum the 1-D device buffer ``flat`` over every rank; returns the sum (``flat`` itself where in place)."""
         if self.reducer is None:
             raise XPNetValueError("communicator: call bind(backend) before allreduce_sum")
+        if self.timed:  # measure the exchange alone: no queued backprop before, the transfer done after
+            self.reducer.synchronize()
         began = time.perf_counter()
         with self.collective("the gradient allreduce"):
             out = self.reducer.allreduce_sum(flat)
+            if self.timed:
+                self.reducer.synchronize()
         self.stats.calls += 1
         self.stats.seconds += time.perf_counter() - began
         self.stats.bytes += int(flat.shape[0]) * np.dtype(dtype_name(flat.dtype)).itemsize
@@ -150,18 +158,20 @@ class Communicator:
     def abort(self, message: str, code: int = 1) -> NoReturn:
         """Print ``xpnet: <this rank>: message`` to stderr and end every process of the job (MPI_Abort)."""
         print(f"xpnet: {self.where()}: {message}", file=sys.stderr, flush=True)
+        time.sleep(ABORT_GRACE)  # let the launcher forward the line before it tears the job down
         self.world.Abort(code)
         os._exit(code)  # pragma: no cover - Abort does not return
 
     # -------------------------------------------------------------- watchdog
     @contextlib.contextmanager
     def collective(self, what: str) -> Iterator[None]:
-        """Mark a collective in progress, so the watchdog can abort the job if it never completes."""
-        self._pending = (what, time.monotonic())
+        """Mark a collective (or a wait for the device) in progress, so the watchdog can abort the job if it never
+        completes; nested marks restore the outer one."""
+        outer, self._pending = self._pending, (what, time.monotonic())
         try:
             yield
         finally:
-            self._pending = None
+            self._pending = outer
 
     def start_watchdog(self) -> None:
         """Abort the whole job when one collective waits longer than :attr:`timeout` (``None``: never)."""
@@ -204,4 +214,6 @@ def connect() -> Communicator:
         local_rank, local_size = int(node.Get_rank()), int(node.Get_size())
     finally:
         node.Free()
-    return Communicator(mpi, world, local_rank, local_size, collective_timeout())
+    comm = Communicator(mpi, world, local_rank, local_size, collective_timeout())
+    comm.timed = os.environ.get("XPNET_TIME_ALLREDUCE") == "1"
+    return comm

@@ -17,6 +17,7 @@ have. ``method`` (or ``XPNET_ALLREDUCE``) forces ``"nccl"``, ``"cuda-aware-mpi"`
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -141,36 +142,46 @@ def cuda_aware_mpi() -> bool:
     return False
 
 
-def _routes_here(comm: Any, backend: Backend) -> list[str]:
-    """The routes this rank could take, best first."""
+def _routes_here(backend: Backend) -> list[str]:
+    """The routes this rank could take, best first (NCCL also needs a GPU of its own: see :func:`make_reducer`)."""
     if backend.name != "cupy":
         return ["host"]
     routes = []
-    nccl = importlib.util.find_spec("cupy.cuda.nccl") is not None
-    gpus = importlib.import_module("cupy").cuda.runtime.getDeviceCount()
-    if nccl and getattr(importlib.import_module("cupy.cuda.nccl"), "available", True) and comm.local_size <= gpus:
-        routes.append("nccl")  # NCCL refuses two ranks on one GPU
+    if importlib.util.find_spec("cupy.cuda.nccl") is not None and getattr(
+        importlib.import_module("cupy.cuda.nccl"), "available", True
+    ):
+        routes.append("nccl")
     if cuda_aware_mpi():
         routes.append("cuda-aware-mpi")
     return [*routes, "host"]
+
+
+def _gpu_identity(comm: Any, backend: Backend) -> int:
+    """A number naming this rank's GPU across the job (host and PCI bus id), to find ranks that share one."""
+    if backend.name != "cupy":
+        return 0
+    bus = str(backend.device.pci_bus_id)
+    return int.from_bytes(hashlib.sha256(f"{comm.host}/{bus}".encode()).digest()[:7], "little")
 
 
 def make_reducer(comm: Any, backend: Backend, method: str = "auto") -> HostReducer:
     """The route every rank can take for ``backend`` (the best by :data:`_PREFERENCE`, or ``method``)."""
     if method not in METHODS:
         raise XPNetValueError(f"allreduce method: expected one of {list(METHODS)}; received {method!r}")
-    here = _routes_here(comm, backend)
+    here = _routes_here(backend)
     if method != "auto" and method not in here:
         raise XPNetValueError(
             f"allreduce method {method!r} is not available on {backend.spec} here; this rank can use {here}"
         )
     wanted = here if method == "auto" else [method]
     family = _FAMILIES.index(backend.name) if backend.name in _FAMILIES else len(_FAMILIES)
-    flags = [int(route in wanted) for route in _PREFERENCE] + [family]
+    flags = [int(route in wanted) for route in _PREFERENCE] + [family, _gpu_identity(comm, backend)]
     every = comm.allgather(np.asarray(flags, dtype=np.int64), what="choosing the allreduce route")
-    if len(set(every[:, -1].tolist())) > 1:
-        families = sorted({_FAMILIES[f] if f < len(_FAMILIES) else "other" for f in every[:, -1].tolist()})
+    if len(set(every[:, -2].tolist())) > 1:
+        families = sorted({_FAMILIES[f] if f < len(_FAMILIES) else "other" for f in every[:, -2].tolist()})
         raise XPNetValueError(f"device: the ranks use different backends {families}; give every rank the same kind")
+    if backend.name == "cupy" and len(set(every[:, -1].tolist())) < comm.size:
+        every[:, _PREFERENCE.index("nccl")] = 0  # NCCL refuses two ranks on one GPU: share it through MPI
     common = [route for i, route in enumerate(_PREFERENCE) if every[:, i].all()]
     if not common:  # only when a method was forced that some rank lacks
         raise XPNetValueError(f"allreduce method {method!r}: not every rank can use it; leave the method on 'auto'")

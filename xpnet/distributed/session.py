@@ -22,7 +22,7 @@ import numpy as np
 
 from ..backend import Backend, resolve_local, to_numpy
 from ..backend.comm import Communicator, connect, launched_size
-from ..backend.threads import share_cores
+from ..backend.threads import affinity_mask, share_cores
 from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetValueError, describe
 from ..init import Seed
 
@@ -59,7 +59,16 @@ class Session:
         """Sum gradients on ``backend`` by the best route every rank has (NCCL, CUDA-aware MPI, host), and give
         a host device's thread pools this rank's share of the node's cores."""
         self.comm.bind(backend)
-        self.comm.threads = share_cores(backend, self.comm.local_size)
+        mine = np.concatenate([[_host_number(self.comm.host)], affinity_mask()])
+        every = self.comm.allgather(mine, what="comparing the ranks' cores")
+        sharing = sum(1 for row in every if row[0] == mine[0] and np.any(row[1:] & mine[1:]))
+        self.comm.threads, self.comm.release = share_cores(backend, sharing)
+
+    def release(self) -> None:
+        """Undo what :meth:`bind` changed in this process (the thread cap); training has ended."""
+        if self.comm.release is not None:
+            self.comm.release()
+            self.comm.threads = self.comm.release = None
 
     def describe(self, backend: Backend) -> str:
         """One line: ranks, route of the gradient sums, and where each rank runs (to read launcher messages)."""
@@ -91,7 +100,8 @@ class Session:
         device arrays, lists of them, or JSON-serialisable values; ranks exchange only SHA-256 digests.
         """
         names = list(parts)
-        mine = np.frombuffer(b"".join(_digest(parts[name]) for name in names), dtype=np.uint8)
+        with self.comm.collective(f"reading the weights for the check of {when} (queued device work finishes first)"):
+            mine = np.frombuffer(b"".join(_digest(parts[name]) for name in names), dtype=np.uint8)
         every = self.comm.allgather(mine, what=f"the check of {when}").reshape(self.size, len(names), 32)
         differing = {
             name: [r for r in range(self.size) if not np.array_equal(every[r, i], every[0, i])]
@@ -122,21 +132,40 @@ class Session:
             self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
 
 
+def _host_number(host: str) -> int:
+    return int.from_bytes(hashlib.sha256(host.encode()).digest()[:7], "little")
+
+
 def _fixed(text: str, width: int = 96) -> bytes:
     return text.encode()[:width].ljust(width)
 
 
 def _digest(value: Any) -> bytes:
-    """SHA-256 over arrays (shape, dtype, bytes; device arrays copied to the host) or a JSON value."""
+    """SHA-256 over ``value``: arrays by shape, dtype and bytes (device arrays copied to the host), lists, tuples
+    and dicts item by item, anything else as JSON."""
     digest = hashlib.sha256()
-    for item in value if isinstance(value, (list, tuple)) else [value]:
-        if hasattr(item, "shape") and hasattr(item, "dtype"):
-            host = np.ascontiguousarray(to_numpy(item))
-            digest.update(json.dumps([host.dtype.str, list(host.shape)]).encode())
-            digest.update(host.data)
-        else:
-            digest.update(json.dumps(item, sort_keys=True, default=str).encode())
+    _feed(digest, value)
     return digest.digest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        host = np.ascontiguousarray(to_numpy(value))
+        digest.update(json.dumps(["array", host.dtype.str, list(host.shape)]).encode())
+        digest.update(host.data)
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            digest.update(json.dumps(str(key)).encode())
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"[{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(json.dumps(value, sort_keys=True, default=str).encode())
 
 
 def start(distributed: Any = "auto") -> Session | None:

@@ -103,6 +103,22 @@ def _trajectory(
     With ``session`` (a data-parallel job) this rank trains on its shard of every batch, as :func:`xpnet.train`
     does, and the loss recorded is the global batch's.
     """
+    with target.activate():  # cuda:N: CuPy works on the current GPU
+        return _steps(target, dtype, sizes, seed, steps, batch_size, optimizer, lr, activation, session)
+
+
+def _steps(
+    target: Backend,
+    dtype: str,
+    sizes: Sequence[int],
+    seed: int,
+    steps: int,
+    batch_size: int,
+    optimizer: str,
+    lr: float,
+    activation: str,
+    session: Any,
+) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     init_rng, shuffle_rng, data_rng = generators(seed, 3)
     x, y = _problem(int(data_rng.integers(2**31)), sizes, n=max(4 * batch_size, 256))
     model = MLP(sizes, activation=activation, device=target, dtype=dtype, seed=init_rng)
