@@ -16,7 +16,7 @@ class DataWarning(UserWarning):
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, DataWarning, stacklevel=4)
+    warnings.warn(message, DataWarning, stacklevel=5)  # the caller of xpnet.train
 
 
 def check_inputs_scale(x: Any, *, scaled: bool) -> None:
@@ -29,7 +29,7 @@ def check_inputs_scale(x: Any, *, scaled: bool) -> None:
     low, high = float(np.min(x)), float(np.max(x))
     if low == high or bool(np.all(np.max(x, axis=0) == np.min(x, axis=0))):
         _warn(
-            f"x: every feature is constant (all values {low:g} in each column): the network can learn nothing from "
+            "x: every feature is constant (each column holds a single value): the network can learn nothing from "
             "it and will predict the most common class; check how x was built"
         )
         return

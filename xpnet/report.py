@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .evaluate import Evaluation
@@ -62,10 +62,14 @@ def device_line(spec: str, family: str) -> str:
     return f"{spec:<20} {family}"
 
 
-def confusion_table(confusion: Any) -> str:
-    """A ``(k, k)`` confusion matrix as right-aligned text with class numbers on both axes."""
+def confusion_table(confusion: Any, names: Sequence[str] | None = None) -> str:
+    """A ``(k, k)`` confusion matrix as right-aligned text with class numbers (or ``names``) on both axes."""
     k = len(confusion)
-    width = max(len(str(int(confusion.max()))) if k else 1, len(str(k - 1)), 3) + 1
-    lines = ["true\\pred"[:5].rjust(5) + "".join(str(j).rjust(width) for j in range(k))]
-    lines += [str(i).rjust(5) + "".join(str(int(v)).rjust(width) for v in row) for i, row in enumerate(confusion)]
+    labels = [str(name) for name in names] if names is not None else [str(j) for j in range(k)]
+    width = max(len(str(int(confusion.max()))) if k else 1, *(len(label) for label in labels), 3) + 1
+    first = max(5, *(len(label) for label in labels))
+    lines = ["true\\pred"[:5].rjust(first) + "".join(label.rjust(width) for label in labels)]
+    lines += [
+        labels[i].rjust(first) + "".join(str(int(v)).rjust(width) for v in row) for i, row in enumerate(confusion)
+    ]
     return "\n".join(lines)

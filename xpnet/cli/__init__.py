@@ -11,6 +11,7 @@ Errors raised on purpose (:class:`xpnet.XPNetError`) and unwritable paths print 
 from __future__ import annotations
 
 import sys
+import warnings
 
 from ..errors import XPNetError
 from .parser import build_parser
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has already printed
         return int(exc.code or 0)
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line
     try:
         status = args.run(args)
     except (XPNetError, OSError) as exc:
@@ -40,4 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train" and folder:
             print(f"xpnet: continue with: {resume_command(argv, folder)}", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown
     return int(status or 0)
+
+
+def _one_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    """Warnings on the command line read ``xpnet: warning: ...``, without the source line."""
+    return f"xpnet: warning: {message}\n"

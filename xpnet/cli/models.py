@@ -59,7 +59,7 @@ def eval_command(args: argparse.Namespace) -> None:
     print(f"model: {args.model} {model!r}")
     print(report.evaluation_line(name, result))
     print("confusion matrix (rows: true class, columns: predicted):")
-    print(report.confusion_table(result.confusion))
+    print(report.confusion_table(result.confusion, model.classes))
 
 
 def predict_command(args: argparse.Namespace) -> None:
