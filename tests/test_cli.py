@@ -201,3 +201,10 @@ def test_train_resume_continues_a_checkpointed_run(tmp_path: Path) -> None:
     table = [line.split()[0] for line in again.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert table == ["2"]  # epoch 1 came from the checkpoint
     assert [r["epoch"] for r in json.loads((tmp_path / "o" / "history.json").read_text())["epochs"]] == [1, 2]
+
+
+def test_names_are_case_insensitive_like_device_specs() -> None:
+    args = cli.build_parser().parse_args(
+        ["train", "--optimizer", "Adam", "--activation", "ReLU", "--placement", "Device"]
+    )
+    assert (args.optimizer, args.activation, args.placement) == ("adam", "relu", "device")
