@@ -33,10 +33,13 @@ def loss_and_grads(params, x, y, activation, loss, l2=0.0):
         value = -np.mean(np.log(p[np.arange(n), y]))
         target = np.eye(zL.shape[1])[y]
         dz = (p - target) / n
-    else:
+    elif loss == "quadratic":
         out = 1 / (1 + np.exp(-zL))
         value = 0.5 * np.sum((out - y) ** 2) / n
         dz = (out - y) * out * (1 - out) / n
+    else:  # "mse": identity outputs, mean of the squared errors over samples and outputs
+        value = np.mean((zL - y) ** 2)
+        dz = 2 * (zL - y) / zL.size
     value += 0.5 * l2 * sum((W**2).sum() for W in Ws)
     # Walk back through the layers: layer_inputs[l] feeds Ws[l]; dz is dloss/dz of that layer.
     layer_inputs = [a_in for a_in, _ in cache] + [a]

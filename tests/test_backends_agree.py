@@ -37,12 +37,27 @@ def host_params(net):
     return [xpnet.to_numpy(p).astype(np.float64) for p in net.params]
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "quadratic"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "quadratic", "mse"])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_forward_loss_and_grads_match_reference(backend, activation, loss, rng):
     net = backend.mlp(SIZES, activation=activation, loss=loss, seed=0)
     x, y = problem(loss, rng)
     value, grads = net.loss_and_grads(x, y, l2=0.01)
+    if loss == "mse":  # regression: outputs are the network's values, there are no class probabilities
+        out = net(x)
+        for arr in (value, out, *grads):
+            assert_on(backend, arr)
+        with pytest.raises(xpnet.XPNetValueError, match="no class probabilities"):
+            net.predict_proba(x)
+        backend.require_values()
+        params = host_params(net)
+        ref_value, ref_grads = reference.loss_and_grads(params, x, y, activation, loss, l2=0.01)
+        assert_close(backend, value, np.asarray(ref_value), "loss")
+        for i, (g, r) in enumerate(zip(grads, ref_grads)):
+            assert_close(backend, g, r, f"grads[{i}]")
+        ref_out = xpnet.to_numpy(xpnet.MLP.from_params(params, activation=activation, loss=loss)(x))
+        assert_close(backend, out, ref_out, "outputs")
+        return
     out, proba, labels = net(x), net.predict_proba(x), net.predict(x)
     for arr in (value, out, proba, *grads):
         assert_on(backend, arr)

@@ -14,12 +14,14 @@ def problem(net, loss, rng):
         b += rng.uniform(0.05, 0.3, size=b.shape)
     x = rng.normal(size=(6, 4))
     y = rng.integers(0, 3, size=6) if loss == "cross_entropy" else rng.uniform(size=(6, 3))
+    if loss == "mse":
+        y = rng.normal(scale=2.0, size=(6, 3))  # regression targets of any sign and size
     return x, y
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.05])
 @pytest.mark.parametrize("hidden", [(5,), (5, 4), (5, 4, 3)], ids=["1hidden", "2hidden", "3hidden"])
-@pytest.mark.parametrize("loss", ["cross_entropy", "quadratic"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "quadratic", "mse"])
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "identity"])
 def test_backprop_matches_finite_differences(activation, loss, hidden, l2):
     rng = np.random.default_rng(7)

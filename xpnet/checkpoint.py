@@ -25,7 +25,11 @@ from .optim import Optimizer
 
 FILE_NAME = "checkpoint.safetensors"
 _ADVISORY = ("epochs", "ranks")  # settings a resumed run may change
-_ADDED_LATER = {"standardize": False, "ranks": 1}  # settings newer than format version 1, with their defaults
+_ADDED_LATER = {
+    "standardize": False,
+    "shuffle": True,
+    "ranks": 1,
+}  # settings newer than format version 1, with their defaults
 KIND = "xpnet.checkpoint"
 
 

@@ -21,17 +21,18 @@ class Evaluation:
     ----------
     loss : float
         Mean loss over the samples (without any L2 term).
-    accuracy : float
-        Fraction of samples whose arg-max output equals the label (the target's arg-max for real targets).
-    confusion : numpy.ndarray, shape (k, k)
-        ``confusion[i, j]`` counts samples of class ``i`` predicted as ``j``.
+    accuracy : float or None
+        Fraction of samples whose arg-max output equals the label (the target's arg-max for real targets); None
+        for a regression model (loss ``"mse"``).
+    confusion : numpy.ndarray, shape (k, k), or None
+        ``confusion[i, j]`` counts samples of class ``i`` predicted as ``j``; None for a regression model.
     n : int
         Number of samples.
     """
 
     loss: float
-    accuracy: float
-    confusion: np.ndarray
+    accuracy: float | None
+    confusion: np.ndarray | None
     n: int
 
 
@@ -61,7 +62,7 @@ def evaluate(
 def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None, session: Any) -> Evaluation:
     x, y = model._check_data(x, y)
     x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
-    metrics = Metrics(model.params[0], model.sizes[-1], confusion=True)
+    metrics = Metrics(model.params[0], model.sizes[-1], confusion=True, classifies=model._loss.classifies)
     first, last = (0, x.shape[0]) if session is None else shard_bounds(0, x.shape[0], *session.shard)
     if last > first:
         part = (x, y) if session is None else (x[first:last, ...], y[first:last, ...])

@@ -154,7 +154,7 @@ def read_tensors(path: str | os.PathLike, *, kind: str) -> tuple[dict[str, np.nd
     return tensors, meta
 
 
-def save(model: MLP, path: str | os.PathLike) -> Path:
+def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
     """Save a model's parameters and architecture to a safetensors file (by convention ``*.safetensors``).
 
     The parameters are copied to the host in the model's dtype; the file loads on any device. The write is atomic.
@@ -165,6 +165,9 @@ def save(model: MLP, path: str | os.PathLike) -> Path:
         The network to save, on any device.
     path : str or os.PathLike
         Target file; its folder must exist. No suffix is added.
+    extra : dict, optional
+        JSON-serialisable data stored beside the model (e.g. a scikit-learn estimator's settings); read it back
+        with ``xpnet.io.read_tensors(path, kind="xpnet.model")[1]["extra"]``.
 
     Returns
     -------
@@ -198,6 +201,8 @@ def save(model: MLP, path: str | os.PathLike) -> Path:
     for key, value in (("classes", model.classes), ("features", model.feature_names)):
         if value is not None:
             meta[key] = [str(v) for v in value]
+    if extra is not None:
+        meta["extra"] = extra
     return write_tensors(path, tensors, meta, kind=MODEL_KIND)
 
 

@@ -100,7 +100,7 @@ class Loop:
     def _run_epoch(self, epoch: int, start: Position | None) -> dict[str, Any]:
         model, batches = self.model, self.batches
         last_good = [model.xp.asarray(p, copy=True) for p in model.params]  # for the divergence guard
-        metrics = Metrics(model.params[0], model.sizes[-1])
+        metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
         first = 0 if start is None else start.position
         mine = None if start is None else start.metrics_of(*((0, 1) if self.session is None else self.session.shard))
         if mine is not None:

@@ -1,4 +1,5 @@
-"""Losses, each fused with its output layer and written beside its gradient.
+"""Losses, each fused with its output layer and written beside its gradient: softmax cross-entropy and Nielsen's
+quadratic cost (classification), mean squared error on identity outputs (regression).
 
 A loss maps the last layer's pre-activation ``z`` (shape ``(n, k)``) and the targets to
 ``(loss, delta)`` where ``loss`` is a 0-d array (mean over the batch) and ``delta = dloss/dz`` (``(n, k)``).
@@ -65,6 +66,21 @@ def quadratic(z: Array, y: Array) -> tuple[Array, Array]:
     return loss, delta
 
 
+def mean_squared_error(z: Array, y: Array) -> tuple[Array, Array]:
+    """Mean squared error of identity outputs ``z`` against real targets ``y``, both ``(n, k)`` (regression).
+
+    loss = mean over samples and outputs of (z − y)²;  dloss/dz = 2·(z − y) / (n·k)
+    """
+    xp = array_namespace(z)
+    inv = 1.0 / (z.shape[0] * z.shape[1])
+    diff = z - y  # (n, k)
+    return xp.sum(diff * diff) * inv, diff * (2.0 * inv)
+
+
+def _no_probabilities(z: Array) -> Array:
+    raise XPNetValueError("predict_proba: a regression model (loss 'mse') has no class probabilities; use model(x)")
+
+
 def _normalised_sigmoid(z: Array) -> Array:
     a = sigmoid(z)
     return a / array_namespace(z).sum(a, axis=1, keepdims=True)
@@ -72,18 +88,23 @@ def _normalised_sigmoid(z: Array) -> Array:
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss with its output layer: ``output(z)`` is what ``net(x)`` returns, ``proba(z)`` rows sum to 1."""
+    """A loss with its output layer: ``output(z)`` is what ``net(x)`` returns, ``proba(z)`` rows sum to 1.
+
+    ``classifies``: the outputs score classes (accuracy and confusion matrices mean something); False for regression.
+    """
 
     name: str
     value_and_delta: Callable[[Array, Array], tuple[Array, Array]]
     output: Callable[[Array], Array]
     proba: Callable[[Array], Array]
     integer_targets: bool
+    classifies: bool = True
 
 
 LOSSES: dict[str, Loss] = {
     "cross_entropy": Loss("cross_entropy", cross_entropy, identity, softmax, integer_targets=True),
     "quadratic": Loss("quadratic", quadratic, sigmoid, _normalised_sigmoid, integer_targets=False),
+    "mse": Loss("mse", mean_squared_error, identity, _no_probabilities, integer_targets=False, classifies=False),
 }
 
 

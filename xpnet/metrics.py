@@ -32,13 +32,14 @@ def true_labels(y: Array) -> Array:
 class Metrics:
     """Sums of loss and correct predictions (and, optionally, the confusion matrix) over batches, on the device."""
 
-    def __init__(self, like: Array, n_classes: int, *, confusion: bool = False) -> None:
+    def __init__(self, like: Array, n_classes: int, *, confusion: bool = False, classifies: bool = True) -> None:
         xp, dev = array_namespace(like), device_of(like)
         self._xp, self._dtype, self.n_classes = xp, like.dtype, n_classes
         self._sums = xp.zeros((2,), dtype=like.dtype, device=dev)  # [loss * n, correct]
         self._first_bad = xp.zeros((1,), dtype=like.dtype, device=dev)  # first step with a non-finite loss; 0: none
         self._confusion = xp.zeros((n_classes, n_classes), dtype=like.dtype, device=dev) if confusion else None
         self.count = 0
+        self.classifies = classifies  # regression: no accuracy, no confusion matrix
 
     def add(self, loss: Array, z: Array, y: Array, step: int = 1) -> None:
         """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output pre-activations ``z`` ``(n, k)`` and targets ``y``."""
@@ -47,10 +48,13 @@ class Metrics:
         unset = xp.astype(self._first_bad == 0, self._dtype)
         finite = xp.astype(xp.isfinite(loss), self._dtype)
         self._first_bad = self._first_bad + unset * (1.0 - finite) * float(step)
-        pred, labels = predicted_labels(z), true_labels(y)
-        hits = xp.sum(xp.astype(pred == labels, self._dtype))
+        if self.classifies:
+            pred, labels = predicted_labels(z), true_labels(y)
+            hits = xp.sum(xp.astype(pred == labels, self._dtype))
+        else:
+            hits = xp.zeros((), dtype=self._dtype, device=device_of(self._sums))
         self._sums = self._sums + xp.stack([loss * float(n), hits])
-        if self._confusion is not None:
+        if self._confusion is not None and self.classifies:
             truth = one_hot(labels, self.n_classes, self._dtype)  # (n, k)
             self._confusion = self._confusion + truth.T @ one_hot(pred, self.n_classes, self._dtype)
         self.count += n
@@ -75,7 +79,7 @@ class Metrics:
         host = _combine(rows)
         count = int(host[-1])
         n = max(count, 1)
-        out: dict[str, Any] = {"loss": float(host[0]) / n, "accuracy": float(host[1]) / n}
+        out: dict[str, Any] = {"loss": float(host[0]) / n, "accuracy": float(host[1]) / n if self.classifies else None}
         out["first_non_finite_step"] = int(host[2]) if host[2] > 0 else None
         out["sums"], out["count"] = host[:2].copy(), count
         out["rank_sums"], out["rank_counts"] = rows[:, :2].copy(), [int(c) for c in rows[:, -1]]
@@ -83,7 +87,8 @@ class Metrics:
         if params is not None:
             out["non_finite_params"], rest = int(rest[0]), rest[1:]
         if self._confusion is not None:
-            out["confusion"] = np.rint(rest).astype(np.int64).reshape(self.n_classes, self.n_classes)
+            confusion = np.rint(rest).astype(np.int64).reshape(self.n_classes, self.n_classes)
+            out["confusion"] = confusion if self.classifies else None
         return out
 
     def restore(self, sums: Any, count: int) -> None:

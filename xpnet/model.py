@@ -172,6 +172,23 @@ class MLP:
         """The Array API namespace of the parameters."""
         return array_namespace(self.params[0])
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (scikit-learn estimators, joblib): host copies of the parameters and the device's spec.
+
+        xpnet's own files never hold pickles (:func:`xpnet.save`); this is for estimators in memory or in a cache.
+        """
+        return {"spec": self.backend.spec, "dtype": dtype_name(self._dtype), "activation": self.activation,
+                "loss": self.loss, "params": [to_numpy(p) for p in self.params], "classes": self.classes,
+                "feature_names": self.feature_names, "standardization": self.standardization}  # fmt: skip
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._configure(state["activation"], state["loss"], resolve(state["spec"]))
+        self._dtype = float_dtype(self.backend, state["dtype"])
+        with self.backend.activate():
+            self.params = [self.backend.asarray(p) for p in state["params"]]
+        self.classes, self.feature_names = state["classes"], state["feature_names"]
+        self.set_standardization(*(state["standardization"] or (None,)))
+
     def __repr__(self) -> str:
         return (
             f"MLP(sizes={self.sizes}, activation={self.activation!r}, loss={self.loss!r}, "

@@ -148,9 +148,10 @@ class Adam(Optimizer):
         first[i], second[i] = m, v
         step_size = self.lr / (1.0 - self.beta1**self.steps)
         root_correction = (1.0 - self.beta2**self.steps) ** 0.5
-        p = params[i]
-        p -= step_size * m / (xp.sqrt(v) / root_correction + self.eps)
-        params[i] = p
+        denominator = xp.sqrt(v)  # sqrt(v̂) + eps, built in place: two temporaries per step, not five
+        denominator *= 1.0 / root_correction
+        denominator += self.eps
+        params[i] = axpy(-step_size, m / denominator, params[i])
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}

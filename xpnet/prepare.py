@@ -7,10 +7,12 @@ generator; standardization statistics come from the training split only.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from .advice import check_inputs_scale, check_labels
 from .backend import Backend, to_numpy
@@ -41,6 +43,12 @@ def prepare(
     standardize: bool = False,
 ) -> Prepared:
     """Check ``source`` for ``loss`` on ``backend``; ``n_features``/``n_out`` are a continued model's widths."""
+    if loss == "mse":  # regression: one target per row is a column of targets
+        source = dataclasses.replace(
+            source,
+            y=as_column(source.y),
+            test=None if source.test is None else (source.test[0], as_column(source.test[1])),
+        )
     x, y = check_data(source.x, source.y, backend, loss, n_features=n_features)
     check_inputs_scale(x, scaled=source.scale is not None or standardize)
     check_labels(y, loss)
@@ -56,6 +64,15 @@ def prepare(
     if val is not None:
         val = (val[0], targets_for_loss(val[1], loss, backend, n_out))
     return Prepared(x, y, val, test, n_out)
+
+
+def as_column(y: Any) -> Any:
+    """``(n,)`` targets as ``(n, 1)`` (host or device arrays); anything else as it is."""
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if getattr(y, "ndim", 0) != 1:
+        return y
+    return y[:, None] if isinstance(y, np.ndarray) else array_namespace(y).reshape(y, (-1, 1))
 
 
 def standardization(x: Any, scale: float | None, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:

@@ -53,7 +53,9 @@ class EpochPrinter:
 
 
 def evaluation_line(name: str, result: Evaluation) -> str:
-    """``test: loss 0.1234, accuracy 96.50% (10000 samples)``."""
+    """``test: loss 0.1234, accuracy 96.50% (10000 samples)`` (a regression model: no accuracy)."""
+    if result.accuracy is None:
+        return f"{name}: loss {result.loss:.4g} ({result.n} samples)"
     return f"{name}: loss {result.loss:.4f}, accuracy {result.accuracy:.2%} ({result.n} samples)"
 
 

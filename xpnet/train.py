@@ -58,6 +58,7 @@ RESUME_KEYS = (
     "lr_schedule",
     "seed",
     "standardize",
+    "shuffle",
 )
 
 
@@ -104,7 +105,7 @@ def train(
     loss: str = "cross_entropy",
     epochs: int = 20,
     batch_size: int = 128,
-    optimizer: str = "momentum",
+    optimizer: str | Optimizer = "momentum",
     lr: float = 0.05,
     momentum: float = 0.9,
     l2: float = 1e-4,
@@ -112,6 +113,7 @@ def train(
     validation: float | tuple[Any, Any] | None = None,
     early_stopping: int | EarlyStopping | None = None,
     seed: Seed = 0,
+    shuffle: bool = True,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
     placement: str = "auto",
@@ -144,7 +146,9 @@ def train(
         See :class:`xpnet.MLP`.
     epochs, batch_size : int
         Passes over the training data; samples per step (the last partial batch is kept).
-    optimizer : {"sgd", "momentum", "nesterov", "adam"}
+    optimizer : {"sgd", "momentum", "nesterov", "adam"} or Optimizer
+        An optimizer object continues with its state (velocities, moments, step count) and its own ``lr`` as the
+        peak rate; ``lr`` and ``momentum`` are then ignored.
     lr, momentum, l2 : float
         Peak learning rate; momentum coefficient; L2 penalty ``½·l2·Σ‖W‖²``.
     lr_schedule : {"constant", "step", "cosine"} or callable
@@ -155,6 +159,8 @@ def train(
         Patience in epochs on the validation loss; the best weights are restored. Needs ``validation``.
     seed : int
         Seeds initial weights, batch order and the validation split (host generators).
+    shuffle : bool
+        Draw a new order of the training samples every epoch; False keeps the data's order.
     progress : bool
         Show a tqdm progress bar per epoch with loss and samples/s.
     callbacks : sequence of callables
@@ -227,18 +233,19 @@ def train(
         x, y = model._check_data(ready.x, ready.y)
         val = None if ready.val is None else model._check_data(*ready.val)
         test = None if ready.test is None else model._check_data(*ready.test)  # checked now, not after hours
-        opt = make_optimizer(optimizer, lr, momentum=momentum)
-        batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement=placement,
+        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr, momentum=momentum)
+        lr = opt.lr if isinstance(optimizer, Optimizer) else lr
+        batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng if shuffle else None, placement=placement,
                           scale=source.scale, shard=None if session is None else session.shard)  # fmt: skip
         if early_stopping is not None:
             hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
         history = History(meta={
             "xpnet": __version__, "data": source.name, "device": backend.spec, "placement": batches.placement,
             "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype_name(model.dtype),
-            "optimizer": optimizer, "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
+            "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower(), "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
             "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs,
             "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
-            "standardize": bool(standardize),
+            "standardize": bool(standardize), "shuffle": bool(shuffle),
         })  # fmt: skip
         config = {k: history.meta[k] for k in RESUME_KEYS} | {"n_train": batches.n}
         config |= {"ranks": history.meta["ranks"], "epochs": epochs}

@@ -57,6 +57,9 @@ def axpy(alpha: float, x: Any, y: Any) -> Any:
     if blas is not None and blas.axpy(alpha, x, y):
         return y
     if _is_torch(y):
-        return y.add_(x, alpha=alpha)
+        try:
+            return y.add_(x, alpha=alpha)
+        except RuntimeError:  # alpha beyond the tensor's dtype (l2=3e38 on float32): overflow as the portable path does
+            pass
     y += alpha * x  # portable: in place on NumPy, CuPy, array-api-strict; rebinds on immutable backends
     return y

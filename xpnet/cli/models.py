@@ -58,8 +58,9 @@ def eval_command(args: argparse.Namespace) -> None:
     result = evaluate(model, x, y, x_scale=scale)
     print(f"model: {args.model} {model!r}")
     print(report.evaluation_line(name, result))
-    print("confusion matrix (rows: true class, columns: predicted):")
-    print(report.confusion_table(result.confusion, model.classes))
+    if result.confusion is not None:
+        print("confusion matrix (rows: true class, columns: predicted):")
+        print(report.confusion_table(result.confusion, model.classes))
 
 
 def predict_command(args: argparse.Namespace) -> None:

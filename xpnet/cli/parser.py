@@ -103,6 +103,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--dtype", type=lower, default=d["dtype"], help="float32 or float64")
     t.add_argument("--seed", type=int, default=d["seed"], help="seeds weights, batch order and validation split")
+    t.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=d["shuffle"],
+                   help="keep the training samples in their order instead of shuffling every epoch")  # fmt: skip
     t.add_argument("--no-progress", dest="progress", action="store_false", default=d["progress"],
                    help="do not show a progress bar during each epoch")  # fmt: skip
     t.add_argument(

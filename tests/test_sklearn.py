@@ -1,0 +1,177 @@
+"""xpnet.sklearn: scikit-learn's estimator checks, Array API inputs on their device, pipelines, search, pickling,
+saving, and results at least as good as scikit-learn's own MLP with the same architecture and budget."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # lets scikit-learn run its Array API checks (torch, strict)
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn import neural_network  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_digits, make_friedman1  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import xpnet  # noqa: E402
+from xpnet.backend import backend_of, resolve  # noqa: E402
+from xpnet.sklearn import MLPClassifier, MLPRegressor, load_estimator, save_estimator  # noqa: E402
+
+# Every check runs; none is expected to fail. The ones scikit-learn skips are for devices this machine lacks
+# (CuPy, PyTorch CUDA/MPS/XPU, dpnp): they are listed with their reasons in docs/sklearn.md.
+EXPECTED_FAILURES: dict[str, str] = {}
+
+
+@parametrize_with_checks([MLPClassifier(), MLPRegressor()], expected_failed_checks=lambda est: EXPECTED_FAILURES)
+def test_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    return rng.normal(size=(n, 5)) + 3.0 * np.eye(5)[y], y
+
+
+QUICK = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.01, random_state=0)
+
+
+@pytest.mark.parametrize("spec", ["torch:cpu", "strict:device1"])
+def test_array_api_inputs_train_and_predict_on_their_device(spec):
+    if spec.startswith("torch"):
+        pytest.importorskip("torch")
+    target = resolve(spec)
+    x, y = blobs()
+    xd, yd = target.asarray(x.astype(np.float32)), target.asarray(y)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**QUICK).fit(xd, yd)
+        predicted, proba = clf.predict(xd), clf.predict_proba(xd)
+        reg = MLPRegressor(**QUICK).fit(xd, target.asarray(x[:, 0]))
+        values = reg.predict(xd)
+    assert clf.model_.backend.spec == reg.model_.backend.spec == target.spec
+    for out in (predicted, proba, values):
+        assert backend_of(out).spec == target.spec  # the predictions come back on the inputs' device
+    assert tuple(proba.shape) == (300, 3) and tuple(values.shape) == (300,)
+    assert np.mean(xpnet.to_numpy(predicted) == y) > 0.9
+    with (
+        sklearn.config_context(array_api_dispatch=True),
+        pytest.raises(ValueError, match="must use the same namespace"),
+    ):
+        clf.predict(x)
+
+
+def test_string_labels_int_and_float32_inputs_partial_fit_and_warm_start():
+    x, y = blobs()
+    names = np.array(["ant", "bee", "cat"])[y]
+    clf = MLPClassifier(**QUICK).fit(x.astype(np.int64), names)
+    assert clf.classes_.tolist() == ["ant", "bee", "cat"] and clf.predict(x[:4]).dtype.kind == "U"
+    assert clf.model_.dtype == clf.model_.xp.float64
+    assert MLPClassifier(**QUICK).fit(x.astype(np.float32), y).model_.dtype == resolve("cpu").xp.float32
+    assert clf.score(x, names) > 0.9 and len(clf.loss_curve_) == clf.n_iter_ <= 30
+
+    online = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(xpnet.XPNetValueError, match="classes: the first call to partial_fit needs every class"):
+        online.partial_fit(x[:50], y[:50])
+    online.partial_fit(x[:50], y[:50], classes=[0, 1, 2])
+    for _ in range(20):
+        online.partial_fit(x, y)
+    assert online.n_iter_ == 21 and online.score(x, y) > 0.9
+    first = MLPClassifier(**QUICK, warm_start=True).fit(x, y)
+    weights = xpnet.to_numpy(first.model_.params[0]).copy()
+    first.fit(x, y)  # continues: the weights move on from where they were
+    assert not np.array_equal(weights, xpnet.to_numpy(first.model_.params[0])) and len(first.loss_curve_) > 30
+
+
+def test_early_stopping_and_bad_parameters():
+    x, y = blobs(n=600)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3, random_state=0).fit(x, y)
+    assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    for bad, message in [
+        (dict(hidden_layer_sizes=(0,)), r"hidden_layer_sizes: expected positive integers"),
+        (
+            dict(activation="swish"),
+            r"activation: expected one of \['identity', 'logistic', 'relu', 'sigmoid', 'tanh'\]",
+        ),
+        (dict(batch_size=0), r"batch_size: expected 'auto' or a positive integer"),
+        (dict(max_iter=0), r"max_iter: expected a positive integer"),
+        (dict(optimizer="lbfgs"), r"optimizer: expected one of \['adam', 'momentum', 'nesterov', 'sgd'\]"),
+    ]:
+        with pytest.raises(xpnet.XPNetError, match=message):
+            MLPClassifier(**bad).fit(x, y)
+
+
+def test_pipeline_grid_search_clone_and_pickle():
+    x, y = blobs()
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(**QUICK))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2]}, cv=2, n_jobs=2).fit(x, y)
+    assert search.best_score_ > 0.9
+    fitted = search.best_estimator_
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(x), fitted.predict_proba(x))
+    assert clone(fitted[-1]).get_params() == fitted[-1].get_params() and not hasattr(clone(fitted[-1]), "model_")
+
+
+def test_save_and_load_through_xpnets_safe_format(tmp_path):
+    x, y = blobs()
+    names = np.array(["ant", "bee", "cat"])[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**QUICK).fit(x, names)
+        reg = MLPRegressor(**QUICK).fit(x, x[:, :2])
+    for estimator in (clf, reg):
+        path = save_estimator(estimator, tmp_path / f"{type(estimator).__name__}.safetensors")
+        assert b"pickle" not in path.read_bytes()[:2000]
+        loaded = load_estimator(path, device="strict:device1")
+        assert loaded.get_params() == {**estimator.get_params()}
+        got, expected = loaded.predict(x), estimator.predict(x)
+        if got.dtype.kind == "U":  # class names
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-12)
+    xpnet.save(clf.model_, tmp_path / "plain.safetensors")
+    with pytest.raises(xpnet.DataIntegrityError, match=r"not one saved by xpnet\.sklearn\.save_estimator"):
+        load_estimator(tmp_path / "plain.safetensors")
+
+
+def _mean_scores(ours, theirs, x_train, y_train, x_test, y_test, seeds=range(4)):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mine = [ours(random_state=s).fit(x_train, y_train).score(x_test, y_test) for s in seeds]
+        peer = [theirs(random_state=s).fit(x_train, y_train).score(x_test, y_test) for s in seeds]
+    return float(np.mean(mine)), float(np.mean(peer))
+
+
+def test_digits_accuracy_at_least_scikit_learns():
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, random_state=0, stratify=y)
+    settings = dict(hidden_layer_sizes=(64,), max_iter=200)
+    ours, theirs = _mean_scores(lambda **k: MLPClassifier(**settings, **k), lambda **k: neural_network.MLPClassifier(**settings, **k),
+                                x_train, y_train, x_test, y_test)  # fmt: skip
+    print(f"digits test accuracy, mean of 4 seeds: xpnet {ours:.4f}, scikit-learn {theirs:.4f}")
+    assert ours >= theirs - 0.005 and ours > 0.96
+
+
+def test_friedman_r2_at_least_scikit_learns():
+    x, y = make_friedman1(n_samples=3000, noise=0.5, random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, random_state=0)
+    settings = dict(hidden_layer_sizes=(64,), max_iter=300)
+    ours, theirs = _mean_scores(lambda **k: MLPRegressor(**settings, **k), lambda **k: neural_network.MLPRegressor(**settings, **k),
+                                x_train, y_train, x_test, y_test)  # fmt: skip
+    print(f"make_friedman1 test R², mean of 4 seeds: xpnet {ours:.4f}, scikit-learn {theirs:.4f}")
+    assert ours >= theirs - 0.01 and ours > 0.8

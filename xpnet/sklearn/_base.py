@@ -1,0 +1,278 @@
+"""What xpnet's classifier and regressor share: parameters, fitting through :func:`xpnet.train`, stopping rules,
+pickling and saving."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import sklearn
+from array_api_compat import is_array_api_obj
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..backend import backend_of, is_host_array, to_numpy
+from ..errors import XPNetValueError, describe
+from ..model import MLP
+from ..optim import Optimizer, make_optimizer
+from ..train import train
+
+_NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
+ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid", "identity": "identity"}
+
+
+def _dispatching() -> bool:
+    """scikit-learn's ``array_api_dispatch`` is on: Array API inputs stay in their namespace and on their device."""
+    return bool(sklearn.get_config().get("array_api_dispatch", False))
+
+
+class _Stopper:
+    """scikit-learn's stopping rules as an xpnet callback: no improvement by ``tol`` for ``patience`` epochs of the
+    training loss, or (early stopping) of the validation score; the best validation weights are restored."""
+
+    def __init__(self, tol: float, patience: int, score: Any = None, best_loss: float = math.inf) -> None:
+        self.tol, self.patience, self.score = tol, patience, score
+        self.best_loss, self.best_score, self.waited = best_loss, -math.inf, 0
+        self.scores: list[float] = []
+        self._best_params: list[Any] | None = None
+
+    def __call__(self, record: dict[str, Any], model: MLP) -> bool:
+        loss = record["train_loss"]
+        if self.score is None:  # convergence of the training loss
+            improved = loss < self.best_loss - self.tol
+            self.best_loss = min(self.best_loss, loss)
+        else:
+            value = self.score(record)
+            self.scores.append(value)
+            improved = value > self.best_score + self.tol
+            if value > self.best_score:
+                self.best_score = value
+                self._best_params = [model.xp.asarray(p, copy=True) for p in model.params]
+            self.best_loss = min(self.best_loss, loss)
+        self.waited = 0 if improved else self.waited + 1
+        return self.waited > self.patience
+
+    def on_train_end(self, model: MLP) -> None:
+        if self._best_params is not None:
+            model.params[:] = self._best_params
+
+
+class XPNetMLP(BaseEstimator):
+    """Base of :class:`~xpnet.sklearn.MLPClassifier` and :class:`~xpnet.sklearn.MLPRegressor`."""
+
+    _loss = "cross_entropy"
+    model_: MLP
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        optimizer: str = "adam",
+        alpha: float = 1e-4,
+        batch_size: int | str = "auto",
+        learning_rate_init: float = 1e-3,
+        momentum: float = 0.9,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        device: str = "auto",
+        dtype: str | None = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.dtype = dtype
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True  # NumPy, CuPy, PyTorch, array-api-strict inputs stay on their device
+        return tags
+
+    # ------------------------------------------------------------------ checks
+    def _hidden(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
+        if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w <= 0 for w in sizes):
+            raise XPNetValueError(f"hidden_layer_sizes: expected positive integers such as (100,); received {sizes!r}")
+        return tuple(int(w) for w in sizes)
+
+    def _activation(self) -> str:
+        if self.activation not in ACTIVATIONS:
+            raise XPNetValueError(
+                f"activation: expected one of {sorted(ACTIVATIONS)}; received {describe(self.activation)}"
+            )
+        return ACTIVATIONS[self.activation]
+
+    def _batch(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n)
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, (int, np.integer))
+            or self.batch_size < 1
+        ):
+            raise XPNetValueError(
+                f"batch_size: expected 'auto' or a positive integer; received {describe(self.batch_size)}"
+            )
+        return min(int(self.batch_size), n)
+
+    def _check_counts(self) -> None:
+        for name in ("max_iter", "n_iter_no_change"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise XPNetValueError(f"{name}: expected a positive integer; received {describe(value)}")
+        if self.early_stopping and not 0.0 < self.validation_fraction < 1.0:
+            raise XPNetValueError(
+                f"validation_fraction: expected a fraction in (0, 1); received {describe(self.validation_fraction)}"
+            )
+
+    def _float_dtype(self, X: Any) -> str:
+        if self.dtype is not None:
+            return str(self.dtype)
+        kind = str(getattr(X, "dtype", "float64"))
+        return "float32" if kind.endswith("float32") else "float64"
+
+    # ------------------------------------------------------------------ fitting
+    def _validate(self, X: Any, y: Any = "no y", *, reset: bool) -> Any:
+        """scikit-learn's input checks (NaN, shapes, ``n_features_in_``); Array API inputs stay on their device."""
+        dtypes: list[Any] = [np.float64, np.float32]
+        if _dispatching() and is_array_api_obj(X) and not is_host_array(X):  # a device array: its own floats
+            backend = backend_of(X)
+            dtypes = [d for d in (backend.xp.float64, backend.xp.float32) if backend.supports_dtype(d)]
+        if y is _NO_Y:
+            return validate_data(self, X, reset=reset, dtype=dtypes)
+        return validate_data(self, X, y, reset=reset, dtype=dtypes, **self._y_checks())
+
+    def _y_checks(self) -> dict[str, Any]:
+        return {}
+
+    def _targets(self, y: Any, first: bool) -> Any:
+        raise NotImplementedError
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, epochs: int) -> XPNetMLP:
+        """Train ``epochs`` passes (one for ``partial_fit``), from scratch or from the current weights."""
+        self._check_counts()
+        hidden, activation = self._hidden(), self._activation()
+        keep = incremental or self.warm_start
+        first = not (keep and hasattr(self, "model_"))
+        X, y = self._validate(X, y, reset=first)
+        targets = self._targets(y, first)
+        n = X.shape[0]
+        batch = self._batch(n)
+        if first:
+            self._seed = int(check_random_state(self.random_state).randint(2**31))
+            self.loss_curve_: list[float] = []
+            self.t_ = 0
+            self._optimizer: Optimizer = make_optimizer(self.optimizer, self.learning_rate_init, momentum=self.momentum)
+            follow = not is_host_array(X) and self.device in (None, "auto")  # Array API input: its device
+            sizes = (X.shape[1], *hidden, self._n_outputs(targets))
+            model = MLP(sizes, activation=activation, loss=self._loss, device=backend_of(X) if follow else self.device,
+                        dtype=self._float_dtype(X), seed=self._seed)  # fmt: skip
+        else:
+            model = self.model_
+            self._seed += 1  # a new batch order for every later call, still reproducible
+        early = self.early_stopping and not incremental
+        best = math.inf if first else getattr(self, "best_loss_", math.inf)  # warm starts keep improving on it
+        stopper = _Stopper(self.tol, self.n_iter_no_change, self._validation_score if early else None, best)
+        result = train(
+            (X, targets), model=model, epochs=epochs, batch_size=batch, optimizer=self._optimizer, l2=self.alpha / batch,
+            lr_schedule="constant", validation=self.validation_fraction if early else None, seed=self._seed,
+            shuffle=self.shuffle, progress=False, verbose=1 if self.verbose else 0,
+            callbacks=[] if incremental else [stopper], distributed=False,
+        )  # fmt: skip
+        self.model_ = result.model
+        self.model_.classes = getattr(self, "_class_names", None)
+        history = result.history["train_loss"]
+        self.loss_curve_ += history
+        self.n_iter_ = len(history) if not incremental else getattr(self, "n_iter_", 0) + len(history)
+        self.t_ += n * len(history)
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else math.inf
+        if early:
+            self.validation_scores_, self.best_validation_score_ = stopper.scores, stopper.best_score
+        if not incremental and not result.stopped_early and len(history) == self.max_iter:
+            warnings.warn(
+                f"{type(self).__name__}: the optimizer did not converge in max_iter={self.max_iter} iterations",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _validation_score(self, record: dict[str, Any]) -> float:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any) -> XPNetMLP:
+        """Train on ``X`` ``(n_samples, n_features)`` and ``y`` for up to ``max_iter`` epochs (from the current
+        weights with ``warm_start=True``)."""
+        return self._fit(X, y, incremental=False, epochs=self.max_iter)
+
+    # ---------------------------------------------------------------- predicting
+    def _n_outputs(self, targets: Any) -> int:
+        raise NotImplementedError
+
+    def _outputs(self, X: Any, method: str, proba: bool = False) -> Any:
+        """The model's outputs (or class probabilities) for ``X`` on the model's device (Array API inputs must
+        live there)."""
+        check_is_fitted(self, "model_")
+        X = self._validate(X, reset=False)
+        where, fitted = ("cpu" if is_host_array(X) else backend_of(X).spec), self.model_.backend.spec
+        if _dispatching() and where != fitted:  # as scikit-learn's own estimators: one namespace and device
+            raise XPNetValueError(
+                f"X: inputs passed to {type(self).__name__}.{method}() must use the same namespace and device as in "
+                f"fit (array_api_dispatch is on): X is on {where!r}, the model was fitted on {fitted!r}"
+            )
+        return self.model_.predict_proba(X) if proba else self.model_(X)
+
+    def _host_or_device(self, X: Any, values: Any) -> Any:
+        """Predictions back in the caller's world: the device's arrays with ``array_api_dispatch`` and device
+        inputs, NumPy otherwise."""
+        return values if _dispatching() and not is_host_array(X) else to_numpy(values)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if "model_" in state:
+            model: MLP = state.pop("model_")
+            state["_model_state"] = model.__getstate__()
+            opt: Optimizer = state.pop("_optimizer")
+            bare = copy.copy(opt)
+            bare.state = {}
+            state["_optimizer_state"] = (bare, {k: [to_numpy(b) for b in v] for k, v in opt.state.items()})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        model_state = state.pop("_model_state", None)
+        optimizer_state = state.pop("_optimizer_state", None)
+        self.__dict__.update(state)
+        if model_state is not None:
+            model = MLP.__new__(MLP)
+            model.__setstate__(model_state)
+            self.model_ = model
+            opt, buffers = optimizer_state
+            opt.state = {k: [model.backend.asarray(b) for b in v] for k, v in buffers.items()}
+            self._optimizer = opt

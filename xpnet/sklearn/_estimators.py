@@ -1,0 +1,166 @@
+"""``MLPClassifier`` and ``MLPRegressor``: scikit-learn's interface over xpnet, on any device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+
+from ..backend import is_host_array, to_numpy
+from ..errors import XPNetValueError
+from ._base import XPNetMLP
+
+_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default (100,)
+        Widths of the hidden layers.
+    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
+        Hidden-layer activation (``"sigmoid"`` is accepted for ``"logistic"``).
+    optimizer : {"adam", "sgd", "momentum", "nesterov"}, default "adam"
+        xpnet's update rule (scikit-learn calls it ``solver``; there is no ``"lbfgs"``).
+    alpha : float, default 1e-4
+        L2 penalty with scikit-learn's scaling: ``alpha / batch_size`` per step, so xpnet's ``l2`` is
+        ``alpha / batch_size`` (the same value regularizes the same in both libraries).
+    batch_size : int or "auto", default "auto"
+        Samples per step; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate_init : float, default 1e-3
+        The (constant) learning rate.
+    momentum : float, default 0.9
+        For ``optimizer="momentum"`` and ``"nesterov"``.
+    max_iter : int, default 200
+        Epochs (passes over the training data).
+    shuffle : bool, default True
+        Draw a new sample order every epoch.
+    random_state : int, RandomState or None
+        Seeds the initial weights, the batch order and the validation split.
+    tol, n_iter_no_change : float, int
+        Stop when the training loss (or, with ``early_stopping``, the validation score) has not improved by ``tol``
+        for ``n_iter_no_change`` consecutive epochs.
+    verbose : bool
+        Print one line per epoch.
+    warm_start : bool
+        ``fit`` continues from the previous fit's weights and optimizer state.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the training data, stop on its score, keep the best weights.
+    validation_fraction : float, default 0.1
+    device : str, default "auto"
+        An xpnet device spec (``"cpu"``, ``"cuda:0"``, ``"torch:cpu"``, ``"strict:device1"``, ...); ``"auto"``
+        follows Array API inputs (with ``sklearn.set_config(array_api_dispatch=True)``), else a GPU if usable.
+    dtype : {"float32", "float64"} or None
+        None follows ``X`` (float32 stays float32, anything else is float64).
+
+    Attributes
+    ----------
+    model_ : xpnet.MLP
+        The trained network, on its device.
+    loss_curve_ : list of float
+        Training loss per epoch (the data loss, without the L2 term).
+    n_iter_ : int
+        Epochs run by the last ``fit`` (``partial_fit`` calls add up).
+    best_loss_, validation_scores_, best_validation_score_, t_, n_features_in_
+        As in scikit-learn (``validation_scores_`` only with ``early_stopping``).
+"""
+
+
+class MLPClassifier(ClassifierMixin, XPNetMLP):
+    __doc__ = (
+        "A multilayer perceptron classifier trained by xpnet (softmax cross-entropy) on any device.\n"
+        + _DOC
+        + """\
+    classes_ : ndarray
+        The class labels, of any type (strings too), sorted.
+"""
+    )
+
+    _loss = "cross_entropy"
+
+    def _targets(self, y: Any, first: bool) -> np.ndarray:
+        host = to_numpy(y) if not is_host_array(y) else np.asarray(y)
+        check_classification_targets(host)
+        if first and not getattr(self, "_classes_given", False):
+            self.classes_ = np.unique(host)
+        self._classes_given = False
+        unseen = np.setdiff1d(host, self.classes_)
+        if unseen.size:
+            raise XPNetValueError(
+                f"y: labels {unseen.tolist()[:5]} are not among the classes {self.classes_.tolist()[:20]}"
+            )
+        self._class_names = [str(c) for c in self.classes_]
+        return np.searchsorted(self.classes_, host).astype(np.int64)
+
+    def _n_outputs(self, targets: Any) -> int:
+        return len(self.classes_)
+
+    def _validation_score(self, record: dict[str, Any]) -> float:
+        return float(record["val_accuracy"])
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over ``(X, y)``, continuing from the current weights; ``classes`` (every label there will
+        ever be) is required on the first call."""
+        if not hasattr(self, "model_"):
+            if classes is None:
+                raise XPNetValueError(
+                    "classes: the first call to partial_fit needs every class label, e.g. np.unique(y)"
+                )
+            self.classes_, self._classes_given = np.unique(np.asarray(classes)), True
+        return self._fit(X, y, incremental=True, epochs=1)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities ``(n_samples, n_classes)`` in the order of ``classes_``."""
+        proba = self._outputs(X, "predict_proba", proba=True)
+        return self._host_or_device(X, proba)
+
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each sample, as labels from ``classes_``."""
+        z = self._outputs(X, "predict")
+        index = array_namespace(z).argmax(z, axis=1)
+        on_device = self._host_or_device(X, index)
+        if on_device is not index or self.classes_.dtype.kind not in "biuf":  # host data, or names
+            return self.classes_[to_numpy(index)]
+        xp = array_namespace(z)
+        return xp.take(xp.asarray(self.classes_, device=z.device), index)
+
+
+class MLPRegressor(RegressorMixin, XPNetMLP):
+    __doc__ = "A multilayer perceptron regressor trained by xpnet (identity output, mean squared error).\n" + _DOC
+
+    _loss = "mse"
+
+    def _y_checks(self) -> dict[str, Any]:
+        return {"multi_output": True, "y_numeric": True}
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _targets(self, y: Any, first: bool) -> Any:
+        if first:
+            self._one_output = y.ndim == 1
+            host = to_numpy(y).astype(np.float64)
+            self._target_variance = float(np.mean(np.var(host.reshape(len(host), -1), axis=0))) or 1.0
+        elif (y.ndim == 1) != self._one_output:
+            raise XPNetValueError(f"y: expected the shape of the first fit's targets; received shape {tuple(y.shape)}")
+        host = to_numpy(y)  # targets are small; xpnet.train moves them to X's device (they may come from another)
+        return host if host.ndim == 2 else host[:, None]
+
+    def _n_outputs(self, targets: Any) -> int:
+        return int(targets.shape[1])
+
+    def _validation_score(self, record: dict[str, Any]) -> float:
+        return 1.0 - float(record["val_loss"]) / self._target_variance  # R² against the targets' variance
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over ``(X, y)``, continuing from the current weights."""
+        return self._fit(X, y, incremental=True, epochs=1)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted targets: ``(n_samples,)`` when ``fit`` had one target per sample, else ``(n_samples, k)``."""
+        out = self._outputs(X, "predict")
+        if self._one_output:
+            out = array_namespace(out).reshape(out, (-1,))
+        return self._host_or_device(X, out)
