@@ -36,17 +36,20 @@ def check_inputs_scale(x: Any, *, scaled: bool) -> None:
         return
     if scaled:
         return
-    sample = x[:: max(1, x.shape[0] // 1000)]  # whole numbers everywhere? a thousand rows tell
+    sample = x[:: max(1, x.shape[0] // 1000)]  # whole numbers, means, spreads: a thousand rows tell
     integral = x.dtype.kind in "iub" or bool(np.all(sample == np.round(sample)))
+    columns = sample.astype(np.float64)
+    offset, spread = float(np.max(np.abs(columns.mean(axis=0)))), float(np.max(columns.std(axis=0)))
     if integral and low >= 0 and 64 <= high <= 255:  # counts up to a few dozen train fine; pixels do not
         _warn(
             f"x: values are whole numbers in [{low:g}, {high:g}], like raw 8-bit pixels; unscaled they train slowly "
             "or diverge: scale them to [0, 1]: x / 255 (or pass standardize=True)"
         )
-    elif max(abs(low), abs(high)) > 20:
+    elif offset > 10 or spread > 10:  # standardized data (even with rare, spiky features) have both near 1
         _warn(
-            f"x: values reach {max(abs(low), abs(high)):.4g}; gradient descent on unscaled features trains poorly or "
-            "diverges: pass standardize=True (xpnet train --standardize), or scale the features yourself"
+            f"x: features have means up to {offset:.4g} and spreads up to {spread:.4g}; gradient descent on unscaled "
+            "features trains poorly or diverges: pass standardize=True to xpnet.train (xpnet train --standardize; in "
+            "a scikit-learn Pipeline, a StandardScaler)"
         )
 
 
