@@ -55,7 +55,7 @@ def main() -> None:
 
         callbacks.append(misbehave)
     if spec.get("stop_after_checkpoint"):
-        train_module = sys.modules["xpnet.loop"]
+        train_module = sys.modules["xpnet.training.loop"]
         original = train_module.save_checkpoint
 
         def save_then_wait(*args, **kwargs):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import data as data_module
 from xpnet.backend import resolve
 from xpnet.data import Batches, choose_placement
+from xpnet.data import batches as data_module
 
 
 def host_batches(batches):

@@ -7,7 +7,7 @@ import pytest
 
 import xpnet
 from xpnet.backend import resolve
-from xpnet.init import generators, init_params
+from xpnet.nn.init import generators, init_params
 
 
 def test_same_seed_gives_identical_initial_parameters(backend):
@@ -111,9 +111,9 @@ def test_cupy_style_devices_are_made_current_around_device_work(monkeypatch):
         return real_backprop(self, *args, **kwargs)
 
     monkeypatch.setattr(xpnet.MLP, "_backprop", spy)
-    monkeypatch.setattr(backend_module.transfer, "backend_of", lambda a: fake)  # arrays "live" on the fake GPU
+    monkeypatch.setattr(backend_module.specs, "backend_of", lambda a: fake)  # arrays "live" on the fake GPU
     monkeypatch.setattr(Backend, "supports_dtype", lambda self, dtype: True)
-    monkeypatch.setattr(xpnet.data, "free_memory", lambda target: None)  # no real GPU to ask
+    monkeypatch.setattr(xpnet.data.batches, "free_memory", lambda target: None)  # no real GPU to ask
     net = xpnet.MLP((3, 4, 2), device=fake, seed=0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(20, 3)), rng.integers(0, 2, size=20)

@@ -34,7 +34,7 @@ def test_backprop_matches_finite_differences(activation, loss, hidden, l2):
 
 def test_a_wrong_gradient_is_caught(monkeypatch):
     """The check above can fail: break the ReLU derivative by 1% and it must notice."""
-    from xpnet import activations
+    from xpnet.nn import activations
 
     table = dict(activations.ACTIVATIONS)
     table["relu"] = (activations.relu, lambda z, a: activations.relu_derivative(z, a) * 1.01)

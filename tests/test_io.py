@@ -19,7 +19,7 @@ import safetensors.numpy
 from xpnet.backend import dtype_name, resolve, to_numpy
 from xpnet.errors import DataIntegrityError, DataNotFoundError, XPNetTypeError, XPNetValueError
 from xpnet.io import load, read_tensors, save, write_tensors
-from xpnet.model import MLP
+from xpnet.nn.network import MLP
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")

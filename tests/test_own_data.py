@@ -78,7 +78,10 @@ def test_one_hot_labels_under_cross_entropy_say_the_fix():
             lambda x, y: (np.rint(np.clip(x * 30 + 120, 0, 255)).astype(np.uint8), y),
             r"like raw 8-bit pixels; .*x / 255",
         ),
-        (lambda x, y: (x * 1000.0, y), r"features have means up to [\d.e+]+ and spreads up to [\d.e+]+; .*standardize=True"),
+        (
+            lambda x, y: (x * 1000.0, y),
+            r"features have means up to [\d.e+]+ and spreads up to [\d.e+]+; .*standardize=True",
+        ),
         (lambda x, y: (np.ones_like(x), y), r"every feature is constant"),
         (lambda x, y: (x, y + 1), r"y: labels run from 1 to 3 and class 0 never occurs; .*pass y - 1"),
     ],

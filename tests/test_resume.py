@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.checkpoint import FILE_NAME, KIND
 from xpnet.io import read_tensors
+from xpnet.training.checkpoint import FILE_NAME, KIND
 
 SETTINGS = dict(
     device="cpu",
@@ -35,7 +35,7 @@ CHILD = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(2000, 20)), rng.integers(0, 4, size=2000)
-    train_module = sys.modules["xpnet.loop"]
+    train_module = sys.modules["xpnet.training.loop"]
     original = train_module.save_checkpoint
 
     def save_then_hang(*args, **kwargs):

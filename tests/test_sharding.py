@@ -14,7 +14,7 @@ from xpnet.backend import host_view, resolve, resolve_local
 from xpnet.backend.comm import collective_timeout, launched_size
 from xpnet.data import Batches, shard_bounds
 from xpnet.distributed import start
-from xpnet.metrics import _combine
+from xpnet.training.metrics import _combine
 
 
 @given(st.integers(0, 500), st.integers(0, 300), st.integers(1, 9))

@@ -95,7 +95,7 @@ def test_check_grads_passes_a_correct_model_and_catches_a_wrong_gradient(monkeyp
     x, y = rng.normal(size=(8, 5)), rng.integers(0, 3, size=8)
     result = check_grads(net, x, y, l2=0.01)
     assert result.passed and result.max_relative_error < 1e-8 and len(result.per_parameter) == 4
-    from xpnet import activations
+    from xpnet.nn import activations
 
     table = dict(activations.ACTIVATIONS)
     table["tanh"] = (activations.tanh, lambda z, a: 1.0 - 0.9 * a * a)  # wrong derivative

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import metrics as metrics_module
+from xpnet.training import metrics as metrics_module
 
 
 def blobs(n=400, seed=0):

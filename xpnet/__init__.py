@@ -10,7 +10,6 @@ from __future__ import annotations
 from . import datasets, optim
 from ._version import __version__
 from .backend import devices, to_numpy
-from .callbacks import EarlyStopping
 from .errors import (
     BackendUnavailableError,
     DataIntegrityError,
@@ -23,11 +22,12 @@ from .errors import (
     XPNetTypeError,
     XPNetValueError,
 )
-from .evaluate import Evaluation, evaluate
-from .history import History
-from .io import load, save
-from .model import MLP
-from .train import TrainResult, train
+from .io.format import load, save
+from .nn.network import MLP
+from .training.callbacks import EarlyStopping
+from .training.evaluate import Evaluation, evaluate
+from .training.history import History
+from .training.train import TrainResult, train
 
 __all__ = [
     "MLP",

@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from .advice import one_hot_hint
-from .backend import Backend, dtype_name, float_dtype, is_host_array, resolve, to_device, to_numpy
+from .backend import Backend, dtype_name, float_dtype, is_host_array, resolve, to_device
 from .errors import XPNetTypeError, XPNetValueError, describe
-from .losses import get_loss
 
 _REAL = ("bool", "integral", "real floating")  # what a device array of inputs or targets may hold
 
@@ -63,15 +61,6 @@ def check_float(name: str, value: Any, *, low: float = 0.0, low_inclusive: bool 
     return value
 
 
-def check_model(model: Any, name: str = "model") -> Any:
-    """An :class:`xpnet.MLP` (imported here lazily: the model module itself uses these checks)."""
-    from .model import MLP
-
-    if not isinstance(model, MLP):
-        raise XPNetTypeError(f"{name}: expected an xpnet.MLP; received {describe(model)}")
-    return model
-
-
 # ------------------------------------------------------------------ arrays
 def check_array(name: str, value: Any, target: Backend | None = None) -> Any:
     """``value`` as a NumPy array (host data) or as it is (device data: real-valued and on ``target`` when given)."""
@@ -103,7 +92,7 @@ def _host_real(name: str, host: np.ndarray) -> np.ndarray:
     return host
 
 
-def _host_values(name: str, host: np.ndarray) -> np.ndarray:
+def host_values(name: str, host: np.ndarray) -> np.ndarray:
     _host_real(name, host)
     if host.dtype.kind == "f" and host.size:
         bad = ~np.isfinite(host)
@@ -130,7 +119,7 @@ def _check_fits(name: str, host: np.ndarray, dtype: Any) -> None:
             )
 
 
-def _host_labels(name: str, y: np.ndarray, n_outputs: int | None) -> np.ndarray:
+def host_labels(name: str, y: np.ndarray, n_outputs: int | None) -> np.ndarray:
     """Integer class labels on the host, as int64: integral floats accepted; in ``[0, n_outputs)`` when given."""
     if y.dtype.kind == "f":
         if y.size and not np.isfinite(y).all():
@@ -170,7 +159,7 @@ def check_x(x: Any, target: Backend, n_features: int | None, dtype: Any = None, 
         _host_real(name, x)
     _check_shape_x(name, x, n_features)
     if isinstance(x, np.ndarray):
-        _host_values(name, x)
+        host_values(name, x)
         _check_fits(name, x, dtype)
     return x
 
@@ -179,7 +168,7 @@ def check_y(y: Any, target: Backend, n: int, n_outputs: int, integer: bool, *, n
     """Labels ``(n,)`` in ``[0, n_outputs)`` (``integer``) or real targets ``(n, n_outputs)``; host data as NumPy."""
     y = check_array(name, y, target)
     if isinstance(y, np.ndarray):
-        y = _host_labels(name, y, n_outputs) if integer else _host_values(name, y)
+        y = host_labels(name, y, n_outputs) if integer else host_values(name, y)
     elif integer and not target.xp.isdtype(y.dtype, "integral"):
         raise XPNetTypeError(f"{name}: expected integer class labels; received dtype {y.dtype}")
     expected = (n,) if integer else (n, n_outputs)
@@ -200,43 +189,6 @@ def check_targets(y: Any, target: Backend, n: int, n_outputs: int, integer: bool
     if isinstance(y, np.ndarray) and not integer:
         _check_fits("y", y, dtype)
     return to_device(y, target, dtype=None if integer else dtype)
-
-
-def check_data(
-    x: Any, y: Any, target: Backend, loss: str, *, n_features: int | None = None, names: tuple[str, str] = ("x", "y")
-) -> tuple[Any, Any]:
-    """A training set before any model exists: ``x`` ``(n >= 1, d)``; ``y`` labels ``(n,)`` or targets ``(n, k)``.
-
-    Labels (``(n,)``, required by ``"cross_entropy"``) must be non-negative integers; host ones are returned
-    as int64. Targets ``(n, k)`` (``"quadratic"`` only) must be finite reals. Reads the range of device labels
-    once (train reads their maximum anyway to count the classes).
-    """
-    integer_only = get_loss(loss).integer_targets
-    x_name, y_name = names
-    x = check_x(x, target, n_features, name=x_name)
-    y = check_array(y_name, y, target)
-    n = x.shape[0]
-    if y.ndim not in (1, 2) or (integer_only and y.ndim != 1) or y.shape[0] != n:
-        expected = f"({n},) labels" if integer_only else f"({n},) labels or ({n}, k) targets"
-        hint = one_hot_hint(y) if integer_only and y.ndim == 2 and y.shape[0] == n else ""
-        raise XPNetValueError(
-            f"{y_name}: the {loss!r} loss expects {expected} to match {x_name}; received shape {tuple(y.shape)}{hint}"
-        )
-    if y.ndim == 2:
-        if isinstance(y, np.ndarray):
-            _host_values(y_name, y)
-        if y.shape[1] == 0:
-            raise XPNetValueError(f"{y_name}: expected targets of shape ({n}, k >= 1); received shape {tuple(y.shape)}")
-        return x, y
-    if isinstance(y, np.ndarray):
-        return x, _host_labels(y_name, y, None)
-    xp = target.xp
-    if not xp.isdtype(y.dtype, "integral"):
-        raise XPNetTypeError(f"{y_name}: expected integer class labels; received dtype {y.dtype}")
-    low = int(to_numpy(xp.min(y)))
-    if low < 0:
-        raise XPNetValueError(f"{y_name}: labels must be >= 0; received min {low}")
-    return x, y
 
 
 def check_batch_data(x: Any, y: Any, target: Any, dtype: Any) -> tuple[Any, Any, Backend, Any]:

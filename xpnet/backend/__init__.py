@@ -1,6 +1,6 @@
 """The only package that knows backend names.
 
-- :mod:`.devices` parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...)
+- :mod:`.specs` parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...)
   into a :class:`Backend` (namespace + native device) and lists what works here;
 - :mod:`.inventory` lists what works on this machine and why the rest does not;
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
@@ -17,10 +17,10 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .devices import Backend, backend_of, dtype_name, float_dtype, is_host_array, resolve, resolve_local
 from .inventory import devices, unavailable
 from .kernels import axpy, matmul_into
-from .transfer import free_memory, host_view, to_device, to_numpy
+from .specs import Backend, backend_of, dtype_name, float_dtype, is_host_array, resolve, resolve_local, to_device
+from .transfer import free_memory, host_view, to_numpy
 
 __all__ = [
     "Backend",

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import XPNetValueError
-from .devices import Backend, dtype_name
+from .specs import Backend, dtype_name
 from .transfer import host_view, to_numpy
 
 METHODS = ("auto", "nccl", "cuda-aware-mpi", "host")

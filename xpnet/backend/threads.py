@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .devices import Backend
+from .specs import Backend
 
 USER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

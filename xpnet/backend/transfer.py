@@ -8,32 +8,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..errors import DeviceMismatchError, XPNetValueError
-from .devices import Backend, backend_of, dtype_name, is_host_array
-
-
-def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
-    """Move ``a`` onto ``target``: host data is transferred once; device data must already be there.
-
-    Raises :class:`DeviceMismatchError` when ``a`` lives on another device than ``target``: moving
-    between accelerators is never done silently.
-    """
-    xp, dev = target.xp, target.device
-    if is_host_array(a):
-        host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype_name(dtype))  # cast on the host
-        if target.name == "torch" and not host.flags.writeable:
-            host = host.copy()  # torch:cpu would share the buffer and warns about read-only memory
-        if target.name == "cupy":
-            with dev:
-                return xp.asarray(host)
-        return xp.asarray(host, device=dev)
-    source = backend_of(a)
-    if source.spec != target.spec:
-        raise DeviceMismatchError(
-            f"array lives on {source.spec!r} but the model is on {target.spec!r}; move it first "
-            f"(e.g. xpnet.backend.to_numpy(x)) or build the model with device={source.spec!r}"
-        )
-    return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
+from ..errors import XPNetValueError
+from .specs import Backend, is_host_array
 
 
 def to_numpy(x: Any) -> np.ndarray:

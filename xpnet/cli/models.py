@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import report
-from ..atomic import atomic_open
 from ..backend import to_numpy
-from ..dataset_source import NAMED, encode_labels, load_data
+from ..data.sources import NAMED, encode_labels, load_data
 from ..datasets.files import LoadedFile, load_file, load_inputs
 from ..errors import XPNetValueError
-from ..evaluate import evaluate
-from ..io import load
-from ..model import MLP
+from ..io.atomic import atomic_open
+from ..io.format import load
+from ..nn.network import MLP
+from ..training import report
+from ..training.evaluate import evaluate
 from .train import scaled
 
 

@@ -11,12 +11,12 @@ import argparse
 from typing import NoReturn
 
 from .._version import __version__
-from ..activations import ACTIVATIONS
-from ..data import PLACEMENTS
-from ..dataset_source import NAMED
-from ..losses import LOSSES
+from ..data.batches import PLACEMENTS
+from ..data.sources import NAMED
+from ..nn.activations import ACTIVATIONS
+from ..nn.losses import LOSSES
 from ..optim import OPTIMIZERS
-from ..schedules import SCHEDULES
+from ..training.schedules import SCHEDULES
 from . import models, tools
 from . import train as train_module
 from .train import TRAIN_DEFAULTS

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import report
-from ..atomic import atomic_open
 from ..backend import devices, resolve, unavailable
-from ..dataset_source import NAMED, load_data
+from ..data.sources import NAMED, load_data
 from ..errors import DataIntegrityError, DataNotFoundError, XPNetValueError
-from ..history import History
+from ..io.atomic import atomic_open
+from ..training import report
+from ..training.history import History
 
 
 def devices_command(args: argparse.Namespace) -> None:

@@ -11,17 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import report
-from ..atomic import atomic_open
 from ..backend import resolve, to_numpy
-from ..dataset_source import NAMED, encode_labels, load_data
+from ..data.sources import NAMED, encode_labels, load_data
 from ..datasets.files import LoadedFile, load_file
 from ..distributed import Session
 from ..distributed import start as start_session
 from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetValueError
-from ..io import save
-from ..model import MLP
-from ..train import train
+from ..io.atomic import atomic_open
+from ..io.format import save
+from ..nn.network import MLP
+from ..training import report
+from ..training.train import train
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(train).parameters.items() if p.default is not p.empty

@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 from ..backend import is_host_array
-from ..checkpoint import Position
-from ..history import History
+from ..training.checkpoint import Position
+from ..training.history import History
 from .exchange import GradientExchange
 from .session import Session
 

@@ -24,7 +24,7 @@ from ..backend import Backend, resolve_local, to_numpy
 from ..backend.comm import Communicator, connect, launched_size
 from ..backend.threads import affinity_mask, share_cores
 from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetValueError, describe
-from ..init import Seed
+from ..nn.init import Seed
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Session:
         return int(self.comm.broadcast(np.asarray([drawn], dtype=np.int64), what="the seed broadcast")[0])
 
     def gather(self, values: np.ndarray) -> np.ndarray:
-        """Every rank's copy of a host vector, ``(size, n)`` (:class:`xpnet.metrics.Metrics` combines them)."""
+        """Every rank's copy of a host vector, ``(size, n)`` (:class:`xpnet.training.metrics.Metrics` combines them)."""
         return self.comm.allgather(values, what="combining metrics")
 
     def any(self, flag: bool) -> bool:

@@ -18,9 +18,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..backend import backend_of, is_host_array, to_numpy
 from ..errors import XPNetValueError, describe
-from ..model import MLP
+from ..nn.network import MLP
 from ..optim import Optimizer, make_optimizer
-from ..train import train
+from ..training.train import train
 
 _NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid", "identity": "identity"}

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DataIntegrityError, XPNetTypeError, describe
-from ..io import MODEL_KIND, load, read_tensors, save
+from ..io.format import MODEL_KIND, load, read_tensors, save
 from ._estimators import MLPClassifier, MLPRegressor
 
 _CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}

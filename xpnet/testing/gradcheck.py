@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
-from ..model import MLP
+from ..nn.network import MLP
 from ..validation import check_float
 
 DEFAULT_TOLERANCE = 1e-6

@@ -86,7 +86,7 @@ class XPDevice:
 
     def mlp(self, sizes: Any, **kwargs: Any) -> Any:
         """An :class:`xpnet.MLP` on this device and dtype."""
-        from ..model import MLP
+        from ..nn.network import MLP
 
         return MLP(sizes, device=self.backend, dtype=self.dtype_name, **kwargs)
 

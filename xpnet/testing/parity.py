@@ -10,13 +10,13 @@ import numpy as np
 
 from ..backend import Backend, dtype_name, resolve, to_numpy
 from ..backend import devices as usable_devices
-from ..data import Batches
+from ..data.batches import Batches
 from ..distributed import GradientExchange
 from ..errors import XPNetError, XPNetValueError
-from ..init import generators
-from ..model import MLP
+from ..nn.init import generators
+from ..nn.network import MLP
 from ..optim import make_optimizer
-from ..step import train_step
+from ..training.step import train_step
 
 # Default agreement thresholds on the normwise relative difference (see docs/parity.md for why).
 TOLERANCES = {"float64": 1e-10, "float32": 1e-4}

@@ -14,8 +14,8 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from ..errors import XPNetValueError, describe
 from .activations import identity, sigmoid, sigmoid_derivative
-from .errors import XPNetValueError, describe
 
 Array = Any
 

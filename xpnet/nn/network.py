@@ -9,12 +9,12 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from array_api_compat import array_namespace
 
+from ..backend import Backend, axpy, backend_of, dtype_name, float_dtype, matmul_into, resolve, to_numpy
+from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from ..validation import check_float, check_inputs, check_sizes, check_targets, check_x, check_y
 from .activations import get_activation
-from .backend import Backend, axpy, backend_of, dtype_name, float_dtype, matmul_into, resolve, to_numpy
-from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .init import Seed, generators, init_params
 from .losses import get_loss
-from .validation import check_float, check_inputs, check_sizes, check_targets, check_x, check_y
 
 Array = Any
 F = TypeVar("F", bound=Callable[..., Any])
@@ -302,3 +302,10 @@ class MLP:
                 delta = delta @ W.T  # (n, fan_in), a fresh array: scaled in place
                 delta *= self._act_derivative(zs[layer - 1], activations[layer])
         return loss, grads, zs[-1]
+
+
+def check_model(model: Any, name: str = "model") -> MLP:
+    """``model`` if it is an :class:`MLP`, else an error that names the argument."""
+    if not isinstance(model, MLP):
+        raise XPNetTypeError(f"{name}: expected an xpnet.MLP; received {describe(model)}")
+    return model

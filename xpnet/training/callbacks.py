@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import XPNetValueError, describe
-from .model import MLP
+from ..errors import XPNetValueError, describe
+from ..nn.network import MLP
 
 MODES = {"min": lambda new, best: new < best, "max": lambda new, best: new > best}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .errors import XPNetValueError, describe
+from ..errors import XPNetValueError, describe
 
 Schedule = Callable[[float], float]
 

@@ -1,6 +1,6 @@
 """``xpnet.train(data, device=..., ...)`` -> :class:`TrainResult`: arguments, data, model, and the epochs.
 
-The steps of an epoch live in :mod:`xpnet.loop`; checkpoints in :mod:`xpnet.checkpoint`.
+The steps of an epoch live in :mod:`xpnet.training.loop`; checkpoints in :mod:`xpnet.training.checkpoint`.
 """
 
 from __future__ import annotations
@@ -14,24 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__
-from .backend import Backend, dtype_name
-from .callbacks import EarlyStopping
-from .data import Batches, check_batch_size
-from .dataset_source import load_data
-from .distributed import join_training
-from .distributed import start as start_session
-from .errors import XPNetValueError, describe
-from .evaluate import Evaluation, evaluate
-from .history import History
-from .init import Seed, generators
-from .loop import Loop, attach_checkpoints
-from .model import MLP
-from .optim import Optimizer, make_optimizer
-from .prepare import prepare, standardization
-from .report import EpochPrinter
-from .schedules import Schedule, get_schedule
-from .train_args import (
+from .._version import __version__
+from ..backend import Backend, dtype_name
+from ..data.batches import Batches, check_batch_size
+from ..data.sources import load_data
+from ..distributed import join_training
+from ..distributed import start as start_session
+from ..errors import XPNetValueError, describe
+from ..nn.init import Seed, generators
+from ..nn.network import MLP
+from ..optim import Optimizer, make_optimizer
+from ..validation import check_float, check_hidden
+from .args import (
     Callback,
     check_callbacks,
     check_continued_model,
@@ -41,7 +35,13 @@ from .train_args import (
     check_verbose,
     pick_backend,
 )
-from .validation import check_float, check_hidden
+from .callbacks import EarlyStopping
+from .evaluate import Evaluation, evaluate
+from .history import History
+from .loop import Loop, attach_checkpoints
+from .prepare import prepare, standardization
+from .report import EpochPrinter
+from .schedules import Schedule, get_schedule
 
 # Settings a resumed run must share with the run that wrote the checkpoint.
 RESUME_KEYS = (

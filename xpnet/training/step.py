@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optim import Optimizer
+from ..optim import Optimizer
 
 Array = Any
 

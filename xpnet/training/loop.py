@@ -1,7 +1,7 @@
 """The epoch loop behind :func:`xpnet.train`: steps, device-side metrics, checkpoints and the divergence guard.
 
 Inside an epoch nothing is read back to the host except at a progress refresh or a checkpoint: losses and
-correct counts accumulate on the device (:class:`xpnet.metrics.Metrics`) and are read once per epoch.
+correct counts accumulate on the device (:class:`xpnet.training.metrics.Metrics`) and are read once per epoch.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..data.batches import Batches
+from ..errors import TrainingDivergedError
+from ..nn.network import MLP
+from ..optim import Optimizer
 from .checkpoint import Position, load_checkpoint, save_checkpoint
-from .data import Batches
-from .errors import TrainingDivergedError
 from .evaluate import evaluate
 from .history import History
 from .metrics import Metrics
-from .model import MLP
-from .optim import Optimizer
 from .step import train_step
 
 

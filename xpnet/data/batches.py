@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, dtype_name, free_memory, to_device
-from .errors import XPNetTypeError, XPNetValueError, describe
-from .validation import check_batch_data
+from ..backend import Backend, dtype_name, free_memory, to_device
+from ..errors import XPNetTypeError, XPNetValueError, describe
+from ..validation import check_batch_data
 
 Array = Any
 PLACEMENTS = ("auto", "device", "stream")

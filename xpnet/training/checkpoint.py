@@ -1,6 +1,6 @@
 """Checkpoints for exact resume: model, optimizer state, RNG state, position in the epoch, running metrics, history.
 
-One file, ``checkpoint.safetensors`` in the checkpoint folder, replaced atomically (see :mod:`xpnet.atomic`)
+One file, ``checkpoint.safetensors`` in the checkpoint folder, replaced atomically (see :mod:`xpnet.io.atomic`)
 together with ``history.json``; at no instant is a half-written checkpoint visible. Weights and optimizer
 buffers are tensors; everything else is JSON in the file's metadata. Nothing is ever unpickled.
 """
@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
-from .errors import XPNetValueError
+from ..backend import to_numpy
+from ..errors import XPNetValueError
+from ..io.format import read_tensors, write_tensors
+from ..nn.network import MLP
+from ..optim import Optimizer
 from .history import History
-from .io import read_tensors, write_tensors
-from .model import MLP
-from .optim import Optimizer
 
 FILE_NAME = "checkpoint.safetensors"
 _ADVISORY = ("epochs", "ranks")  # settings a resumed run may change

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, is_host_array, to_device, to_numpy
-from .datasets.files import LoadedFile, load_file
-from .errors import XPNetTypeError, XPNetValueError, describe
-from .losses import one_hot
+from ..backend import Backend, is_host_array, to_device, to_numpy
+from ..datasets.files import LoadedFile, load_file
+from ..errors import XPNetTypeError, XPNetValueError, describe
+from ..nn.losses import one_hot
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
 
@@ -61,7 +61,7 @@ def load_data(data: Any, y: Any = None) -> DataSource:
 
 def _named_or_file(data: str | os.PathLike) -> DataSource:
     if isinstance(data, str) and data in NAMED:
-        from . import datasets
+        from .. import datasets
 
         loaders = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist,
                    "kmnist": datasets.load_kmnist}  # fmt: skip

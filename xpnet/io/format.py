@@ -17,13 +17,13 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from ._version import __version__
-from .activations import ACTIVATIONS
+from .._version import __version__
+from ..backend import Backend, dtype_name, float_dtype, resolve, to_numpy
+from ..errors import DataIntegrityError, DataNotFoundError, XPNetTypeError, XPNetValueError, describe
+from ..nn.activations import ACTIVATIONS
+from ..nn.losses import LOSSES
+from ..nn.network import MLP
 from .atomic import atomic_open
-from .backend import Backend, dtype_name, float_dtype, resolve, to_numpy
-from .errors import DataIntegrityError, DataNotFoundError, XPNetTypeError, XPNetValueError, describe
-from .losses import LOSSES
-from .model import MLP
 
 __all__ = ["load", "read_tensors", "save", "write_tensors"]
 
@@ -177,7 +177,7 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
     Raises
     ------
     XPNetTypeError
-        ``model`` is not an :class:`~xpnet.model.MLP`.
+        ``model`` is not an :class:`~xpnet.MLP`.
     DataNotFoundError, XPNetValueError
         The folder of ``path`` does not exist; ``path`` is a directory.
     """

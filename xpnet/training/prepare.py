@@ -1,4 +1,4 @@
-"""From a :class:`~xpnet.dataset_source.DataSource` to the checked arrays a run trains, validates and tests on.
+"""From a :class:`~xpnet.data.sources.DataSource` to the checked arrays a run trains, validates and tests on.
 
 Host data are checked (shape, dtype, values) and looked over for mistakes that train silently to chance
 (:mod:`xpnet.advice`); the output width comes from the labels; a validation split is drawn with the run's
@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from .advice import check_inputs_scale, check_labels
-from .backend import Backend, to_numpy
-from .dataset_source import DataSource, n_outputs, split_validation, targets_for_loss
-from .validation import check_data
+from ..advice import check_inputs_scale, check_labels, one_hot_hint
+from ..backend import Backend, to_numpy
+from ..data.sources import DataSource, n_outputs, split_validation, targets_for_loss
+from ..errors import XPNetTypeError, XPNetValueError
+from ..nn.losses import get_loss
+from ..validation import check_array, check_x, host_labels, host_values
 
 
 @dataclass
@@ -90,3 +92,40 @@ def standardization(x: Any, scale: float | None, chunk: int = 4096) -> tuple[np.
     var = sum((((rows(s) - mean) ** 2).sum(axis=0) for s in range(0, n, chunk)), np.zeros(x.shape[1])) / n
     std = np.sqrt(var)
     return mean, np.where(std > 0, std, 1.0)
+
+
+def check_data(
+    x: Any, y: Any, target: Backend, loss: str, *, n_features: int | None = None, names: tuple[str, str] = ("x", "y")
+) -> tuple[Any, Any]:
+    """A training set before any model exists: ``x`` ``(n >= 1, d)``; ``y`` labels ``(n,)`` or targets ``(n, k)``.
+
+    Labels (``(n,)``, required by ``"cross_entropy"``) must be non-negative integers; host ones are returned
+    as int64. Targets ``(n, k)`` (``"quadratic"`` only) must be finite reals. Reads the range of device labels
+    once (train reads their maximum anyway to count the classes).
+    """
+    integer_only = get_loss(loss).integer_targets
+    x_name, y_name = names
+    x = check_x(x, target, n_features, name=x_name)
+    y = check_array(y_name, y, target)
+    n = x.shape[0]
+    if y.ndim not in (1, 2) or (integer_only and y.ndim != 1) or y.shape[0] != n:
+        expected = f"({n},) labels" if integer_only else f"({n},) labels or ({n}, k) targets"
+        hint = one_hot_hint(y) if integer_only and y.ndim == 2 and y.shape[0] == n else ""
+        raise XPNetValueError(
+            f"{y_name}: the {loss!r} loss expects {expected} to match {x_name}; received shape {tuple(y.shape)}{hint}"
+        )
+    if y.ndim == 2:
+        if isinstance(y, np.ndarray):
+            host_values(y_name, y)
+        if y.shape[1] == 0:
+            raise XPNetValueError(f"{y_name}: expected targets of shape ({n}, k >= 1); received shape {tuple(y.shape)}")
+        return x, y
+    if isinstance(y, np.ndarray):
+        return x, host_labels(y_name, y, None)
+    xp = target.xp
+    if not xp.isdtype(y.dtype, "integral"):
+        raise XPNetTypeError(f"{y_name}: expected integer class labels; received dtype {y.dtype}")
+    low = int(to_numpy(xp.min(y)))
+    if low < 0:
+        raise XPNetValueError(f"{y_name}: labels must be >= 0; received min {low}")
+    return x, y

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import WriteFailedError
+from ..errors import WriteFailedError
 
 
 def _umask() -> int:

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .data import Batches, shard_bounds
+from ..data.batches import Batches, shard_bounds
+from ..nn.network import MLP, check_model
+from ..validation import check_float
 from .metrics import Metrics
-from .model import MLP
-from .validation import check_float, check_model
 
 
 @dataclass(frozen=True)

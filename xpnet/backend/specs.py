@@ -15,7 +15,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..errors import BackendUnavailableError, XPNetTypeError, XPNetValueError, describe
+from ..errors import BackendUnavailableError, DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from .inventory import STRICT_DEVICES, cuda_usable
 
 _STRICT_DEVICES = STRICT_DEVICES
@@ -56,8 +56,6 @@ class Backend:
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Move ``a`` (host NumPy or an array of this backend) onto this device, optionally casting."""
-        from .transfer import to_device
-
         return to_device(a, self, dtype=dtype)
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
@@ -240,3 +238,27 @@ def float_dtype(target: Backend, dtype: Any) -> Any:
     if not target.supports_dtype(resolved):
         raise XPNetValueError(f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device")
     return resolved
+
+
+def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
+    """Move ``a`` onto ``target``: host data is transferred once; device data must already be there.
+
+    Raises :class:`DeviceMismatchError` when ``a`` lives on another device than ``target``: moving
+    between accelerators is never done silently.
+    """
+    xp, dev = target.xp, target.device
+    if is_host_array(a):
+        host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype_name(dtype))  # cast on the host
+        if target.name == "torch" and not host.flags.writeable:
+            host = host.copy()  # torch:cpu would share the buffer and warns about read-only memory
+        if target.name == "cupy":
+            with dev:
+                return xp.asarray(host)
+        return xp.asarray(host, device=dev)
+    source = backend_of(a)
+    if source.spec != target.spec:
+        raise DeviceMismatchError(
+            f"array lives on {source.spec!r} but the model is on {target.spec!r}; move it first "
+            f"(e.g. xpnet.backend.to_numpy(x)) or build the model with device={source.spec!r}"
+        )
+    return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)

@@ -13,8 +13,8 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .backend import backend_of, to_device, to_numpy
-from .losses import one_hot
+from ..backend import backend_of, to_device, to_numpy
+from ..nn.losses import one_hot
 
 Array = Any
 Gather = Callable[[np.ndarray], np.ndarray]  # one host vector per rank -> every rank's vector, (ranks, n)

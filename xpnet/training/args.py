@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local
-from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
-from .model import MLP
-from .validation import check_array, check_model
+from ..backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local
+from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from ..nn.network import MLP, check_model
+from ..validation import check_array
 
 Callback = Callable[[dict[str, Any], MLP], Any]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import XPNetTypeError, describe
+from ..errors import XPNetTypeError, describe
 
 Seed = int | np.random.SeedSequence | np.random.Generator | None
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .errors import XPNetValueError, describe
+from ..errors import XPNetValueError, describe
 
 Array = Any
 Activation = tuple[Callable[[Array], Array], Callable[[Array, Array], Array]]

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_open
+from ..io.atomic import atomic_open
 
 COLUMNS = (
     "epoch",
@@ -51,7 +51,7 @@ class History(list):
         return {"meta": self.meta, "epochs": list(self)}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write JSON atomically (see :mod:`xpnet.atomic`); returns the path."""
+        """Write JSON atomically (see :mod:`xpnet.io.atomic`); returns the path."""
         with atomic_open(path, "w") as f:
             json.dump(self.to_dict(), f, indent=2)
         return Path(path)
