@@ -13,7 +13,7 @@ import numpy as np
 from ..backend import Backend, is_host_array, to_device, to_numpy
 from ..datasets.files import LoadedFile, load_file
 from ..errors import XPNetTypeError, XPNetValueError, describe
-from ..nn.losses import one_hot
+from ..nn.losses import get_loss, one_hot
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
 
@@ -134,8 +134,9 @@ def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[
 
 
 def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int) -> Any:
-    """Integer labels become ``(n, classes)`` one-hot rows for the quadratic loss (which needs ``(n, k)`` targets)."""
-    if loss != "quadratic" or getattr(y, "ndim", 2) != 1:
+    """Integer labels become ``(n, classes)`` one-hot rows for losses on ``(n, k)`` class targets (quadratic,
+    binary cross-entropy)."""
+    if not get_loss(loss).one_hot_labels or getattr(y, "ndim", 2) != 1:
         return y
     if is_host_array(y):
         labels = np.asarray(y).astype(np.int64)

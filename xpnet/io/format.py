@@ -8,6 +8,7 @@ writes are atomic, so a crash mid-write leaves the previous file intact.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
@@ -18,9 +19,10 @@ import safetensors
 import safetensors.numpy
 
 from .._version import __version__
-from ..backend import Backend, dtype_name, float_dtype, resolve, to_numpy
+from ..backend import Backend, dtype_name, float_dtype, resolve
 from ..errors import DataIntegrityError, DataNotFoundError, XPNetTypeError, XPNetValueError, describe
 from ..nn.activations import ACTIVATIONS
+from ..nn.architecture import build_layers, check_architecture
 from ..nn.losses import LOSSES
 from ..nn.network import MLP
 from .atomic import atomic_open
@@ -189,13 +191,11 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
     if path.is_dir():
         raise XPNetValueError(f"{path}: is a directory; expected a file path such as {path / 'model.safetensors'}")
     dtype = dtype_name(model.dtype)
-    tensors = {f"{'Wb'[i % 2]}{i // 2 + 1}": np.asarray(to_numpy(p), dtype=dtype) for i, p in enumerate(model.params)}
-    meta: dict[str, Any] = {
-        "sizes": list(model.sizes),
-        "activation": model.activation,
-        "loss": model.loss,
-        "dtype": dtype,
-    }
+    state = model.state()
+    tensors = {name: np.asarray(a, dtype=dtype) for kind in ("params", "buffers") for name, a in state[kind].items()}
+    meta: dict[str, Any] = {"sizes": state["sizes"], "activation": model.activation, "loss": model.loss, "dtype": dtype}
+    if any(state["arch"]["dropout"]) or state["arch"]["norm"] is not None:  # plain networks keep format 1's meta
+        meta["arch"] = state["arch"]
     if model.standardization is not None:
         tensors["input_mean"], tensors["input_std"] = model.standardization
     for key, value in (("classes", model.classes), ("features", model.feature_names)):
@@ -206,27 +206,48 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
     return write_tensors(path, tensors, meta, kind=MODEL_KIND)
 
 
-def _check_model_meta(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> list[np.ndarray]:
-    """The parameters ``[W1, b1, ...]`` of a model file whose metadata and tensor names are consistent."""
+def _state_from_file(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any]:
+    """A network's :meth:`~xpnet.MLP.state` from a model file whose metadata and tensors are consistent."""
     sizes, activation, loss, dtype = (meta.get(key) for key in ("sizes", "activation", "loss", "dtype"))
     if activation not in ACTIVATIONS or loss not in LOSSES or dtype not in ("float32", "float64"):
         raise DataIntegrityError(
             f"{path}: unknown activation {activation!r}, loss {loss!r} or dtype {dtype!r}; expected "
             f"activation in {sorted(ACTIVATIONS)}, loss in {sorted(LOSSES)}, dtype 'float32' or 'float64'"
         )
-    tensors = {name: t for name, t in tensors.items() if name not in _INPUT_TENSORS}
-    names = [f"{c}{layer}" for layer in range(1, len(tensors) // 2 + 1) for c in "Wb"]
-    if not names or sorted(tensors) != sorted(names) or {t.dtype.name for t in tensors.values()} != {dtype}:
-        found = {name: t.dtype.name for name, t in sorted(tensors.items())}
-        raise DataIntegrityError(f"{path}: expected tensors W1, b1, W2, b2, ... of dtype {dtype}; found {found}")
-    params = [tensors[name] for name in names]
+    arch = meta.get("arch") or {"activation": activation, "dropout": [], "norm": None, "norm_momentum": 0.1,
+                                "norm_eps": 1e-5}  # fmt: skip
     try:
-        shapes = MLP.from_params(params, activation=activation, loss=loss).sizes
-    except XPNetValueError as exc:
-        raise DataIntegrityError(f"{path}: tensors do not chain into a network: {exc}") from exc
-    if list(shapes) != sizes:
-        raise DataIntegrityError(f"{path}: tensors give layer widths {list(shapes)}; the metadata says {sizes!r}")
-    return params
+        architecture = check_architecture(len(sizes) - 2, arch["activation"], arch["dropout"] or 0.0, arch["norm"],
+                                          arch["norm_momentum"], arch["norm_eps"])  # fmt: skip
+        _, param_names, buffer_names = build_layers(sizes, architecture)
+    except (XPNetValueError, XPNetTypeError, KeyError, TypeError) as exc:
+        raise DataIntegrityError(f"{path}: its architecture metadata is not valid: {exc}") from exc
+    params, buffers = [n for names in param_names for n in names], [n for names in buffer_names for n in names]
+    arrays = {name: t for name, t in tensors.items() if name not in _INPUT_TENSORS}
+    if sorted(arrays) != sorted(params + buffers) or {t.dtype.name for t in arrays.values()} != {dtype}:
+        found = {name: t.dtype.name for name, t in sorted(arrays.items())}
+        raise DataIntegrityError(
+            f"{path}: expected tensors {', '.join(params + buffers)} of dtype {dtype}; found {found}"
+        )
+    weights = [arrays[f"W{layer}"] for layer in range(1, len(sizes))]
+    if any(W.ndim != 2 for W in weights) or any(a.shape[1] != b.shape[0] for a, b in itertools.pairwise(weights)):
+        raise DataIntegrityError(f"{path}: tensors do not chain into a network: {[W.shape for W in weights]}")
+    widths = [weights[0].shape[0], *(W.shape[1] for W in weights)]
+    if widths != sizes:
+        raise DataIntegrityError(f"{path}: tensors give layer widths {widths}; the metadata says {sizes!r}")
+    state = {"sizes": sizes, "arch": arch, "loss": loss, "dtype": dtype, "params": {n: arrays[n] for n in params},
+             "buffers": {n: arrays[n] for n in buffers}, "standardization": None}  # fmt: skip
+    stats = [tensors.get(name) for name in _INPUT_TENSORS]
+    if any(t is not None for t in stats):
+        if any(t is None or t.shape != (sizes[0],) for t in stats):
+            raise DataIntegrityError(f"{path}: expected input_mean and input_std of shape ({sizes[0]},)")
+        state["standardization"] = tuple(stats)
+    for key, field, width in (("classes", "classes", sizes[-1]), ("features", "feature_names", sizes[0])):
+        names = meta.get(key)
+        if names is not None and (not isinstance(names, list) or len(names) != width):
+            raise DataIntegrityError(f"{path}: its {key!r} metadata should list {width} names; found {names!r}")
+        state[field] = None if names is None else [str(n) for n in names]
+    return state
 
 
 def load(path: str | os.PathLike, device: str | Backend | None = "auto", *, dtype: Any = None) -> MLP:
@@ -253,28 +274,14 @@ def load(path: str | os.PathLike, device: str | Backend | None = "auto", *, dtyp
     """
     path = _as_path(path)
     tensors, meta = read_tensors(path, kind=MODEL_KIND)
-    params = _check_model_meta(path, tensors, meta)
+    state = _state_from_file(path, tensors, meta)
     backend = resolve(device)
     if dtype is None and not backend.supports_dtype(getattr(backend.xp, meta["dtype"])):
         raise XPNetValueError(
             f"{path}: saved in {meta['dtype']}, which device {backend.spec!r} lacks; load it with dtype='float32'"
         )
     target = float_dtype(backend, meta["dtype"] if dtype is None else dtype)  # also checks an explicit dtype
-    model = MLP.from_params(
-        [backend.asarray(p, target) for p in params], activation=meta["activation"], loss=meta["loss"]
-    )
-    stats = [tensors.get(name) for name in _INPUT_TENSORS]
-    if any(t is not None for t in stats):
-        if any(t is None or t.shape != (model.sizes[0],) for t in stats):
-            raise DataIntegrityError(f"{path}: expected input_mean and input_std of shape ({model.sizes[0]},)")
-        model.set_standardization(*stats)
-    for key, attribute, width in (
-        ("classes", "classes", model.sizes[-1]),
-        ("features", "feature_names", model.sizes[0]),
-    ):
-        names = meta.get(key)
-        if names is not None:
-            if not isinstance(names, list) or len(names) != width:
-                raise DataIntegrityError(f"{path}: its {key!r} metadata should list {width} names; found {names!r}")
-            setattr(model, attribute, [str(n) for n in names])
-    return model
+    try:
+        return MLP.from_state(state | {"spec": backend.spec}, device=backend, dtype=dtype_name(target))
+    except DataIntegrityError as exc:
+        raise DataIntegrityError(f"{path}: {exc}") from exc

@@ -46,6 +46,54 @@ def tanh_derivative(z: Array, a: Array) -> Array:
     return 1.0 - a * a
 
 
+LEAKY_SLOPE = 0.01  # leaky_relu's slope for z < 0 (PyTorch's default)
+ELU_ALPHA = 1.0
+GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+
+
+def leaky_relu(z: Array) -> Array:
+    xp = array_namespace(z)
+    return xp.where(z > 0, z, LEAKY_SLOPE * z)
+
+
+def leaky_relu_derivative(z: Array, a: Array) -> Array:
+    xp = array_namespace(z)
+    positive = xp.astype(z > 0, z.dtype)
+    return positive + LEAKY_SLOPE * (1.0 - positive)
+
+
+def elu(z: Array) -> Array:
+    xp = array_namespace(z)
+    return xp.where(z > 0, z, ELU_ALPHA * xp.expm1(xp.minimum(z, 0.0)))  # expm1 of <= 0 never overflows
+
+
+def elu_derivative(z: Array, a: Array) -> Array:
+    xp = array_namespace(z)
+    return xp.where(z > 0, xp.ones_like(z), a + ELU_ALPHA)  # d/dz α(e^z − 1) = α e^z = a + α
+
+
+def gelu(z: Array) -> Array:
+    """GELU, tanh form: ``½ z (1 + tanh(√(2/π) (z + 0.044715 z³)))``."""
+    xp = array_namespace(z)
+    return 0.5 * z * (1.0 + xp.tanh(GELU_C * (z + 0.044715 * z * z * z)))
+
+
+def gelu_derivative(z: Array, a: Array) -> Array:
+    xp = array_namespace(z)
+    t = xp.tanh(GELU_C * (z + 0.044715 * z * z * z))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * z * z)
+
+
+def softplus(z: Array) -> Array:
+    """``log(1 + e^z)``, stable for any z: ``max(z, 0) + log1p(e^-|z|)``."""
+    xp = array_namespace(z)
+    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def softplus_derivative(z: Array, a: Array) -> Array:
+    return sigmoid(z)
+
+
 def identity(z: Array) -> Array:
     return z
 
@@ -59,6 +107,10 @@ ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": (sigmoid, sigmoid_derivative),
     "tanh": (tanh, tanh_derivative),
     "identity": (identity, identity_derivative),
+    "leaky_relu": (leaky_relu, leaky_relu_derivative),
+    "elu": (elu, elu_derivative),
+    "gelu": (gelu, gelu_derivative),
+    "softplus": (softplus, softplus_derivative),
 }
 
 

@@ -40,11 +40,12 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.nd
 
 
 INITIALISERS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
-    "relu": he_normal,
-    "sigmoid": glorot_uniform,
-    "tanh": glorot_uniform,
-    "identity": glorot_uniform,
+    "he": he_normal,
+    "glorot": glorot_uniform,
 }
+# The scheme of a hidden layer followed by each activation: He for the rectifier family, Glorot otherwise.
+SCHEMES = {"relu": "he", "leaky_relu": "he", "elu": "he", "gelu": "he",
+           "sigmoid": "glorot", "tanh": "glorot", "identity": "glorot", "softplus": "glorot"}  # fmt: skip
 
 
 def init_params(sizes: Sequence[int], activation: str, rng: np.random.Generator, dtype: str) -> list[np.ndarray]:
@@ -52,7 +53,7 @@ def init_params(sizes: Sequence[int], activation: str, rng: np.random.Generator,
     params: list[np.ndarray] = []
     last = len(sizes) - 2
     for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        scheme = INITIALISERS[activation] if layer < last else glorot_uniform
+        scheme = INITIALISERS[SCHEMES[activation]] if layer < last else glorot_uniform
         params.append(scheme(rng, fan_in, fan_out).astype(dtype))
         params.append(np.zeros(fan_out, dtype=dtype))
     return params

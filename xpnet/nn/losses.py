@@ -1,5 +1,6 @@
-"""Losses, each fused with its output layer and written beside its gradient: softmax cross-entropy and Nielsen's
-quadratic cost (classification), mean squared error on identity outputs (regression).
+"""Losses, each fused with its output layer and written beside its gradient: softmax cross-entropy, Nielsen's
+quadratic cost and binary cross-entropy on sigmoid outputs (classification), mean squared error on identity
+outputs (regression).
 
 A loss maps the last layer's pre-activation ``z`` (shape ``(n, k)``) and the targets to
 ``(loss, delta)`` where ``loss`` is a 0-d array (mean over the batch) and ``delta = dloss/dz`` (``(n, k)``).
@@ -66,6 +67,19 @@ def quadratic(z: Array, y: Array) -> tuple[Array, Array]:
     return loss, delta
 
 
+def binary_cross_entropy(z: Array, y: Array) -> tuple[Array, Array]:
+    """Cross-entropy of sigmoid outputs ``a = σ(z)`` against targets ``y`` in [0, 1], both ``(n, k)`` (Nielsen, ch. 3).
+
+    loss = −mean_i Σ_j [y log a + (1 − y) log(1 − a)] = mean_i Σ_j [softplus(z) − y·z];  dloss/dz = (a − y) / n.
+    The σ'(z) of the quadratic cost cancels: saturated sigmoids still learn fast.
+    """
+    xp = array_namespace(z)
+    inv_n = 1.0 / z.shape[0]
+    stable_softplus = xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+    loss = xp.sum(stable_softplus - y * z) * inv_n
+    return loss, (sigmoid(z) - y) * inv_n
+
+
 def mean_squared_error(z: Array, y: Array) -> tuple[Array, Array]:
     """Mean squared error of identity outputs ``z`` against real targets ``y``, both ``(n, k)`` (regression).
 
@@ -100,11 +114,19 @@ class Loss:
     integer_targets: bool
     classifies: bool = True
 
+    @property
+    def one_hot_labels(self) -> bool:
+        """Scores classes from ``(n, k)`` targets: integer labels are turned into one-hot rows for it."""
+        return self.classifies and not self.integer_targets
+
 
 LOSSES: dict[str, Loss] = {
     "cross_entropy": Loss("cross_entropy", cross_entropy, identity, softmax, integer_targets=True),
     "quadratic": Loss("quadratic", quadratic, sigmoid, _normalised_sigmoid, integer_targets=False),
     "mse": Loss("mse", mean_squared_error, identity, _no_probabilities, integer_targets=False, classifies=False),
+    "binary_cross_entropy": Loss(
+        "binary_cross_entropy", binary_cross_entropy, sigmoid, _normalised_sigmoid, integer_targets=False
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""The multilayer perceptron: forward pass and hand-written backprop, written once for every backend."""
+"""The multilayer perceptron: layers composed into a network, with hand-written backprop, written once for
+every backend. Its state (parameters, buffers, settings) travels through :mod:`xpnet.nn.state`."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..backend import Backend, axpy, backend_of, dtype_name, float_dtype, matmul_into, resolve, to_numpy
+from ..backend import Backend, backend_of, dtype_name, float_dtype, resolve, to_numpy
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from ..validation import check_float, check_inputs, check_sizes, check_targets, check_x, check_y
-from .activations import get_activation
-from .init import Seed, generators, init_params
+from .architecture import Architecture, build_layers, check_architecture
+from .init import Seed, generators
+from .layers import EVALUATION, Context, Dense
 from .losses import get_loss
+from .state import StateMixin
 
 Array = Any
 F = TypeVar("F", bound=Callable[..., Any])
+TRAINING = Context(training=True)  # loss_and_grads' default: dropout at step 0 of seed 0, batch statistics
 
 
 def on_device(method: F) -> F:
@@ -31,22 +35,29 @@ def on_device(method: F) -> F:
     return cast(F, wrapper)
 
 
-class MLP:
+class MLP(StateMixin):
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with hand-written backprop.
 
-    Layer ``l`` computes ``z = a @ W + b`` with ``W`` of shape ``(fan_in, fan_out)`` and a 1-D ``b``;
-    hidden layers apply ``activation``; the output layer is fused with ``loss`` (logits for
-    ``"cross_entropy"``, sigmoid units for ``"quadratic"``).
+    Each hidden layer is ``Dense -> [norm] -> activation -> [dropout]`` (see :mod:`xpnet.nn.layers`); the output
+    layer is a ``Dense`` fused with ``loss``. ``Dense`` computes ``x @ W + b`` with ``W`` of shape
+    ``(fan_in, fan_out)`` and a 1-D ``b``.
 
     Parameters
     ----------
     sizes : sequence of int
         Layer widths, input first, e.g. ``(784, 100, 10)``.
-    activation : {"relu", "sigmoid", "tanh", "identity"}
+    activation : {"relu", "leaky_relu", "elu", "gelu", "softplus", "sigmoid", "tanh", "identity"}
         Hidden-layer activation.
-    loss : {"cross_entropy", "quadratic"}
-        ``cross_entropy``: softmax cross-entropy on integer labels ``(n,)``; ``quadratic``: mean over the
-        batch of ``½‖a − y‖²`` on sigmoid outputs and real targets ``(n, k)``.
+    loss : {"cross_entropy", "quadratic", "binary_cross_entropy", "mse"}
+        ``cross_entropy``: softmax cross-entropy on integer labels ``(n,)``; ``quadratic``: mean over the batch of
+        ``½‖a − y‖²`` on sigmoid outputs; ``binary_cross_entropy``: on sigmoid outputs; ``mse``: regression on
+        identity outputs. The last three take targets ``(n, k)``.
+    dropout : float or sequence of float
+        Inverted-dropout rate of every hidden layer, or one per hidden layer (0 disables).
+    norm : {None, "batch", "layer"}
+        Batch or layer normalization between each hidden ``Dense`` and its activation.
+    norm_momentum, norm_eps : float
+        Batch norm's running-statistics momentum (PyTorch's convention) and both norms' epsilon.
     device : str
         Device spec (``"auto"``, ``"cpu"``, ``"cuda:0"``, ``"torch:cpu"``, ``"strict:device1"``, ...).
     dtype : {"float32", "float64"}
@@ -57,18 +68,15 @@ class MLP:
     Attributes
     ----------
     params : list of arrays
-        ``[W1, b1, W2, b2, ...]`` on the model's device.
-    classes : list of str or None
-        Names of the output classes when the model was trained on named labels (``predict`` returns indices
-        into it); saved with the model.
-    feature_names : list of str or None
-        Names of the input columns (a DataFrame's or a CSV header's); saved with the model.
+        Every parameter on the model's device, named by :attr:`param_names` (``W1, b1, [gamma1, beta1,] W2, ...``).
+    buffers : list of arrays
+        Non-trained state (batch norm's running statistics), named by :attr:`buffer_names`.
+    classes, feature_names : list of str or None
+        Names of the output classes and input columns when the training data had them; saved with the model.
     """
 
     classes: list[str] | None = None
     feature_names: list[str] | None = None
-    _standardize: tuple[Array, Array] | None = None  # (mean, 1 / std) on the device, applied to every input
-    _standardize_host: tuple[np.ndarray, np.ndarray] | None = None  # (mean, std) as given, float64
 
     def __init__(
         self,
@@ -76,26 +84,43 @@ class MLP:
         *,
         activation: str = "relu",
         loss: str = "cross_entropy",
+        dropout: float | Sequence[float] = 0.0,
+        norm: str | None = None,
+        norm_momentum: float = 0.1,
+        norm_eps: float = 1e-5,
         device: str | Backend | None = "auto",
         dtype: Any = "float32",
         seed: Seed = None,
     ) -> None:
         sizes = check_sizes(sizes)
-        self._configure(activation, loss, resolve(device))
-        self._dtype = float_dtype(self.backend, dtype)
-        host = init_params(sizes, activation, generators(seed, 1)[0], dtype_name(self._dtype))
-        self.params: list[Array] = [self.backend.asarray(p) for p in host]
+        arch = check_architecture(len(sizes) - 2, activation, dropout, norm, norm_momentum, norm_eps)
+        backend = resolve(device)
+        self._build(sizes, arch, loss, backend, float_dtype(backend, dtype))
+        rng, host_params, host_buffers = generators(seed, 1)[0], [], []
+        for layer in self.layers:
+            made = layer.create(rng, dtype_name(self._dtype))
+            host_params += made[0]
+            host_buffers += made[1]
+        with backend.activate():
+            self.params: list[Array] = [backend.asarray(p) for p in host_params]
+            self.buffers: list[Array] = [backend.asarray(b) for b in host_buffers]
 
-    def _configure(self, activation: str, loss: str, backend: Backend) -> None:
-        self.activation = activation
-        self._act, self._act_derivative = get_activation(activation)
-        self.loss = loss
-        self._loss = get_loss(loss)
-        self.backend = backend
+    def _build(self, sizes: Sequence[int], arch: Architecture, loss: str, backend: Backend, dtype: Any) -> None:
+        """Everything but the arrays: layers, names, slots, loss and device."""
+        self._loss, self.loss, self.backend, self._dtype = get_loss(loss), loss, backend, dtype
+        self.arch, self._sizes = arch, tuple(sizes)
+        self.layers, params, buffers = build_layers(sizes, arch)
+        self.param_names = [name for names in params for name in names]
+        self.buffer_names = [name for names in buffers for name in names]
+        self._param_slots = _slots(params)
+        self._buffer_slots = _slots(buffers)
+        self._weights = [slots[0] for layer, slots in zip(self.layers, self._param_slots) if isinstance(layer, Dense)]
+        self._standardize: tuple[Array, Array] | None = None
+        self._standardize_host: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_params(cls, params: Sequence[Array], *, activation: str = "relu", loss: str = "cross_entropy") -> MLP:
-        """Build a network around existing ``[W1, b1, ...]`` arrays; the device follows the arrays.
+        """Build a network of ``Dense`` layers around existing ``[W1, b1, ...]`` arrays; the device follows them.
 
         The arrays are copied, so training the network never modifies the caller's arrays.
         """
@@ -121,12 +146,38 @@ class MLP:
                     f"params[{i}], params[{i + 1}]: expected W of shape ({fan_in}, m) and b of shape (m,); "
                     f"received {tuple(W.shape)} and {tuple(b.shape)}"
                 )
+        sizes = (params[0].shape[0], *(W.shape[1] for W in params[::2]))
         net = cls.__new__(cls)
-        net._configure(activation, loss, backend)
-        net._dtype = float_dtype(backend, params[0].dtype)
+        arch = check_architecture(len(sizes) - 2, activation, 0.0, None, 0.1, 1e-5)
+        net._build(sizes, arch, loss, backend, float_dtype(backend, params[0].dtype))
         with backend.activate():
-            net.params = [backend.xp.asarray(p, copy=True) for p in params]
+            net.params, net.buffers = [backend.xp.asarray(p, copy=True) for p in params], []
         return net
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths, input first."""
+        return self._sizes
+
+    @property
+    def activation(self) -> str:
+        return self.arch.activation
+
+    @property
+    def device(self) -> Any:
+        """The native device object the parameters live on (as ``array.device`` reports it)."""
+        return self.backend.device
+
+    @property
+    def dtype(self) -> Any:
+        """The namespace dtype of the parameters."""
+        return self._dtype
+
+    @property
+    def xp(self) -> Any:
+        """The Array API namespace of the parameters."""
+        return array_namespace(self.params[0])
 
     @property
     def standardization(self) -> tuple[Array, Array] | None:
@@ -152,65 +203,34 @@ class MLP:
         self._standardize_host = (mean64, std64)
         self._standardize = (self.backend.asarray(mean64, self._dtype), self.backend.asarray(1.0 / std64, self._dtype))
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        """Layer widths, input first."""
-        return (self.params[0].shape[0], *(W.shape[1] for W in self.params[::2]))
-
-    @property
-    def device(self) -> Any:
-        """The native device object the parameters live on (as ``array.device`` reports it)."""
-        return self.backend.device
-
-    @property
-    def dtype(self) -> Any:
-        """The namespace dtype of the parameters."""
-        return self._dtype
-
-    @property
-    def xp(self) -> Any:
-        """The Array API namespace of the parameters."""
-        return array_namespace(self.params[0])
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickling (scikit-learn estimators, joblib): host copies of the parameters and the device's spec.
-
-        xpnet's own files never hold pickles (:func:`xpnet.save`); this is for estimators in memory or in a cache.
-        """
-        return {"spec": self.backend.spec, "dtype": dtype_name(self._dtype), "activation": self.activation,
-                "loss": self.loss, "params": [to_numpy(p) for p in self.params], "classes": self.classes,
-                "feature_names": self.feature_names, "standardization": self.standardization}  # fmt: skip
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._configure(state["activation"], state["loss"], resolve(state["spec"]))
-        self._dtype = float_dtype(self.backend, state["dtype"])
-        with self.backend.activate():
-            self.params = [self.backend.asarray(p) for p in state["params"]]
-        self.classes, self.feature_names = state["classes"], state["feature_names"]
-        self.set_standardization(*(state["standardization"] or (None,)))
-
     def __repr__(self) -> str:
+        dropout = self.arch.dropout if any(self.arch.dropout) else None
+        extra = "".join(
+            f", {key}={value!r}" for key, value in (("dropout", dropout), ("norm", self.arch.norm)) if value
+        )
         return (
-            f"MLP(sizes={self.sizes}, activation={self.activation!r}, loss={self.loss!r}, "
+            f"MLP(sizes={self.sizes}, activation={self.activation!r}, loss={self.loss!r}{extra}, "
             f"device={self.backend.spec!r}, dtype={dtype_name(self._dtype)!r})"
         )
 
     # ----------------------------------------------------------------- forward
-    def _forward(self, x: Array) -> tuple[list[Array], list[Array]]:
-        """Pre-activations ``zs`` and activations ``activations`` (``activations[0] = x``) of every layer."""
+    def _forward(self, x: Array, ctx: Context, keep: bool = False) -> tuple[Array, list[Any]]:
+        """The last layer's output ``z`` ``(n, k)`` (before the loss's output function) and, with ``keep``, every
+        layer's cache for backprop. A training pass stores the layers' updated buffers."""
         if self._standardize is not None:
             mean, inverse = self._standardize
             x = (x - mean) * inverse  # (n, d)
-        activations, zs = [x], []
-        n_layers = len(self.params) // 2
-        for layer in range(n_layers):
-            W, b = self.params[2 * layer], self.params[2 * layer + 1]
-            z = activations[-1] @ W  # (n, fan_out)
-            z += b  # in place: no second (n, fan_out) array
-            zs.append(z)
-            if layer < n_layers - 1:
-                activations.append(self._act(z))
-        return zs, activations
+        caches = []
+        for layer, params, buffers in zip(self.layers, self._param_slots, self._buffer_slots):
+            x, cache, updated = layer.forward(
+                [self.params[i] for i in params], [self.buffers[i] for i in buffers], x, ctx
+            )
+            if updated is not None:
+                for i, value in zip(buffers, updated):
+                    self.buffers[i] = value
+            if keep:
+                caches.append(cache)
+        return x, caches
 
     def _inputs(self, x: Array) -> Array:
         return check_inputs(x, self.backend, self._dtype, self.sizes[0])
@@ -222,34 +242,37 @@ class MLP:
 
     @on_device
     def __call__(self, x: Array) -> Array:
-        """Network output ``(n, k)``: logits for cross-entropy, sigmoid activations for the quadratic cost."""
-        zs, _ = self._forward(self._inputs(x))
-        return self._loss.output(zs[-1])
+        """Network output ``(n, k)`` in evaluation mode: logits for cross-entropy, sigmoid outputs for the quadratic
+        and binary cross-entropy losses, values for mse."""
+        return self._loss.output(self._forward(self._inputs(x), EVALUATION)[0])
 
     @on_device
     def predict_proba(self, x: Array) -> Array:
         """Class probabilities ``(n, k)`` (rows sum to 1) on the model's device."""
-        zs, _ = self._forward(self._inputs(x))
-        return self._loss.proba(zs[-1])
+        return self._loss.proba(self._forward(self._inputs(x), EVALUATION)[0])
 
     @on_device
     def predict(self, x: Array) -> Array:
         """Predicted class indices ``(n,)`` on the model's device."""
-        zs, _ = self._forward(self._inputs(x))
-        return self.xp.argmax(zs[-1], axis=1)
+        return self.xp.argmax(self._forward(self._inputs(x), EVALUATION)[0], axis=1)
 
     # ---------------------------------------------------------------- backward
     @on_device
-    def loss_and_grads(self, x: Array, y: Array, *, l2: float = 0.0) -> tuple[Array, list[Array]]:
+    def loss_and_grads(
+        self, x: Array, y: Array, *, l2: float = 0.0, context: Context = TRAINING
+    ) -> tuple[Array, list[Array]]:
         """Loss on ``(x, y)`` and its gradient with respect to every parameter, by backprop.
 
         Parameters
         ----------
         x : array, shape (n, sizes[0])
-        y : array, shape (n,) integer labels (cross_entropy) or (n, sizes[-1]) targets (quadratic)
+        y : array, shape (n,) integer labels (cross_entropy) or (n, sizes[-1]) targets (the other losses)
         l2 : float
-            Adds ``½·l2·Σ‖W‖²`` over the weights (not the biases) to the loss and ``l2·W`` to their gradients;
-            it does not scale with the batch size.
+            Adds ``½·l2·Σ‖W‖²`` over the weights (not biases or norm parameters) to the loss and ``l2·W`` to their
+            gradients; it does not scale with the batch size.
+        context : Context
+            Training mode by default (dropout drawn for step 0 of seed 0, batch statistics, which batch norm's
+            running statistics are updated from); ``xpnet.nn.layers.EVALUATION`` for the evaluation-mode network.
 
         Returns
         -------
@@ -259,49 +282,50 @@ class MLP:
         l2 = check_float("l2", l2)
         x = self._inputs(x)
         y = check_targets(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets, self._dtype)
-        loss, grads, _ = self._backprop(x, y, l2)
+        loss, grads, _ = self._backprop(x, y, l2, context=context)
         if l2:
-            loss = loss + (0.5 * l2) * sum(self.xp.sum(W * W) for W in self.params[::2])
+            loss = loss + (0.5 * l2) * sum(self.xp.sum(self.params[i] * self.params[i]) for i in self._weights)
         return loss, grads
 
     def _loss_and_output(self, x: Array, y: Array) -> tuple[Array, Array]:
-        """Forward pass only: the data loss and the last layer's pre-activation ``z`` (for evaluation)."""
-        zs, _ = self._forward(x)
-        loss, _ = self._loss.value_and_delta(zs[-1], y)
-        return loss, zs[-1]
+        """Evaluation-mode forward pass only: the data loss and the last layer's output ``z`` (for evaluation)."""
+        z, _ = self._forward(x, EVALUATION)
+        loss, _ = self._loss.value_and_delta(z, y)
+        return loss, z
 
     def _backprop(
-        self, x: Array, y: Array, l2: float, into: list[tuple[Array, float]] | None = None
+        self, x: Array, y: Array, l2: float, into: list[tuple[Array, float]] | None = None, context: Context = TRAINING
     ) -> tuple[Array, list[Array], Array]:
         """Unchecked backprop on arrays already on the device (the training loop's hot path).
 
-        Returns the data loss (without the L2 term), the gradients (with the L2 term) and the
-        last layer's pre-activation ``z`` ``(n, k)``, from which callers count correct predictions.
-        With ``into`` (one ``(buffer, beta)`` per parameter, see :meth:`xpnet.optim.Optimizer.gradient_sinks`)
-        each gradient is accumulated as ``buffer = beta·buffer + gradient`` instead, fused into the matrix
-        product, and the buffers are returned in place of the gradients.
+        Returns the data loss (without the L2 term), the gradients (with the L2 term) and the last layer's output
+        ``z`` ``(n, k)``, from which callers count correct predictions. With ``into`` (one ``(buffer, beta)`` per
+        parameter, see :meth:`xpnet.optim.Optimizer.gradient_sinks`) each gradient is accumulated as
+        ``buffer = beta·buffer + gradient`` instead, fused into the matrix product where it can be, and the
+        buffers are returned in place of the gradients.
         """
-        xp = array_namespace(x)
-        zs, activations = self._forward(x)
-        loss, delta = self._loss.value_and_delta(zs[-1], y)  # delta = dloss/dz_L, (n, k)
+        z, caches = self._forward(x, context, keep=True)
+        loss, delta = self._loss.value_and_delta(z, y)  # delta = dloss/dz, (n, k)
         grads: list[Array] = [None] * len(self.params)
-        for layer in range(len(zs) - 1, -1, -1):
-            W = self.params[2 * layer]
-            if into is None:
-                grads[2 * layer] = activations[layer].T @ delta  # (fan_in, fan_out)
-                grads[2 * layer + 1] = xp.sum(delta, axis=0)  # (fan_out,)
-            else:
-                (gW, beta_W), (gb, beta_b) = into[2 * layer], into[2 * layer + 1]
-                grads[2 * layer] = matmul_into(activations[layer].T, delta, gW, beta_W)  # beta·gW + a.T @ delta
-                gb *= beta_b
-                gb += xp.sum(delta, axis=0)
-                grads[2 * layer + 1] = gb
-            if l2:
-                grads[2 * layer] = axpy(l2, W, grads[2 * layer])  # += l2·W, in place
-            if layer:
-                delta = delta @ W.T  # (n, fan_in), a fresh array: scaled in place
-                delta *= self._act_derivative(zs[layer - 1], activations[layer])
-        return loss, grads, zs[-1]
+        for k in range(len(self.layers) - 1, -1, -1):
+            layer, slots = self.layers[k], self._param_slots[k]
+            sinks = None if into is None or not slots else [into[i] for i in slots]
+            penalty = l2 if isinstance(layer, Dense) else 0.0
+            delta, layer_grads = layer.backward(
+                [self.params[i] for i in slots], caches[k], delta, sinks, penalty, k > 0
+            )
+            for i, g in zip(slots, layer_grads):
+                grads[i] = g
+        return loss, grads, z
+
+
+def _slots(names: list[list[str]]) -> list[list[int]]:
+    """Each layer's positions in the flat list of its network's arrays."""
+    slots, start = [], 0
+    for layer_names in names:
+        slots.append(list(range(start, start + len(layer_names))))
+        start += len(layer_names)
+    return slots
 
 
 def check_model(model: Any, name: str = "model") -> MLP:

@@ -1,0 +1,43 @@
+"""Random numbers drawn on the device from a counter: the same key gives the same numbers on every backend.
+
+A dropout mask needs fresh numbers every step, on the device (drawing them on the host and copying would move as
+much data as the batch itself). Device generators differ between NumPy, CuPy and PyTorch, so instead every
+element's number is a hash of its position and a 32-bit key: integer multiplies, shifts and xors that every Array
+API library computes identically (int64 arithmetic, values kept below 2^32, products below 2^63). The key is drawn
+on the host from the run's seed, the step and the layer, so a resumed run, another backend or another number of
+ranks (each hashing its rows' global positions) draws exactly the same mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Array = Any
+MASK32 = 0xFFFFFFFF
+_MULTIPLIER = 0x45D9F3B  # an odd constant below 2^27 (a well-mixing 32-bit integer hash's)
+
+
+def step_key(seed: int, step: int, stream: int) -> int:
+    """The 32-bit key of ``stream`` (a layer) at global ``step`` of a run seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed & MASK32, seed >> 32, step, stream]).generate_state(1)[0])
+
+
+def _mix(h: Array, xp: Any) -> Array:
+    """A bijection of 32-bit integers (held in int64) that scatters neighbouring inputs."""
+    for _ in range(2):
+        h = xp.bitwise_xor(h, xp.bitwise_right_shift(h, 16))
+        h = xp.bitwise_and(h * _MULTIPLIER, MASK32)
+    return xp.bitwise_xor(h, xp.bitwise_right_shift(h, 16))
+
+
+def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: int, first_row: int, keep: float) -> Array:
+    """A boolean ``(rows, units)`` array, True with probability ``keep``, for rows ``first_row, first_row + 1, ...``
+    of the stream ``key`` (positions are global: a shard of a batch draws what the whole batch would there)."""
+    rows, units = shape
+    start = first_row * units
+    counter = xp.arange(start, start + rows * units, dtype=xp.int64, device=device)
+    h = _mix(xp.bitwise_xor(xp.bitwise_and(counter, MASK32), key), xp)
+    threshold = min(int(keep * 2.0**32), MASK32 + 1)
+    return xp.reshape(h < threshold, shape)

@@ -1,0 +1,105 @@
+"""A network's whole state as host data, and back: for pickling, copies to another device, snapshots.
+
+``state()`` holds the layer widths, the architecture, the loss, the device spec and dtype, every parameter and
+buffer by name (host NumPy arrays), the class and feature names and the input standardization. xpnet's files
+(:mod:`xpnet.io`) store the same state as safetensors; this module never writes files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import Backend, dtype_name, float_dtype, resolve, to_numpy
+from ..errors import DataIntegrityError
+
+Array = Any
+
+
+class StateMixin:
+    """What :class:`xpnet.MLP` can do with its state (see the module docstring)."""
+
+    params: list[Array]
+    buffers: list[Array]
+    param_names: list[str]
+    buffer_names: list[str]
+    backend: Backend
+    classes: list[str] | None
+    feature_names: list[str] | None
+
+    def state(self) -> dict[str, Any]:
+        """Everything that defines this network, as host data (NumPy arrays and JSON-able values)."""
+        model: Any = self
+        return {"sizes": list(model.sizes), "arch": model.arch.to_dict(), "loss": model.loss, "spec": self.backend.spec,
+                "dtype": dtype_name(model.dtype), "params": dict(zip(self.param_names, map(to_numpy, self.params))),
+                "buffers": dict(zip(self.buffer_names, map(to_numpy, self.buffers))), "classes": self.classes,
+                "feature_names": self.feature_names, "standardization": model.standardization}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: str | Backend | None = None, dtype: Any = None) -> Any:
+        """A network from :meth:`state` on ``device`` (default: the state's own) in ``dtype`` (default: its own).
+
+        Raises :class:`xpnet.DataIntegrityError` when the arrays do not match the architecture.
+        """
+        from .architecture import check_architecture
+
+        arch = state["arch"]
+        architecture = check_architecture(len(state["sizes"]) - 2, arch["activation"], arch["dropout"] or 0.0,
+                                          arch["norm"], arch["norm_momentum"], arch["norm_eps"])  # fmt: skip
+        backend = resolve(state["spec"] if device is None else device)
+        net: Any = cls.__new__(cls)
+        net._build(state["sizes"], architecture, state["loss"], backend, float_dtype(backend, dtype or state["dtype"]))
+        for kind in ("params", "buffers"):
+            names, given = getattr(net, f"{kind[:-1]}_names"), state[kind]
+            if sorted(given) != sorted(names):
+                raise DataIntegrityError(f"expected {kind} {names} for this architecture; found {sorted(given)}")
+        target = dtype_name(net.dtype)
+        with backend.activate():
+            net.params = [
+                backend.asarray(np.asarray(state["params"][n]).astype(target, copy=False)) for n in net.param_names
+            ]
+            net.buffers = [
+                backend.asarray(np.asarray(state["buffers"][n]).astype(target, copy=False)) for n in net.buffer_names
+            ]
+        for i, name in enumerate(net.param_names):
+            expected = _shape_of(net, i)
+            if tuple(net.params[i].shape) != expected:
+                raise DataIntegrityError(
+                    f"{name} has shape {tuple(net.params[i].shape)}; the architecture needs {expected}"
+                )
+        net.classes, net.feature_names = state.get("classes"), state.get("feature_names")
+        if state.get("standardization") is not None:
+            net.set_standardization(*state["standardization"])
+        return net
+
+    def to(self, device: str | Backend, dtype: Any = None) -> Any:
+        """A copy of this network on ``device`` (any spec), optionally in another ``dtype``."""
+        return type(self).from_state(self.state(), device=device, dtype=dtype)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (scikit-learn estimators, joblib): :meth:`state`, host arrays and the device's spec."""
+        return self.state()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(type(self).from_state(state).__dict__)
+
+    def snapshot(self) -> tuple[list[Array], list[Array]]:
+        """Copies of the parameters and buffers, on the device (for early stopping and the divergence guard)."""
+        xp: Any = self.xp
+        return [xp.asarray(p, copy=True) for p in self.params], [xp.asarray(b, copy=True) for b in self.buffers]
+
+    def restore(self, snapshot: tuple[list[Array], list[Array]]) -> None:
+        """Put a :meth:`snapshot` back."""
+        self.params[:], self.buffers[:] = snapshot
+
+
+def _shape_of(net: Any, index: int) -> tuple[int, ...]:
+    """The shape parameter ``index`` must have: ``W`` ``(fan_in, fan_out)``, everything else ``(fan_out,)``."""
+    for layer, slots in zip(net.layers, net._param_slots):
+        if index in slots:
+            position = slots.index(index)
+            if hasattr(layer, "fan_in"):
+                return (layer.fan_in, layer.fan_out) if position == 0 else (layer.fan_out,)
+            return (layer.units,)
+    raise IndexError(index)
