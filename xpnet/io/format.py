@@ -214,6 +214,8 @@ def _state_from_file(path: Path, tensors: dict[str, np.ndarray], meta: dict[str,
             f"{path}: unknown activation {activation!r}, loss {loss!r} or dtype {dtype!r}; expected "
             f"activation in {sorted(ACTIVATIONS)}, loss in {sorted(LOSSES)}, dtype 'float32' or 'float64'"
         )
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(isinstance(w, int) and w > 0 for w in sizes):
+        raise DataIntegrityError(f"{path}: expected 'sizes' as a list of at least 2 positive widths; found {sizes!r}")
     arch = meta.get("arch") or {"activation": activation, "dropout": [], "norm": None, "norm_momentum": 0.1,
                                 "norm_eps": 1e-5}  # fmt: skip
     try:

@@ -155,7 +155,7 @@ class _Normalization:
     def create(self, rng: np.random.Generator, dtype: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return [np.ones(self.units, dtype=dtype), np.zeros(self.units, dtype=dtype)], []
 
-    def _normalize(self, x: Array) -> tuple[Array, Array, Array]:
+    def _normalize(self, x: Array) -> tuple[Array, Array, Array, Array]:
         """``(x̂, 1/√(var + eps), mean, var)`` over :attr:`axis` (biased variance)."""
         xp = array_namespace(x)
         mean = xp.mean(x, axis=self.axis, keepdims=True)

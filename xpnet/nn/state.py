@@ -86,7 +86,7 @@ class StateMixin:
 
     def snapshot(self) -> tuple[list[Array], list[Array]]:
         """Copies of the parameters and buffers, on the device (for early stopping and the divergence guard)."""
-        xp: Any = self.xp
+        xp: Any = self.backend.xp
         return [xp.asarray(p, copy=True) for p in self.params], [xp.asarray(b, copy=True) for b in self.buffers]
 
     def restore(self, snapshot: tuple[list[Array], list[Array]]) -> None:
