@@ -301,7 +301,7 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y), momentum=-0.5), xpnet.XPNetValueError, r"momentum: expected a finite number >= 0\.0; received -0\.5", id="momentum-negative"),
     pytest.param(lambda: train((X, Y), activation="swish"), xpnet.XPNetValueError, r"activation: expected one of \['elu', 'gelu', 'identity', .*\]; received 'swish'", id="activation"),
     pytest.param(lambda: train((X, Y), loss="hinge"), xpnet.XPNetValueError, r"loss: expected one of \['binary_cross_entropy', 'cross_entropy', 'mse', 'quadratic'\]; received 'hinge'", id="loss"),
-    pytest.param(lambda: train((X, Y), optimizer="rmsprop"), xpnet.XPNetValueError, r"optimizer: expected one of \['adam', 'momentum', 'nesterov', 'sgd'\]; received 'rmsprop'", id="optimizer"),
+    pytest.param(lambda: train((X, Y), optimizer="lbfgs"), xpnet.XPNetValueError, r"optimizer: expected one of \['adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd'\]; received 'lbfgs'", id="optimizer"),
     pytest.param(lambda: train((X, Y), lr_schedule="linear"), xpnet.XPNetValueError, r"lr_schedule: expected one of \['constant', 'cosine', 'step'\] or a callable; received 'linear'", id="lr_schedule"),
     pytest.param(lambda: train((X, Y), placement="gpu"), xpnet.XPNetValueError, r"placement: expected one of \['auto', 'device', 'stream'\]; received 'gpu'", id="placement"),
     pytest.param(lambda: train((X, Y), device="nosuch"), xpnet.XPNetValueError, r"device: unknown spec 'nosuch'; expected one of .*\"cpu\"", id="device-unknown"),
@@ -384,7 +384,7 @@ CLI_CASES = [
     pytest.param(("--epochs", "1.5"), r"argument --epochs: invalid int value: '1\.5'", id="epochs-float"),
     pytest.param(("--validation", "2"), r"--validation: expected a fraction between 0 and 1, such as 0\.1; received 2$", id="validation-2"),
     pytest.param(("--early-stopping", "3"), r"--early-stopping: needs a validation set to watch; add --validation 0\.1", id="early-stopping-alone"),
-    pytest.param(("--optimizer", "RMSprop"), r"argument --optimizer: invalid choice: 'rmsprop' \(choose from '?adam'?, '?momentum", id="optimizer-unknown"),
+    pytest.param(("--optimizer", "LBFGS"), r"argument --optimizer: invalid choice: 'lbfgs' \(choose from '?adam'?, '?adamw", id="optimizer-unknown"),
 ]  # fmt: skip
 
 

@@ -126,7 +126,7 @@ def test_plot_errors_writes_png(trained: tuple[subprocess.CompletedProcess[str],
     [
         ("train", "--epochs", "-1"),
         ("train", "--device", "nosuch"),
-        ("train", "--optimizer", "rmsprop"),
+        ("train", "--optimizer", "lbfgs"),
         ("plot", "no-such-history.json"),
     ],
 )

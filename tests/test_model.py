@@ -102,4 +102,4 @@ def test_bad_optimizer_arguments():
     with pytest.raises(xpnet.XPNetValueError, match="beta1"):
         xpnet.optim.Adam(beta1=1.0)
     with pytest.raises(xpnet.XPNetValueError, match=r"adam.*momentum.*nesterov.*sgd"):
-        xpnet.optim.make_optimizer("rmsprop", 0.1)
+        xpnet.optim.make_optimizer("lbfgs", 0.1)

@@ -145,7 +145,7 @@ def test_schedules_shape_the_learning_rate():
         ({"l2": -0.1}, "l2"),
         ({"batch_size": 0}, "batch_size"),
         ({"validation": 1.5}, "validation"),
-        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
         ({"lr_schedule": "linear"}, "lr_schedule"),
         ({"placement": "disk"}, "placement"),
         ({"hidden": 16}, "hidden"),

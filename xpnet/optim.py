@@ -1,4 +1,4 @@
-"""Optimizers: plain SGD, heavy-ball momentum, Nesterov momentum and Adam, written once.
+"""Optimizers: plain SGD, heavy-ball momentum, Nesterov momentum, Adam, AdamW and RMSprop, written once.
 
 Each optimizer updates a parameter list in place: ``opt.step(params, grads)``. Updates use in-place
 operators (``p -= u``) and :func:`xpnet.backend.axpy` (``y += a·x``), which modify the array itself on
@@ -154,16 +154,70 @@ class Adam(Optimizer):
         params[i] = axpy(-step_size, m / denominator, params[i])
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): ``p ← p − lr·weight_decay·p`` before the
+    Adam step, on the weight matrices only (parameters with two or more dimensions; not biases or norm scales).
+    The decay does not pass through Adam's moments, so it is not rescaled per parameter as an L2 term would be."""
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(lr, beta1, beta2, eps)
+        self.weight_decay = check_float("weight_decay", weight_decay)
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        if self.weight_decay and params[i].ndim >= 2:
+            p = params[i]
+            p *= 1.0 - self.lr * self.weight_decay
+            params[i] = p
+        super()._update(params, i, g)
 
 
-def make_optimizer(name: str, lr: float, **options: float) -> Optimizer:
-    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``).
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton, 2012), PyTorch's form: ``v ← α·v + (1−α)·g²``, ``p ← p − lr·g / (√v + eps)``."""
 
-    Options the optimizer does not take (``momentum`` for SGD and Adam) are ignored.
+    def __init__(self, lr: float = 1e-3, alpha: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        self.alpha = check_float("alpha", alpha)
+        self.eps = check_float("eps", eps, low_inclusive=False)
+        if self.alpha >= 1.0:
+            raise XPNetValueError(f"alpha: expected a number in [0, 1); received {self.alpha!r}")
+
+    def _update(self, params: list[Array], i: int, g: Array) -> None:
+        xp = array_namespace(g)
+        squares = self._buffers("square_avg", params)
+        v = squares[i]
+        v *= self.alpha
+        v = axpy(1.0 - self.alpha, g * g, v)
+        squares[i] = v
+        denominator = xp.sqrt(v)
+        denominator += self.eps
+        params[i] = axpy(-self.lr, g / denominator, params[i])
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+}
+
+
+def make_optimizer(name: str, lr: float, **options: float | None) -> Optimizer:
+    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``).
+
+    Options the optimizer does not take (``momentum`` for SGD and Adam, ``weight_decay`` but for AdamW) and options
+    given as None are ignored.
     """
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise XPNetValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}; received {describe(name)}")
     cls = OPTIMIZERS[name]
     accepted = inspect.signature(cls).parameters
-    return cls(lr, **{key: value for key, value in options.items() if key in accepted})
+    return cls(lr, **{key: value for key, value in options.items() if key in accepted and value is not None})

@@ -96,6 +96,14 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
                    help="hold out this fraction of the training data for validation")  # fmt: skip
     t.add_argument("--early-stopping", type=int, default=d["early_stopping"], metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a lower validation loss (needs --validation)")  # fmt: skip
+    t.add_argument("--dropout", type=float, nargs="+", default=d["dropout"], metavar="RATE",
+                   help="dropout rate after every hidden layer (or one rate per hidden layer)")  # fmt: skip
+    t.add_argument("--norm", type=lower, choices=["batch", "layer"], default=d["norm"],
+                   help="batch or layer normalization between each hidden Dense and its activation")  # fmt: skip
+    t.add_argument("--clip-norm", type=float, default=d["clip_norm"], metavar="NORM",
+                   help="clip the gradients' global norm to NORM")  # fmt: skip
+    t.add_argument("--weight-decay", type=float, default=d["weight_decay"], metavar="RATE",
+                   help="AdamW's decoupled weight decay (default 0.01)")  # fmt: skip
     t.add_argument("--standardize", action="store_true", default=d["standardize"],
                    help="standardize every input feature (mean 0, std 1 on the training split); saved with the model")  # fmt: skip
     t.add_argument(

@@ -86,6 +86,8 @@ def _train(args: argparse.Namespace, session: Session | None) -> None:
         print(f"data: {loaded.name} ({loaded.x.shape[0]} training samples)")
         print(f"device: {backend.spec} ({backend.name})")
     options = {name: getattr(args, name) for name in TRAIN_DEFAULTS if name not in NOT_OPTIONS}
+    if isinstance(options["dropout"], list) and len(options["dropout"]) == 1:
+        options["dropout"] = options["dropout"][0]  # one rate for every hidden layer
     checkpoint_dir = args.resume or args.checkpoint_dir
     result = train(loaded, device=backend, checkpoint_dir=checkpoint_dir, resume=bool(args.resume), **options)
     if not root:

@@ -136,6 +136,14 @@ class Batches:
             return self._global_bounds()
         return [shard_bounds(s, e, *self.shard) for s, e in self._global_bounds()]
 
+    def first_row(self, i: int) -> int:
+        """Where this process's rows start within global batch ``i`` (0 without a shard): dropout masks are drawn
+        for the global batch's positions, so a shard draws what the whole batch would there."""
+        if self.shard is None:
+            return 0
+        s, e = min(i * self.batch_size, self.n), min((i + 1) * self.batch_size, self.n)
+        return shard_bounds(s, e, *self.shard)[0] - s
+
     def share(self, i: int) -> float:
         """The fraction of global batch ``i``'s rows that this process trains on (1.0 without a shard)."""
         if self.shard is None:

@@ -39,7 +39,7 @@ class _Stopper:
         self.tol, self.patience, self.score = tol, patience, score
         self.best_loss, self.best_score, self.waited = best_loss, -math.inf, 0
         self.scores: list[float] = []
-        self._best_params: list[Any] | None = None
+        self._best: Any = None
 
     def __call__(self, record: dict[str, Any], model: MLP) -> bool:
         loss = record["train_loss"]
@@ -52,14 +52,14 @@ class _Stopper:
             improved = value > self.best_score + self.tol
             if value > self.best_score:
                 self.best_score = value
-                self._best_params = [model.xp.asarray(p, copy=True) for p in model.params]
+                self._best = model.snapshot()
             self.best_loss = min(self.best_loss, loss)
         self.waited = 0 if improved else self.waited + 1
         return self.waited > self.patience
 
     def on_train_end(self, model: MLP) -> None:
-        if self._best_params is not None:
-            model.params[:] = self._best_params
+        if self._best is not None:
+            model.restore(self._best)
 
 
 class XPNetMLP(BaseEstimator):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from ..nn.network import MLP, check_model
@@ -81,3 +82,29 @@ def check_verbose(verbose: Any) -> int:
     if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1):
         raise XPNetValueError(f"verbose: expected 0 (silent) or 1 (a line per epoch); received {describe(verbose)}")
     return int(verbose)
+
+
+def check_norm_alone(norm: str | None, session: Any) -> None:
+    """Batch norm needs the whole batch's statistics, which a data-parallel rank does not have: refused there."""
+    if norm == "batch" and session is not None:
+        raise XPNetValueError(
+            "norm: batch normalization is not supported in data-parallel training (each rank would normalize with "
+            "its shard's statistics); use norm='layer', or train in one process"
+        )
+
+
+def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run records in its history (and compares on resume), from :func:`xpnet.train`'s arguments."""
+    optimizer, schedule, seed, session = args["optimizer"], args["lr_schedule"], args["seed"], args["session"]
+    arch = model.arch
+    return {
+        "xpnet": __version__, "data": data, "device": device, "placement": batches.placement,
+        "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss,
+        "dtype": dtype_name(model.dtype), "optimizer": optimizer if isinstance(optimizer, str) else type(opt).__name__.lower(),
+        "lr": args["lr"], "momentum": args["momentum"], "l2": args["l2"], "batch_size": args["batch_size"],
+        "lr_schedule": schedule if isinstance(schedule, str) else "custom", "epochs": args["epochs"],
+        "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
+        "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),
+        "dropout": list(arch.dropout) if any(arch.dropout) else 0.0, "norm": arch.norm,
+        "clip_norm": args["clip_norm"], "weight_decay": getattr(opt, "weight_decay", None),
+    }  # fmt: skip

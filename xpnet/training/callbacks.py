@@ -39,7 +39,7 @@ class EarlyStopping:
         self.patience, self.monitor, self.mode, self.restore_best = patience, monitor, mode, restore_best
         self.best_value: float | None = None
         self.best_epoch: int | None = None
-        self._best_params: list[Any] | None = None
+        self._best: Any = None
         self._waited = 0
 
     def __call__(self, record: dict[str, Any], model: MLP) -> bool:
@@ -51,11 +51,11 @@ class EarlyStopping:
         if math.isfinite(value) and (self.best_value is None or MODES[self.mode](value, self.best_value)):
             self.best_value, self.best_epoch, self._waited = value, record["epoch"], 0
             if self.restore_best:
-                self._best_params = [model.xp.asarray(p, copy=True) for p in model.params]  # stays on the device
+                self._best = model.snapshot()  # parameters and buffers, on the device
             return False
         self._waited += 1
         return self._waited > self.patience
 
     def on_train_end(self, model: MLP) -> None:
-        if self.restore_best and self._best_params is not None:
-            model.params[:] = self._best_params
+        if self.restore_best and self._best is not None:
+            model.restore(self._best)

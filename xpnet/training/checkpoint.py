@@ -69,6 +69,7 @@ def save_checkpoint(
 ) -> Path:
     """Write the checkpoint (and ``history.json``) into ``directory`` atomically; returns the checkpoint's path."""
     tensors = {f"param.{i}": to_numpy(p) for i, p in enumerate(model.params)}
+    tensors.update({f"buffer.{i}": to_numpy(b) for i, b in enumerate(model.buffers)})
     for name, buffers in optimizer.state.items():
         tensors.update({f"opt.{name}.{i}": to_numpy(b) for i, b in enumerate(buffers)})
     if where.metrics is not None:
@@ -140,6 +141,7 @@ def load_checkpoint(
             stacklevel=2,
         )
     model.params[:] = [model.backend.asarray(tensors[f"param.{i}"]) for i in range(len(model.params))]
+    model.buffers[:] = [model.backend.asarray(tensors[f"buffer.{i}"]) for i in range(len(model.buffers))]
     buffers = {
         name: [model.backend.asarray(tensors[f"opt.{name}.{i}"]) for i in range(len(model.params))]
         for name in meta["optimizer"]["buffers"]

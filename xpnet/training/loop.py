@@ -14,6 +14,7 @@ from typing import Any
 
 from ..data.batches import Batches
 from ..errors import TrainingDivergedError
+from ..nn.layers import Context
 from ..nn.network import MLP
 from ..optim import Optimizer
 from .checkpoint import Position, load_checkpoint, save_checkpoint
@@ -40,6 +41,8 @@ class Loop:
     session: Any = None  # data-parallel runs: the xpnet.distributed.Session (metrics combined over the ranks)
     show_progress: bool = True  # False on every rank but 0 (which still reads the metrics with the others)
     last_checkpoint: tuple[str, Position] | None = None  # (folder, position) of the last checkpoint written
+    dropout_seed: int = 0  # with the step and the layer, names every dropout mask (see xpnet.nn.random)
+    clip_norm: float | None = None  # clip the global gradient norm to this
 
     def run(
         self,
@@ -75,7 +78,8 @@ class Loop:
             if session is not None:
                 stopped = session.any(stopped)  # every rank stops, or none does
                 state = [b for name in sorted(self.optimizer.state) for b in self.optimizer.state[name]]
-                session.verify(f"after epoch {epoch}", {"weights": model.params, "optimizer state": state})
+                session.verify(f"after epoch {epoch}", {"weights": model.params, "buffers": model.buffers,
+                                                        "optimizer state": state})  # fmt: skip
             if self.checkpoint is not None and not stopped:
                 self.checkpoint(
                     Position(epoch + 1, 0, None if batches.rng is None else batches.rng.bit_generator.state)
@@ -87,7 +91,7 @@ class Loop:
                 if hasattr(hook, "on_train_end"):
                     hook.on_train_end(model)
         if session is not None:
-            session.verify("after training", {"weights": model.params})
+            session.verify("after training", {"weights": model.params, "buffers": model.buffers})
         if stopped and self.checkpoint is not None:  # with the best weights restored; a resume will not train on
             self.checkpoint(Position(len(history) + 1, 0, None, stopped_early=True))
         return stopped
@@ -99,7 +103,7 @@ class Loop:
 
     def _run_epoch(self, epoch: int, start: Position | None) -> dict[str, Any]:
         model, batches = self.model, self.batches
-        last_good = [model.xp.asarray(p, copy=True) for p in model.params]  # for the divergence guard
+        last_good = model.snapshot()  # for the divergence guard
         metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
         first = 0 if start is None else start.position
         mine = None if start is None else start.metrics_of(*((0, 1) if self.session is None else self.session.shard))
@@ -114,7 +118,9 @@ class Loop:
         for i, (xb, yb) in enumerate(steps, start=first):
             step = epoch_step0 + i  # 0-based global step
             self.optimizer.lr = self.lr_at(step)
-            loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i))
+            context = Context(training=True, seed=self.dropout_seed, step=step, first_row=batches.first_row(i))
+            loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i), context,
+                                 self.clip_norm)  # fmt: skip
             metrics.add(loss, z, yb, step=step + 1)
             done = i + 1
             if self.progress and (done % refresh == 0 or done == len(batches)):  # every rank reads together
@@ -126,7 +132,7 @@ class Loop:
             if self.checkpoint is not None and self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
                 if done < len(batches):  # the end of the epoch is checkpointed by the caller, with its record
                     totals = self._check(metrics, epoch, last_good)
-                    last_good = [model.xp.asarray(p, copy=True) for p in model.params]
+                    last_good = model.snapshot()
                     where = (totals["rank_sums"], totals["rank_counts"])
                     self.checkpoint(Position(epoch, done, batches.epoch_rng_state, where))
         if bar is not None:
@@ -151,7 +157,7 @@ class Loop:
             "resume=True and the same settings (xpnet train ... --resume DIR)"
         )
 
-    def _check(self, metrics: Metrics, epoch: int, last_good: list[Any]) -> dict[str, Any]:
+    def _check(self, metrics: Metrics, epoch: int, last_good: Any) -> dict[str, Any]:
         """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
         if self.session is None:
             totals = metrics.read(params=self.model.params)
@@ -162,7 +168,7 @@ class Loop:
         if bad is None and totals["non_finite_params"]:
             bad = self.optimizer.steps  # the loss was still finite but an update overflowed the weights
         if bad is not None:
-            self.model.params[:] = last_good
+            self.model.restore(last_good)
             raise TrainingDivergedError(
                 f"training diverged: the loss or the weights became non-finite by step {bad} (epoch {epoch}); the "
                 f"model holds the last good weights. Try a smaller learning rate than lr={self.optimizer.lr:g}, or "

@@ -1,37 +1,68 @@
-"""One training step: backprop, (in data-parallel runs) the gradient exchange, and the optimizer's update."""
+"""One training step: backprop, (in data-parallel runs) the gradient exchange, clipping, and the optimizer's update."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from array_api_compat import array_namespace
+
+from ..nn.layers import Context
+from ..nn.network import TRAINING
 from ..optim import Optimizer
 
 Array = Any
 
 
-def train_step(
-    model: Any, optimizer: Optimizer, x: Array, y: Array, l2: float, exchange: Any = None, share: float = 1.0
-) -> tuple[Array, Array]:
-    """One optimizer step on batch ``(x, y)``; returns the loss and the output pre-activations ``z``.
+def clip_by_global_norm(grads: list[Array], max_norm: float) -> list[Array]:
+    """Scale every gradient by ``max_norm / ‖g‖`` when the global norm ``‖g‖`` (over all of them) exceeds it.
 
-    Alone, the step is fused where the optimizer allows (momentum: backprop accumulates into the velocity).
-    With ``exchange`` (a :class:`xpnet.distributed.GradientExchange`), ``(x, y)`` is this rank's ``share`` of a
-    global batch: backprop writes into the exchange's flat buffer, one allreduce sums the ranks' contributions,
-    and the optimizer applies the global batch's gradient, the same on every rank.
+    Computed on the device, with no host read: the factor is a 0-d array (1 when the norm is within bounds).
+    """
+    xp = array_namespace(grads[0])
+    norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))  # 0-d
+    factor = xp.where(norm > max_norm, max_norm / norm, xp.ones_like(norm))
+    clipped = []
+    for g in grads:
+        g *= factor
+        clipped.append(g)
+    return clipped
+
+
+def train_step(
+    model: Any,
+    optimizer: Optimizer,
+    x: Array,
+    y: Array,
+    l2: float,
+    exchange: Any = None,
+    share: float = 1.0,
+    context: Context = TRAINING,
+    clip_norm: float | None = None,
+) -> tuple[Array, Array]:
+    """One optimizer step on batch ``(x, y)``; returns the loss and the last layer's outputs ``z``.
+
+    Alone and unclipped, the step is fused where the optimizer allows (momentum: backprop accumulates into the
+    velocity). With ``exchange`` (a :class:`xpnet.distributed.GradientExchange`), ``(x, y)`` is this rank's
+    ``share`` of a global batch: backprop writes into the exchange's flat buffer, one allreduce sums the ranks'
+    contributions, and the optimizer applies the global batch's gradient, the same on every rank. ``context``
+    carries training mode and what the step's dropout masks hash; ``clip_norm`` clips the global gradient norm.
     """
     if exchange is None:
-        sinks = optimizer.gradient_sinks(model.params)
-        loss, grads, z = model._backprop(x, y, l2, into=sinks)
-        if sinks is None:
-            optimizer.step(model.params, grads)
-        else:  # the gradients went straight into the optimizer's buffers
+        sinks = None if clip_norm is not None else optimizer.gradient_sinks(model.params)
+        loss, grads, z = model._backprop(x, y, l2, into=sinks, context=context)
+        if sinks is not None:  # the gradients went straight into the optimizer's buffers
             optimizer.step_from_sinks(model.params, grads)
-        return loss, z
-    if x.shape[0]:
-        loss, grads, z = model._backprop(x, y, l2, into=exchange.sinks())
-    else:  # this rank's share of a short last batch is empty: it adds zeros to the sum
-        xp, dtype, device = model.xp, model.dtype, model.device
-        loss, z = xp.zeros((), dtype=dtype, device=device), xp.zeros((0, model.sizes[-1]), dtype=dtype, device=device)
-        grads = exchange.zero_gradients()
-    optimizer.step(model.params, exchange.allreduce(grads, share))
+            return loss, z
+    else:
+        if x.shape[0]:
+            loss, grads, z = model._backprop(x, y, l2, into=exchange.sinks(), context=context)
+        else:  # this rank's share of a short last batch is empty: it adds zeros to the sum
+            xp, dtype, device = model.xp, model.dtype, model.device
+            loss = xp.zeros((), dtype=dtype, device=device)
+            z = xp.zeros((0, model.sizes[-1]), dtype=dtype, device=device)
+            grads = exchange.zero_gradients()
+        grads = exchange.allreduce(grads, share)
+    if clip_norm is not None:
+        grads = clip_by_global_norm(grads, clip_norm)
+    optimizer.step(model.params, grads)
     return loss, z

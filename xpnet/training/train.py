@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
-from ..backend import Backend, dtype_name
+from ..backend import Backend
 from ..data.batches import Batches, check_batch_size
 from ..data.sources import load_data
 from ..distributed import join_training
@@ -31,9 +30,11 @@ from .args import (
     check_continued_model,
     check_epochs,
     check_every,
+    check_norm_alone,
     check_shareable,
     check_verbose,
     pick_backend,
+    run_meta,
 )
 from .callbacks import EarlyStopping
 from .evaluate import Evaluation, evaluate
@@ -59,6 +60,10 @@ RESUME_KEYS = (
     "seed",
     "standardize",
     "shuffle",
+    "dropout",
+    "norm",
+    "clip_norm",
+    "weight_decay",
 )
 
 
@@ -125,6 +130,10 @@ def train(
     distributed: bool | str = "auto",
     standardize: bool = False,
     verbose: int = 1,
+    dropout: float | Sequence[float] = 0.0,
+    norm: str | None = None,
+    clip_norm: float | None = None,
+    weight_decay: float | None = None,
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -146,7 +155,7 @@ def train(
         See :class:`xpnet.MLP`.
     epochs, batch_size : int
         Passes over the training data; samples per step (the last partial batch is kept).
-    optimizer : {"sgd", "momentum", "nesterov", "adam"} or Optimizer
+    optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"} or Optimizer
         An optimizer object continues with its state (velocities, moments, step count) and its own ``lr`` as the
         peak rate; ``lr`` and ``momentum`` are then ignored.
     lr, momentum, l2 : float
@@ -184,6 +193,15 @@ def train(
         them (saved with it) and applies them in ``predict`` too.
     verbose : {1, 0}
         1 prints the placement, a table header and one line per epoch (rank 0 only); 0 prints nothing.
+    dropout : float or sequence of float
+        Inverted dropout after every hidden layer's activation (one rate, or one per hidden layer); its masks are
+        drawn on the device from ``seed``, the step and the layer (the same on every backend and on resume).
+    norm : {None, "batch", "layer"}
+        Batch or layer normalization between every hidden ``Dense`` and its activation (see :class:`xpnet.MLP`).
+    clip_norm : float, optional
+        Scale the gradients down whenever their global norm (over all parameters) exceeds this.
+    weight_decay : float, optional
+        AdamW's decoupled weight decay (default 0.01); ignored by the other optimizers.
     distributed : bool or "auto"
         Data-parallel training over MPI (``mpiexec -n 4 python script.py``): every rank trains on its share of
         each global batch of ``batch_size`` samples on its own device and the gradients are summed over the
@@ -200,6 +218,7 @@ def train(
     epochs, batch_size, hooks = check_epochs(epochs), check_batch_size(batch_size), check_callbacks(callbacks)
     lr, l2, verbose = check_float("lr", lr, low_inclusive=False), check_float("l2", l2), check_verbose(verbose)
     schedule, every = get_schedule(lr_schedule), check_every(checkpoint_every)
+    clip_norm = None if clip_norm is None else check_float("clip_norm", clip_norm, low_inclusive=False)
     model = None if model is None else check_continued_model(model, device, dtype)
     hidden = check_hidden(hidden) if model is None else hidden
     if resume and not isinstance(seed, (int, np.integer)):
@@ -211,10 +230,11 @@ def train(
     if early_stopping is not None and validation is None:
         raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
     session = start_session(distributed)
+    check_norm_alone((model.arch.norm if model is not None else norm), session)
     root = session is None or session.is_root
     with contextlib.nullcontext() if session is None else session.guard():
         seed = seed if session is None else session.shared_seed(seed)
-        init_rng, shuffle_rng, split_rng = generators(seed, 3)
+        init_rng, shuffle_rng, split_rng, dropout_rng = generators(seed, 4)
         source = load_data(data, y)
         backend = model.backend if model is not None else pick_backend(device, source.x, session)
         loss = model.loss if model is not None else loss
@@ -224,35 +244,30 @@ def train(
         check_shareable(ready.x.shape[0], session)
         if model is None:
             sizes = (ready.x.shape[1], *hidden, ready.n_outputs)
-            model = MLP(
-                sizes, activation=activation, loss=loss, device=backend, dtype=dtype or "float32", seed=init_rng
-            )
+            model = MLP(sizes, activation=activation, loss=loss, dropout=dropout, norm=norm, device=backend,
+                        dtype=dtype or "float32", seed=init_rng)  # fmt: skip
             model.classes, model.feature_names = source.classes, source.features
             if standardize:
                 model.set_standardization(*standardization(ready.x, source.scale))
         x, y = model._check_data(ready.x, ready.y)
         val = None if ready.val is None else model._check_data(*ready.val)
         test = None if ready.test is None else model._check_data(*ready.test)  # checked now, not after hours
-        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr, momentum=momentum)
-        lr = opt.lr if isinstance(optimizer, Optimizer) else lr
-        batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng if shuffle else None, placement=placement,
-                          scale=source.scale, shard=None if session is None else session.shard)  # fmt: skip
+        opt: Optimizer = (
+            optimizer
+            if isinstance(optimizer, Optimizer)
+            else make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay)
+        )
+        lr = opt.lr
+        batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng if shuffle else None,
+                          placement=placement, scale=source.scale, shard=None if session is None else session.shard)  # fmt: skip
         if early_stopping is not None:
             hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
-        history = History(meta={
-            "xpnet": __version__, "data": source.name, "device": backend.spec, "placement": batches.placement,
-            "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss, "dtype": dtype_name(model.dtype),
-            "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower(), "lr": lr, "momentum": momentum, "l2": l2, "batch_size": batch_size,
-            "lr_schedule": lr_schedule if isinstance(lr_schedule, str) else "custom", "epochs": epochs,
-            "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
-            "standardize": bool(standardize), "shuffle": bool(shuffle),
-        })  # fmt: skip
+        history = History(meta=run_meta(source.name, backend.spec, batches, model, opt, locals()))
         config = {k: history.meta[k] for k in RESUME_KEYS} | {"n_train": batches.n}
         config |= {"ranks": history.meta["ranks"], "epochs": epochs}
         total_steps = max(epochs * len(batches), 1)
-        loop = Loop(
-            model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs, progress and verbose > 0
-        )
+        loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs,
+                    progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm)  # fmt: skip
         start = None
         if checkpoint_dir is not None:
             start = attach_checkpoints(
