@@ -94,6 +94,18 @@ def test_every_step_equals_one_process_float64():
         assert len(entry.loss_diff) == 40 and entry.max_diff <= 1e-12, report.table()
 
 
+def test_dropout_and_layer_norm_equal_one_process():
+    # Each rank hashes its rows' global positions: the masks are the whole batch's, so the runs stay equal.
+    report = compare_ranks((3,), steps=30, dtype="float64", batch_size=30, dropout=0.3, norm="layer")
+    assert report.ok and report.devices[1].max_diff <= 1e-12, report.table()
+
+
+def test_batch_norm_is_refused_data_parallel(tmp_path):
+    done, _ = job(2, dict(n=300, train={**BASE, "norm": "batch"}), tmp_path / "run", timeout=60)
+    assert done.returncode != 0
+    assert "norm: batch normalization is not supported in data-parallel training" in done.stderr
+
+
 def test_float32_within_documented_tolerance(tmp_path):
     spec = dict(n=1001, train={**BASE, "dtype": "float32"})
     done, _ = job(2, spec, tmp_path / "run")

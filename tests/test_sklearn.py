@@ -108,7 +108,10 @@ def test_early_stopping_and_bad_parameters():
         ),
         (dict(batch_size=0), r"batch_size: expected 'auto' or a positive integer"),
         (dict(max_iter=0), r"max_iter: expected a positive integer"),
-        (dict(optimizer="lbfgs"), r"optimizer: expected one of \['adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd'\]"),
+        (
+            dict(optimizer="lbfgs"),
+            r"optimizer: expected one of \['adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd'\]",
+        ),
     ]:
         with pytest.raises(xpnet.XPNetError, match=message):
             MLPClassifier(**bad).fit(x, y)

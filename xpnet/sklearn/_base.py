@@ -89,6 +89,9 @@ class XPNetMLP(BaseEstimator):
         n_iter_no_change: int = 10,
         device: str = "auto",
         dtype: str | None = None,
+        dropout: float = 0.0,
+        norm: str | None = None,
+        clip_norm: float | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -108,6 +111,9 @@ class XPNetMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.dtype = dtype
+        self.dropout = dropout
+        self.norm = norm
+        self.clip_norm = clip_norm
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -192,8 +198,8 @@ class XPNetMLP(BaseEstimator):
             self._optimizer: Optimizer = make_optimizer(self.optimizer, self.learning_rate_init, momentum=self.momentum)
             follow = not is_host_array(X) and self.device in (None, "auto")  # Array API input: its device
             sizes = (X.shape[1], *hidden, self._n_outputs(targets))
-            model = MLP(sizes, activation=activation, loss=self._loss, device=backend_of(X) if follow else self.device,
-                        dtype=self._float_dtype(X), seed=self._seed)  # fmt: skip
+            model = MLP(sizes, activation=activation, loss=self._loss, dropout=self.dropout, norm=self.norm,
+                        device=backend_of(X) if follow else self.device, dtype=self._float_dtype(X), seed=self._seed)  # fmt: skip
         else:
             model = self.model_
             self._seed += 1  # a new batch order for every later call, still reproducible
@@ -204,7 +210,7 @@ class XPNetMLP(BaseEstimator):
             (X, targets), model=model, epochs=epochs, batch_size=batch, optimizer=self._optimizer, l2=self.alpha / batch,
             lr_schedule="constant", validation=self.validation_fraction if early else None, seed=self._seed,
             shuffle=self.shuffle, progress=False, verbose=1 if self.verbose else 0,
-            callbacks=[] if incremental else [stopper], distributed=False,
+            callbacks=[] if incremental else [stopper], distributed=False, clip_norm=self.clip_norm,
         )  # fmt: skip
         self.model_ = result.model
         self.model_.classes = getattr(self, "_class_names", None)

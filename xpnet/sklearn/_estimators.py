@@ -52,6 +52,12 @@ _DOC = """
         follows Array API inputs (with ``sklearn.set_config(array_api_dispatch=True)``), else a GPU if usable.
     dtype : {"float32", "float64"} or None
         None follows ``X`` (float32 stays float32, anything else is float64).
+    dropout : float, default 0.0
+        Inverted-dropout rate after every hidden layer (training only).
+    norm : {None, "batch", "layer"}
+        Batch or layer normalization in every hidden layer.
+    clip_norm : float or None
+        Clip the gradients' global norm.
 
     Attributes
     ----------

@@ -14,6 +14,7 @@ from ..data.batches import Batches
 from ..distributed import GradientExchange
 from ..errors import XPNetError, XPNetValueError
 from ..nn.init import generators
+from ..nn.layers import Context
 from ..nn.network import MLP
 from ..optim import make_optimizer
 from ..training.step import train_step
@@ -72,11 +73,17 @@ class ParityReport:
         return {**asdict(self), "ok": self.ok}
 
 
+SCALE_FLOOR = 1e-3  # arrays smaller than this are compared absolutely (scaled by it)
+
+
 def _relative(a: np.ndarray, ref: np.ndarray) -> float:
-    """Normwise relative difference ``max|a − ref| / max|ref|`` (absolute where ``ref`` is all zeros)."""
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    """Normwise relative difference ``max|a − ref| / max(max|ref|, 1e-3)``.
+
+    The floor keeps a parameter that stays near zero (a bias in front of batch norm, whose gradient vanishes) from
+    turning rounding noise into a large relative difference."""
+    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, SCALE_FLOOR)
     diff = float(np.max(np.abs(a.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
-    return diff / scale if scale > 0 else diff
+    return diff / scale
 
 
 def _problem(seed: int, sizes: Sequence[int], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +102,7 @@ def _trajectory(
     batch_size: int,
     optimizer: str,
     lr: float,
-    activation: str,
+    layers: dict[str, Any],
     session: Any = None,
 ) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """Loss and parameters (on the host) after each of ``steps`` training steps on ``target``.
@@ -104,7 +111,7 @@ def _trajectory(
     does, and the loss recorded is the global batch's.
     """
     with target.activate():  # cuda:N: CuPy works on the current GPU
-        return _steps(target, dtype, sizes, seed, steps, batch_size, optimizer, lr, activation, session)
+        return _steps(target, dtype, sizes, seed, steps, batch_size, optimizer, lr, layers, session)
 
 
 def _steps(
@@ -116,12 +123,12 @@ def _steps(
     batch_size: int,
     optimizer: str,
     lr: float,
-    activation: str,
+    layers: dict[str, Any],
     session: Any,
 ) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     init_rng, shuffle_rng, data_rng = generators(seed, 3)
     x, y = _problem(int(data_rng.integers(2**31)), sizes, n=max(4 * batch_size, 256))
-    model = MLP(sizes, activation=activation, device=target, dtype=dtype, seed=init_rng)
+    model = MLP(sizes, **layers, device=target, dtype=dtype, seed=init_rng)
     opt = make_optimizer(optimizer, lr, momentum=0.9)
     shard = None if session is None else session.shard
     batches = Batches(
@@ -134,12 +141,13 @@ def _steps(
     out: list[tuple[np.ndarray, list[np.ndarray]]] = []
     while len(out) < steps:
         for i, (xb, yb) in enumerate(batches):
-            loss, _ = train_step(model, opt, xb, yb, 0.0, exchange, batches.share(i))  # the step train() takes
+            context = Context(training=True, seed=seed, step=len(out), first_row=batches.first_row(i))
+            loss, _ = train_step(model, opt, xb, yb, 0.0, exchange, batches.share(i), context)  # train()'s step
             host_loss = to_numpy(loss)  # a parity tool may sync
             if session is not None:  # the global batch's loss: the ranks' losses weighted by their rows
                 parts = session.gather(np.asarray([float(host_loss) * xb.shape[0], xb.shape[0]]))
                 host_loss = np.asarray(parts[:, 0].sum() / parts[:, 1].sum(), dtype=host_loss.dtype)
-            out.append((host_loss, [to_numpy(p).copy() for p in model.params]))
+            out.append((host_loss, [to_numpy(p).copy() for p in model.params + model.buffers]))
             if len(out) == steps:
                 break
     return out
@@ -167,6 +175,8 @@ def compare_backends(
     optimizer: str = "momentum",
     lr: float = 0.05,
     activation: str = "relu",
+    dropout: float = 0.0,
+    norm: str | None = None,
 ) -> ParityReport:
     """Train the same seeded model on the same batches on each device; compare with the first, step by step.
 
@@ -182,11 +192,14 @@ def compare_backends(
     tolerance : float, optional
         Largest normwise relative difference (of the loss or of any parameter, at any step) still counted as
         agreement; default :data:`TOLERANCES` for the dtype (float64 1e-10, float32 1e-4).
+    activation, dropout, norm
+        The network's hidden layers (see :class:`xpnet.MLP`): dropout masks are drawn on each device from the
+        same seed, and batch norm's running statistics are compared like the parameters.
 
     Returns
     -------
     ParityReport
-        Per device: per-step differences of the loss, of every parameter (``per_param_diff``) and their maximum
+        Per device: per-step differences of the loss, of every parameter and buffer (``per_param_diff``) and their maximum
         (``param_diff``), the first step above tolerance, and the verdict (``reference``, ``agrees``,
         ``DISAGREES`` or ``skipped: why``).
     """
@@ -207,7 +220,8 @@ def compare_backends(
             entry.verdict = "skipped: torch:meta has no values"
             continue
         try:
-            run = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, activation)
+            layers = {"activation": activation, "dropout": dropout, "norm": norm}
+            run = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, layers)
         except XPNetError as exc:
             entry.verdict = f"skipped: {exc}"
             continue

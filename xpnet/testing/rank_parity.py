@@ -71,6 +71,8 @@ def compare_ranks(
     optimizer: str = "momentum",
     lr: float = 0.05,
     activation: str = "relu",
+    dropout: float = 0.0,
+    norm: str | None = None,
     timeout: float = 300.0,
 ) -> ParityReport:
     """Train the same seeded model on ``device`` in one process and in each N-rank job; compare every step.
@@ -87,9 +89,9 @@ def compare_ranks(
         raise XPNetValueError(f"ranks: expected positive numbers of processes such as 2,3; received {list(ranks)}")
     tol = TOLERANCES[name] if tolerance is None else tolerance
     target = resolve(device)
-    settings = dict(device=device, dtype=name, sizes=list(sizes), seed=seed, steps=steps, batch_size=batch_size,
-                    optimizer=optimizer, lr=lr, activation=activation)  # fmt: skip
-    reference = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, activation)
+    settings: dict[str, Any] = dict(device=device, dtype=name, sizes=list(sizes), seed=seed, steps=steps, batch_size=batch_size,
+                    optimizer=optimizer, lr=lr, layers={"activation": activation, "dropout": dropout, "norm": norm})  # fmt: skip
+    reference = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, settings["layers"])
     results = [DeviceParity(f"{target.spec}, 1 process", verdict="reference")]
     _compare(results[0], reference, reference, tol)
     for n in ranks:
@@ -112,7 +114,7 @@ def _job(settings: dict[str, Any], out: str) -> None:
         target = session.device(settings["device"])
         run = _trajectory(
             target, settings["dtype"], settings["sizes"], settings["seed"], settings["steps"], settings["batch_size"],
-            settings["optimizer"], settings["lr"], settings["activation"], session,
+            settings["optimizer"], settings["lr"], settings["layers"], session,
         )  # fmt: skip
         if session.is_root:  # arr_0: the losses; then every parameter of step 1, of step 2, ...
             np.savez(out, np.asarray([loss for loss, _ in run]), *[p for _, params in run for p in params])
