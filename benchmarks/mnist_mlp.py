@@ -1,7 +1,7 @@
 """Benchmark of the reference job: MNIST 60k, MLP 784-1024-10, ReLU, softmax cross-entropy, L2 1e-4,
 SGD momentum 0.9, lr 0.05, batch 128, float32, shuffled every epoch.
 
-Runs, in one process and one run, xpnet on every usable device, native PyTorch (same architecture,
+Runs, in one process and one run, xpnet on every usable device (JAX last, its threads compete with the others), native PyTorch (same architecture,
 ``torch.optim.SGD``), scikit-learn's ``MLPClassifier`` (solver sgd, same settings) and a GEMM floor (the job's
 FLOPs divided by the best float32 matmul rate measured here with the job's shapes), and prints s/epoch (best of
 the epochs), the ratio to PyTorch, GFLOP/s, the peak RSS growth while each ran, and the test accuracy.
@@ -92,7 +92,7 @@ def run_xpnet(spec: str, args: argparse.Namespace) -> tuple[list[float], float |
     result = xpnet.train(
         "mnist", device=spec, hidden=(args.hidden,), epochs=args.epochs, batch_size=args.batch_size,
         optimizer="momentum", lr=0.05, momentum=0.9, l2=1e-4, lr_schedule="constant", dtype=args.dtype,
-        progress=False, seed=0,
+        progress=False, verbose=0, seed=0,
     )  # fmt: skip
     assert result.test is not None
     return result.history["seconds"], result.test.accuracy
@@ -178,7 +178,11 @@ def main() -> None:
     sizes = (784, args.hidden, 10)
     flops = flops_per_epoch(x.shape[0], sizes)
     skip = set(filter(None, args.skip.split(",")))
-    devices = args.devices.split(",") if args.devices else [d for d in xpnet.devices() if not d.startswith("strict")]
+    usable = [d for d in xpnet.devices() if not d.startswith("strict") and d != "torch:meta"]
+    devices = args.devices.split(",") if args.devices else usable
+    # JAX's CPU runtime keeps threads that compete with the others' BLAS: JAX rows run last.
+    later = [d for d in devices if d.startswith("jax")]
+    devices = [d for d in devices if d not in later]
     print(f"reference job: MNIST {x.shape[0]} x {sizes}, batch {args.batch_size}, {args.dtype}, "
           f"{args.epochs} epochs each; {flops / 1e9:.0f} GFLOP/epoch")  # fmt: skip
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}")
@@ -196,6 +200,8 @@ def main() -> None:
             warnings.simplefilter("ignore")
             rows.append(measured("scikit-learn", lambda: run_sklearn(x, y, xt, yt, args)))
     rate, shape = gemm_rate(args.batch_size, sizes, args.dtype)
+    if "xpnet" not in skip:
+        rows += [measured(f"xpnet ({d})", lambda d=d: run_xpnet(d, args)) for d in later]
     rows.append(Row("GEMM floor", [flops / rate], None))
     print(table(rows, flops))
     print(f"GEMM floor: {flops / 1e9:.0f} GFLOP at the best {args.dtype} matmul rate measured here, "

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("JAX_ENABLE_X64", "1")  # the jax-cpu-float64 cells; tests/test_jax.py checks JAX without it
+
 import numpy as np
 import pytest
 

@@ -41,7 +41,7 @@ def dropout_keep(shape, key, first_row, keep):
         h ^= h >> np.uint64(16)
         h = (h * np.uint64(0x45D9F3B)) & np.uint64(0xFFFFFFFF)
     h ^= h >> np.uint64(16)
-    return (h < np.uint64(min(int(keep * 2**32), 2**32))).reshape(shape)
+    return (h < np.uint64(min(int(keep * 2**32), 2**32 - 1))).reshape(shape)
 
 
 def forward_backward(layers, params, x, y, loss, l2=0.0):

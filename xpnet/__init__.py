@@ -22,6 +22,7 @@ from .errors import (
     XPNetTypeError,
     XPNetValueError,
 )
+from .io.export import export_onnx
 from .io.format import load, save
 from .nn.network import MLP
 from .training.callbacks import EarlyStopping
@@ -49,6 +50,7 @@ __all__ = [
     "datasets",
     "devices",
     "evaluate",
+    "export_onnx",
     "load",
     "optim",
     "save",

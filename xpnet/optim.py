@@ -26,6 +26,8 @@ Array = Any
 class Optimizer:
     """Base class: holds the learning rate and per-parameter state, created lazily on the first step."""
 
+    buffer_names: tuple[str, ...] = ()  # the state it keeps, one array per parameter for each name
+
     def __init__(self, lr: float) -> None:
         self.lr = check_float("lr", lr, low_inclusive=False)  # a schedule may later set 0, the base rate may not
         self.state: dict[str, list[Array]] = {}
@@ -45,6 +47,11 @@ class Optimizer:
             xp = array_namespace(params[0])
             self.state[name] = [xp.zeros_like(p) for p in params]
         return self.state[name]
+
+    def ensure_state(self, params: list[Array]) -> None:
+        """Create the state buffers now rather than on the first step (a compiled step needs them as inputs)."""
+        for name in self.buffer_names:
+            self._buffers(name, params)
 
     def restore(self, steps: int, buffers: dict[str, list[Array]]) -> None:
         """Continue from a checkpoint: the step count and the state buffers (already on the device)."""
@@ -84,6 +91,8 @@ class SGD(Optimizer):
 
 class Momentum(Optimizer):
     """Heavy-ball momentum as in PyTorch's SGD: ``v ← μ·v + g``, ``p ← p − lr·v``."""
+
+    buffer_names = ("velocity",)
 
     def __init__(self, lr: float, momentum: float = 0.9) -> None:
         super().__init__(lr)
@@ -127,6 +136,8 @@ class Adam(Optimizer):
     ``m ← β1·m + (1−β1)·g``, ``v ← β2·v + (1−β2)·g²``,
     ``p ← p − lr·m̂ / (sqrt(v̂) + eps)`` with ``m̂ = m/(1−β1ᵗ)``, ``v̂ = v/(1−β2ᵗ)``.
     """
+
+    buffer_names = ("m", "v")
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         super().__init__(lr)
@@ -180,6 +191,8 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """RMSprop (Tieleman & Hinton, 2012), PyTorch's form: ``v ← α·v + (1−α)·g²``, ``p ← p − lr·g / (√v + eps)``."""
+
+    buffer_names = ("square_avg",)
 
     def __init__(self, lr: float = 1e-3, alpha: float = 0.99, eps: float = 1e-8) -> None:
         super().__init__(lr)

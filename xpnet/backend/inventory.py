@@ -52,6 +52,14 @@ def devices() -> list[str]:
         if torch.cuda.is_available():
             found += [f"torch:cuda:{i}" for i in range(torch.cuda.device_count())]
         found.append("torch:meta")
+    if importlib.util.find_spec("jax") is not None:
+        jax = importlib.import_module("jax")
+        found.append("jax:cpu")
+        for platform in ("gpu", "tpu"):
+            try:
+                found += [f"jax:{'cuda' if platform == 'gpu' else platform}:{d.id}" for d in jax.devices(platform)]
+            except RuntimeError:  # this jaxlib has no such platform
+                pass
     if importlib.util.find_spec("array_api_strict") is not None:
         found += [f"strict:{name}" for name in STRICT_DEVICES]
     return found
@@ -69,4 +77,8 @@ def unavailable() -> dict[str, str]:
         missing["torch:cuda"] = "this PyTorch build has no CUDA or sees no GPU; install a CUDA build (pytorch.org)"
     if importlib.util.find_spec("array_api_strict") is None:
         missing["strict"] = 'array-api-strict is not installed; pip install "xpnet[strict]"'
+    if importlib.util.find_spec("jax") is None:
+        missing["jax"] = 'JAX is not installed; pip install "xpnet[jax]"'
+    if importlib.util.find_spec("ndonnx") is None:
+        missing["onnx"] = 'ONNX export needs ndonnx and onnx; pip install "xpnet[onnx]"'
     return missing

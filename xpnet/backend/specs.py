@@ -23,10 +23,13 @@ _INSTALL = {
     "cupy": 'pip install "xpnet[cuda12]"  (or "xpnet[cuda13]" for CUDA 13)',
     "torch": 'pip install "xpnet[torch]"',
     "array_api_strict": 'pip install "xpnet[strict]"',
+    "ndonnx": 'pip install "xpnet[onnx]"',
+    "jax": 'pip install "xpnet[jax]"  (a CPU build; for GPUs see https://docs.jax.dev/en/latest/installation.html)',
 }
 _VALID_SPECS = (
     '"auto", "cpu", "numpy", "cuda", "cuda:N", "cupy", "cupy:N", "torch:cpu", "torch:cuda", '
-    '"torch:cuda:N", "torch:meta", "strict", "strict:<device>" with <device> one of ' + ", ".join(_STRICT_DEVICES)
+    '"torch:cuda:N", "torch:meta", "jax", "jax:cpu", "jax:cuda:N", "jax:tpu:N", "onnx" (export), "strict", '
+    '"strict:<device>" with <device> one of ' + ", ".join(_STRICT_DEVICES)
 )
 
 
@@ -70,6 +73,13 @@ class Backend:
     def updates_in_place(self) -> bool:
         """Whether in-place operators modify the array itself, and so every view of its memory (not on JAX)."""
         return self.name in ("numpy", "cupy", "torch", "strict")
+
+    def compile(self, step: Any, donate: tuple[int, ...] = ()) -> Any:
+        """``step`` compiled as a whole where the backend compiles (JAX: ``jax.jit``, the arguments at ``donate``
+        donated so their memory is reused); None where it runs operation by operation."""
+        if self.name != "jax":
+            return None
+        return importlib.import_module("jax").jit(step, donate_argnums=donate)
 
     def supports_dtype(self, dtype: Any) -> bool:
         """Whether this device can hold arrays of ``dtype`` (no float64 on some devices)."""
@@ -140,10 +150,40 @@ def _numpy() -> Backend:
     return Backend("cpu", "numpy", xp, "cpu")
 
 
+def _jax(spec: str, platform: str | None, index: int) -> Backend:
+    jax = _import("jax", spec)
+    try:
+        found = jax.devices(platform) if platform else jax.devices()
+    except RuntimeError as exc:  # no such platform in this jaxlib
+        raise BackendUnavailableError(f"device {spec!r}: JAX has no {platform} devices here ({exc})") from exc
+    if index >= len(found):
+        raise BackendUnavailableError(f"device {spec!r}: device {index} requested but JAX sees {len(found)}")
+    import jax.numpy as xp
+
+    return _jax_backend(xp, found[index])
+
+
+def _onnx(spec: str) -> Backend:
+    xp = _import("ndonnx", spec)
+    return Backend("onnx", "ndonnx", xp, xp.__array_namespace_info__().default_device())
+
+
+def _jax_backend(xp: Any, device: Any) -> Backend:
+    name = (
+        "cpu" if device.platform == "cpu" else f"{'cuda' if device.platform == 'gpu' else device.platform}:{device.id}"
+    )
+    return Backend(f"jax:{name}", "jax", xp, device)
+
+
 _PATTERNS: tuple[tuple[str, Any], ...] = (
     (r"(cpu|numpy)", lambda m, s: _numpy()),
     (r"(?:cuda|cupy)(?::(\d+))?", lambda m, s: _cupy(s, int(m.group(1) or 0))),
     (r"torch(?::(cpu|meta|cuda(?::\d+)?))?", lambda m, s: _torch(s, m.group(1) or "cpu")),
+    (r"(?:nd)?onnx", lambda m, s: _onnx(s)),
+    (
+        r"jax(?::(cpu|cuda|gpu|tpu)(?::(\d+))?)?",
+        lambda m, s: _jax(s, {"cuda": "gpu"}.get(m.group(1), m.group(1)), int(m.group(2) or 0)),
+    ),
     (r"strict(?::(\w+))?", lambda m, s: _strict(s, m.group(1) or "")),
     (r"auto", lambda m, s: _cupy(s, 0) if cuda_usable() else _numpy()),
 )
@@ -202,6 +242,10 @@ def backend_of(x: Any) -> Backend:
     """The :class:`Backend` an existing array lives on ("everything follows the data")."""
     xp = array_namespace(x)
     dev = device_of(x)
+    if xp.__name__ == "jax.numpy":
+        return _jax_backend(xp, dev)
+    if xp.__name__ == "ndonnx":
+        return _onnx("onnx")
     name = xp.__name__.split(".")[-1]
     if name == "numpy":
         return _numpy()
@@ -236,7 +280,10 @@ def float_dtype(target: Backend, dtype: Any) -> Any:
         raise XPNetValueError(f"dtype: expected 'float32' or 'float64'; received {describe(dtype)}")
     resolved = getattr(target.xp, name)
     if not target.supports_dtype(resolved):
-        raise XPNetValueError(f"dtype: device {target.spec!r} has no {name}; use dtype='float32' or another device")
+        hint = " (on JAX, set JAX_ENABLE_X64=1 before it is imported)" if target.name == "jax" else ""
+        raise XPNetValueError(
+            f"dtype: device {target.spec!r} has no {name}{hint}; use dtype='float32' or another device"
+        )
     return resolved
 
 

@@ -1,8 +1,9 @@
-"""The ``xpnet`` command (also ``python -m xpnet``): ``train``, ``eval``, ``predict``, ``devices``, ``parity``, ``plot``.
+"""The ``xpnet`` command (also ``python -m xpnet``): ``train``, ``eval``, ``predict``, ``export``, ``devices``, ``parity``,
+``plot``.
 
 - :mod:`.parser`: the arguments of every subcommand;
 - :mod:`.train`: ``xpnet train`` (named data sets and your own files; rank 0 writes under ``mpiexec``);
-- :mod:`.models`: ``xpnet eval`` and ``xpnet predict`` on a saved model;
+- :mod:`.models`: ``xpnet eval``, ``xpnet predict`` and ``xpnet export`` on a saved model;
 - :mod:`.tools`: ``xpnet devices``, ``xpnet parity`` and ``xpnet plot``.
 
 Errors raised on purpose (:class:`xpnet.XPNetError`) and unwritable paths print ``xpnet: error: ...`` and exit 2.

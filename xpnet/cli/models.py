@@ -85,3 +85,12 @@ def predict_command(args: argparse.Namespace) -> None:
     counts = np.bincount(indices, minlength=len(names))
     top = ", ".join(f"{names[k]}: {counts[k]}" for k in np.argsort(-counts)[:5] if counts[k])
     print(f"predicted {len(indices)} rows of {args.input} ({top}); wrote {out}")
+
+
+def export_command(args: argparse.Namespace) -> None:
+    from ..io.export import export_onnx
+
+    model = load(args.model, device="cpu")
+    written = export_onnx(model, args.output)
+    outputs = "probabilities, labels" if model._loss.classifies else "outputs"
+    print(f"exported {model!r} to {written} (input x: (N, {model.sizes[0]}); outputs: {outputs})")

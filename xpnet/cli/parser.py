@@ -162,6 +162,18 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("--label", metavar="COLUMN", help="a CSV label column to ignore, by name or index")
     pr.set_defaults(run=models.predict_command)
 
+    ex = commands.add_parser(
+        "export",
+        help="export a saved model to ONNX",
+        description="Write MODEL as an ONNX graph recorded from its own forward pass (input x of shape (N, features); "
+        "outputs probabilities and labels, or outputs for a regression model), checked by onnx.checker. Needs "
+        'pip install "xpnet[onnx]".',
+        formatter_class=_Formatter,
+    )
+    ex.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+    ex.add_argument("-o", "--output", default="model.onnx", metavar="FILE", help="the .onnx file to write")
+    ex.set_defaults(run=models.export_command)
+
 
 def _add_tools(commands: argparse._SubParsersAction) -> None:
     dv = commands.add_parser(

@@ -1,5 +1,5 @@
 """Files: models and checkpoints as safetensors with JSON metadata (:mod:`.format`, never pickle), written
-atomically (:mod:`.atomic`)."""
+atomically (:mod:`.atomic`); ONNX export (:mod:`.export`)."""
 
 from __future__ import annotations
 

@@ -35,6 +35,11 @@ class Context:
     seed: int = 0
     step: int = 0
     first_row: int = 0
+    keys: Any = None  # {stream: 32-bit key} given as device scalars (a compiled step's inputs), else drawn here
+
+    def key(self, stream: int) -> Any:
+        """The dropout key of ``stream`` at this step (see :mod:`xpnet.nn.random`)."""
+        return self.keys[stream] if self.keys is not None else step_key(self.seed, self.step, stream)
 
 
 EVALUATION = Context()
@@ -129,8 +134,7 @@ class Dropout:
         if not ctx.training or self.rate == 0.0:
             return x, None, None
         xp = array_namespace(x)
-        key = step_key(ctx.seed, ctx.step, self.stream)
-        keep = keep_mask(xp, device_of(x), tuple(x.shape), key, ctx.first_row, 1.0 - self.rate)
+        keep = keep_mask(xp, device_of(x), tuple(x.shape), ctx.key(self.stream), ctx.first_row, 1.0 - self.rate)
         scale = xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))  # (n, units)
         return x * scale, scale, None
 

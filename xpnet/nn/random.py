@@ -24,20 +24,36 @@ def step_key(seed: int, step: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed & MASK32, seed >> 32, step, stream]).generate_state(1)[0])
 
 
-def _mix(h: Array, xp: Any) -> Array:
-    """A bijection of 32-bit integers (held in int64) that scatters neighbouring inputs."""
+def _mix(h: Array, xp: Any, wide: bool) -> Array:
+    """A bijection of 32-bit integers that scatters neighbouring inputs. ``wide``: held in int64 and reduced mod
+    2^32 by masking; otherwise held in uint32, whose arithmetic wraps mod 2^32 by itself: the same numbers."""
     for _ in range(2):
         h = xp.bitwise_xor(h, xp.bitwise_right_shift(h, 16))
-        h = xp.bitwise_and(h * _MULTIPLIER, MASK32)
+        h = h * _MULTIPLIER
+        if wide:
+            h = xp.bitwise_and(h, MASK32)
     return xp.bitwise_xor(h, xp.bitwise_right_shift(h, 16))
 
 
-def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: int, first_row: int, keep: float) -> Array:
+def _wide(xp: Any, device: Any) -> bool:
+    """int64 arithmetic on this device (JAX without x64 has only 32-bit integers: uint32 is used there)."""
+    try:
+        available = xp.__array_namespace_info__().dtypes(device=device)
+    except (AttributeError, TypeError):
+        return True
+    return any(xp.int64 == d for d in available.values())
+
+
+def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row: int, keep: float) -> Array:
     """A boolean ``(rows, units)`` array, True with probability ``keep``, for rows ``first_row, first_row + 1, ...``
-    of the stream ``key`` (positions are global: a shard of a batch draws what the whole batch would there)."""
+    of the stream ``key`` (a 32-bit int, or a 0-d device array holding one); positions are global: a shard of a
+    batch draws what the whole batch would there."""
     rows, units = shape
-    start = first_row * units
-    counter = xp.arange(start, start + rows * units, dtype=xp.int64, device=device)
-    h = _mix(xp.bitwise_xor(xp.bitwise_and(counter, MASK32), key), xp)
-    threshold = min(int(keep * 2.0**32), MASK32 + 1)
+    start, wide = first_row * units, _wide(xp, device)
+    dtype = xp.int64 if wide else xp.uint32
+    counter = xp.arange(start, start + rows * units, dtype=dtype, device=device)
+    if wide:
+        counter = xp.bitwise_and(counter, MASK32)
+    h = _mix(xp.bitwise_xor(counter, xp.asarray(key, dtype=dtype, device=device)), xp, wide)
+    threshold = xp.asarray(min(int(keep * 2.0**32), MASK32), dtype=dtype, device=device)
     return xp.reshape(h < threshold, shape)

@@ -21,6 +21,8 @@ CASES: tuple[tuple[str, str, str, bool], ...] = (
     ("torch-cpu-float32", "torch:cpu", "float32", False),
     ("torch-cpu-float64", "torch:cpu", "float64", False),
     ("torch-meta-float32", "torch:meta", "float32", False),
+    ("jax-cpu-float32", "jax:cpu", "float32", False),
+    ("jax-cpu-float64", "jax:cpu", "float64", False),  # needs JAX_ENABLE_X64=1 (skipped otherwise)
     ("cupy-float32", "cuda:0", "float32", True),
     ("cupy-float64", "cuda:0", "float64", True),
     ("torch-cuda-float32", "torch:cuda:0", "float32", True),

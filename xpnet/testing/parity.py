@@ -17,6 +17,7 @@ from ..nn.init import generators
 from ..nn.layers import Context
 from ..nn.network import MLP
 from ..optim import make_optimizer
+from ..training.compiled import CompiledStep
 from ..training.step import train_step
 
 # Default agreement thresholds on the normwise relative difference (see docs/parity.md for why).
@@ -134,15 +135,20 @@ def _steps(
     batches = Batches(
         x, y, target, model.dtype, batch_size=batch_size, rng=shuffle_rng, placement="device", shard=shard
     )
-    exchange = None
+    exchange, compiled = None, None
     if session is not None:
         session.bind(target)
         exchange = GradientExchange(session.comm, model.params)
+    else:  # one process: the step train() takes, compiled where the backend compiles (JAX)
+        compiled = CompiledStep.build(model, opt, 0.0, None, seed)
     out: list[tuple[np.ndarray, list[np.ndarray]]] = []
     while len(out) < steps:
         for i, (xb, yb) in enumerate(batches):
-            context = Context(training=True, seed=seed, step=len(out), first_row=batches.first_row(i))
-            loss, _ = train_step(model, opt, xb, yb, 0.0, exchange, batches.share(i), context)  # train()'s step
+            if compiled is not None:
+                loss, _ = compiled(xb, yb, len(out), opt.lr)
+            else:
+                context = Context(training=True, seed=seed, step=len(out), first_row=batches.first_row(i))
+                loss, _ = train_step(model, opt, xb, yb, 0.0, exchange, batches.share(i), context)  # train()'s step
             host_loss = to_numpy(loss)  # a parity tool may sync
             if session is not None:  # the global batch's loss: the ranks' losses weighted by their rows
                 parts = session.gather(np.asarray([float(host_loss) * xb.shape[0], xb.shape[0]]))

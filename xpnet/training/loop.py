@@ -43,6 +43,7 @@ class Loop:
     last_checkpoint: tuple[str, Position] | None = None  # (folder, position) of the last checkpoint written
     dropout_seed: int = 0  # with the step and the layer, names every dropout mask (see xpnet.nn.random)
     clip_norm: float | None = None  # clip the global gradient norm to this
+    compiled: Any = None  # a CompiledStep where the backend compiles the whole step (JAX), else None
 
     def run(
         self,
@@ -118,9 +119,12 @@ class Loop:
         for i, (xb, yb) in enumerate(steps, start=first):
             step = epoch_step0 + i  # 0-based global step
             self.optimizer.lr = self.lr_at(step)
-            context = Context(training=True, seed=self.dropout_seed, step=step, first_row=batches.first_row(i))
-            loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i), context,
-                                 self.clip_norm)  # fmt: skip
+            if self.compiled is not None:  # the whole step compiled (JAX)
+                loss, z = self.compiled(xb, yb, step, self.optimizer.lr)
+            else:
+                context = Context(training=True, seed=self.dropout_seed, step=step, first_row=batches.first_row(i))
+                loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i), context,
+                                     self.clip_norm)  # fmt: skip
             metrics.add(loss, z, yb, step=step + 1)
             done = i + 1
             if self.progress and (done % refresh == 0 or done == len(batches)):  # every rank reads together

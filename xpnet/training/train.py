@@ -37,6 +37,7 @@ from .args import (
     run_meta,
 )
 from .callbacks import EarlyStopping
+from .compiled import CompiledStep
 from .evaluate import Evaluation, evaluate
 from .history import History
 from .loop import Loop, attach_checkpoints
@@ -268,6 +269,8 @@ def train(
         total_steps = max(epochs * len(batches), 1)
         loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs,
                     progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm)  # fmt: skip
+        if session is None:  # one process: the backend may compile the whole step (JAX's jit)
+            loop.compiled = CompiledStep.build(model, opt, l2, clip_norm, loop.dropout_seed)
         start = None
         if checkpoint_dir is not None:
             start = attach_checkpoints(

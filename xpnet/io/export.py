@@ -1,0 +1,41 @@
+"""ONNX export: the network's own forward pass, run on ndonnx arrays, recorded as an ONNX graph (no second,
+hand-written description of the network)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._version import __version__
+from ..backend import resolve
+from ..backend.onnx import build, symbolic_input
+from ..errors import XPNetValueError
+from ..nn.layers import EVALUATION
+from ..nn.network import MLP, check_model
+from .atomic import atomic_open
+
+
+def export_onnx(model: MLP, path: str | os.PathLike, *, batch_dimension: str = "N") -> Path:
+    """Write ``model`` as an ONNX file: input ``x`` ``(N, n_features)``, outputs ``probabilities`` ``(N, k)`` and
+    ``labels`` ``(N,)`` (int64 class indices) for classifiers, ``outputs`` ``(N, k)`` for a regression (mse) model.
+
+    The model is copied to the host once; its evaluation-mode forward pass (standardization, batch norm's running
+    statistics, no dropout) runs on ndonnx arrays, which record it. The file passes ``onnx.checker`` and is written
+    atomically. Needs ``pip install "xpnet[onnx]"``.
+    """
+    model = check_model(model)
+    if not batch_dimension or not isinstance(batch_dimension, str):
+        raise XPNetValueError(f"batch_dimension: expected a name such as 'N'; received {batch_dimension!r}")
+    target = resolve("onnx")
+    graph_model = model.to(target)  # the weights become constants of the graph
+    x = symbolic_input(target, model.sizes[0], graph_model.dtype, batch_dimension)
+    z, _ = graph_model._forward(x, EVALUATION)  # one recorded pass; every output is taken from its last layer
+    if model._loss.classifies:
+        outputs = {"probabilities": model._loss.proba(z), "labels": target.xp.argmax(z, axis=1)}
+    else:
+        outputs = {"outputs": model._loss.output(z)}
+    data = build({"x": x}, outputs, producer=f"xpnet {__version__}")
+    path = Path(path)
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return path
