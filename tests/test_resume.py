@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.io import read_tensors
+from xpnet.io import read_tensors, write_tensors
 from xpnet.training.checkpoint import FILE_NAME, KIND
 
 SETTINGS = dict(
@@ -89,6 +89,20 @@ def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):
     xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1}))
     with pytest.raises(xpnet.XPNetValueError, match=r"resume: .*lr: checkpoint 0.05, now 0.1"):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"lr": 0.1}))
+
+
+def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
+    """Settings added after format version 1 (standardize, shuffle, ranks, the toolbox's) default on resume."""
+    x, y = data()
+    xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1}))
+    tensors, meta = read_tensors(tmp_path / FILE_NAME, kind=KIND)
+    for key in ("standardize", "shuffle", "ranks", "dropout", "norm", "clip_norm", "weight_decay"):
+        del meta["config"][key]
+    write_tensors(tmp_path / FILE_NAME, tensors, meta, kind=KIND)
+    more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 2}))
+    assert [r["epoch"] for r in more.history] == [1, 2]
+    with pytest.raises(xpnet.XPNetValueError, match=r"dropout: checkpoint 0.0, now \[0.5\]"):
+        xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"dropout": 0.5}))
 
 
 def test_resume_without_a_checkpoint_starts_afresh_and_more_epochs_continue(tmp_path):

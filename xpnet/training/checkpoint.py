@@ -29,6 +29,10 @@ _ADDED_LATER = {
     "standardize": False,
     "shuffle": True,
     "ranks": 1,
+    "dropout": 0.0,
+    "norm": None,
+    "clip_norm": None,
+    "weight_decay": None,
 }  # settings newer than format version 1, with their defaults
 KIND = "xpnet.checkpoint"
 
