@@ -81,6 +81,40 @@ def test_csv_without_header_and_columns_in_another_order(tmp_path: Path) -> None
         assert saved["proba"].shape == (5, 3) and saved["labels"].dtype.kind == "i"
 
 
+def test_regression_csv_train_eval_predict(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = x @ [1.0, 2.0, -1.0]
+    table = tmp_path / "reg.csv"
+    np.savetxt(table, np.c_[x, y], delimiter=",", header="a,b,c,target", comments="")
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", str(table), "--loss", "mse", "--epochs", "20", "--hidden", "16", "--lr", "0.05",
+                   "--device", "cpu", "--no-progress", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(table))
+    assert evaluated.returncode == 0, evaluated.stderr
+    loss = float(re.search(r"reg.csv: loss ([0-9.e-]+) \(400 samples\)", evaluated.stdout).group(1))
+    assert "accuracy" not in evaluated.stdout and "confusion" not in evaluated.stdout
+    predicted = run_cli("predict", str(out / "model.safetensors"), str(table), "-o", str(tmp_path / "p.csv"))
+    assert predicted.returncode == 0, predicted.stderr
+    rows = list(csv.reader(open(tmp_path / "p.csv")))
+    assert rows[0] == ["y"] and len(rows) == 401
+    values = np.array([float(row[0]) for row in rows[1:]])
+    assert np.mean((values - y) ** 2) == pytest.approx(loss, rel=1e-3)  # the loss eval printed is these outputs' MSE
+    assert np.corrcoef(values, y)[0, 1] > 0.95
+
+
+def test_header_flag_overrides_the_guess(tmp_path: Path) -> None:
+    table = tmp_path / "numbered.csv"
+    table.write_text("0,1,2\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(60)))
+    out = tmp_path / "run"
+    done = run_cli("train", "--data", str(table), "--header", "--label", "2", "--epochs", "1", "--hidden", "4",
+                   "--device", "cpu", "--no-progress", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(60 training samples)" in done.stdout
+    assert xpnet.load(out / "model.safetensors").feature_names == ["0", "1"]
+
+
 def test_bad_csv_names_the_column_and_row(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,label\n1,2,x\n3,oops,y\n")

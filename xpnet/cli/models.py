@@ -37,13 +37,20 @@ def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.nd
         source = load_data(args.data.lower())
         assert source.test is not None  # every named data set has a test split
         return f"{args.data.lower()} test", *source.test, source.scale
-    loaded = load_file(args.data, label=args.label)
+    loaded = load_file(args.data, label=args.label, header=args.header)
     if loaded.y is None:
         raise XPNetValueError(f"--data: {args.data} has no labels to evaluate against")
     x, y = loaded.test if loaded.test is not None else (_columns_for(model, loaded, args.data), loaded.y)
     y = np.asarray(y)
-    if model.classes is not None:
-        y = encode_labels("y", y, model.classes)[0]
+    if not model._loss.classifies:  # regression: real targets, one column per output
+        if y.dtype.kind not in "iuf":
+            raise XPNetValueError(
+                f"--data: {args.data} has non-numeric targets {y[:3].tolist()} for a regression model"
+            )
+        y = y.reshape(len(y), -1).astype(np.float64)
+    elif model.classes is not None:
+        text = y.astype(str) if y.dtype.kind in "iu" else y  # names that look like numbers were read as numbers
+        y = encode_labels("y", text, model.classes)[0]
     elif y.dtype.kind not in "iuf":
         raise XPNetValueError(f"--data: {args.data} has labels {sorted(set(y.tolist()))[:5]}, but the model was "
                               "trained on numbered classes")  # fmt: skip
@@ -65,26 +72,38 @@ def eval_command(args: argparse.Namespace) -> None:
 
 def predict_command(args: argparse.Namespace) -> None:
     model = load(args.model, device=args.device)
-    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label)
+    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header)
     x = scaled(_columns_for(model, loaded, args.input), loaded.scale)
-    proba = to_numpy(model.predict_proba(x)).astype(np.float64)
-    indices = np.argmax(proba, axis=1)
-    names = model.classes or [str(k) for k in range(model.sizes[-1])]
     out = Path(args.output)
-    if out.suffix.lower() == ".npz":
+    if model._loss.classifies:
+        proba = to_numpy(model.predict_proba(x)).astype(np.float64)
+        indices = np.argmax(proba, axis=1)
+        names = model.classes or [str(k) for k in range(model.sizes[-1])]
         labels = np.asarray(names)[indices] if model.classes else indices
-        with atomic_open(out, "wb") as f:
-            np.savez(f, labels=labels, proba=proba, classes=np.asarray(names))
+        _write(out, {"labels": labels, "proba": proba, "classes": np.asarray(names)},
+               ["label", *(f"p_{name}" for name in names)], [[names[k], *row] for k, row in zip(indices, proba)])  # fmt: skip
+        counts = np.bincount(indices, minlength=len(names))
+        summary = ", ".join(f"{names[k]}: {counts[k]}" for k in np.argsort(-counts)[:5] if counts[k])
     else:
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["label", *(f"p_{name}" for name in names)])
-        writer.writerows([names[k], *(f"{p:.6g}" for p in row)] for k, row in zip(indices, proba))
-        with atomic_open(out, "w") as f:
-            f.write(text.getvalue())
-    counts = np.bincount(indices, minlength=len(names))
-    top = ", ".join(f"{names[k]}: {counts[k]}" for k in np.argsort(-counts)[:5] if counts[k])
-    print(f"predicted {len(indices)} rows of {args.input} ({top}); wrote {out}")
+        values = to_numpy(model(x)).astype(np.float64)
+        columns = ["y"] if values.shape[1] == 1 else [f"y_{j}" for j in range(values.shape[1])]
+        _write(out, {"outputs": values}, columns, values.tolist())
+        summary = f"outputs from {values.min():.4g} to {values.max():.4g}"
+    print(f"predicted {len(x)} rows of {args.input} ({summary}); wrote {out}")
+
+
+def _write(out: Path, arrays: dict[str, np.ndarray], columns: list[str], rows: list[list]) -> None:
+    """``arrays`` to an ``.npz`` when ``out`` ends so, else ``rows`` under ``columns`` as CSV; atomically."""
+    if out.suffix.lower() == ".npz":
+        with atomic_open(out, "wb") as f:
+            np.savez(f, **arrays)
+        return
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([cell if isinstance(cell, str) else f"{cell:.6g}" for cell in row] for row in rows)
+    with atomic_open(out, "w") as f:
+        f.write(text.getvalue())
 
 
 def export_command(args: argparse.Namespace) -> None:

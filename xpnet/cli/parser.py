@@ -59,6 +59,12 @@ def _image_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _add_header(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                        help="the CSV's first row names the columns (default: guessed from the file: a first row "
+                        "with words over columns of numbers)")  # fmt: skip
+
+
 def _data_help(what: str) -> str:
     return f"{what}: {', '.join(NAMED)}, or an .npz file (x, y[, x_test, y_test]), a .csv file or an image folder"
 
@@ -76,6 +82,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument("--data", default=d["data"], metavar="NAME|PATH", help=_data_help("training data"))
     t.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index (default: a column named "
                    "label/y/target/class, else the last)")  # fmt: skip
+    _add_header(t)
     t.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images of an image folder")
     t.add_argument("--device", default=d["device"], help='device spec such as "cpu", "cuda:0" (see `xpnet devices`)')
     t.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training data")
@@ -146,6 +153,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--device", default="auto", help="device spec to evaluate on")
     ev.add_argument("--data", default="mnist", metavar="NAME|PATH", help=_data_help("test data"))
     ev.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index")
+    _add_header(ev)
     ev.set_defaults(run=models.eval_command)
 
     pr = commands.add_parser(
@@ -160,6 +168,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="a .csv or .npz file to write")
     pr.add_argument("--device", default="auto", help="device spec to predict on")
     pr.add_argument("--label", metavar="COLUMN", help="a CSV label column to ignore, by name or index")
+    _add_header(pr)
     pr.set_defaults(run=models.predict_command)
 
     ex = commands.add_parser(

@@ -52,7 +52,7 @@ def read_data(args: argparse.Namespace) -> LoadedFile:
             f"--data: {args.data!r} is neither a data set name ({', '.join(NAMED)}) nor an existing file or folder"
         )
     else:
-        loaded = load_file(args.data, label=args.label, image_size=args.image_size)
+        loaded = load_file(args.data, label=args.label, image_size=args.image_size, header=args.header)
     if args.limit is not None:
         assert loaded.y is not None
         loaded = dataclasses.replace(loaded, x=loaded.x[: args.limit], y=loaded.y[: args.limit])

@@ -1,0 +1,137 @@
+"""CSV tables: delimiter sniffing, header detection, the label column, and numeric feature columns.
+
+A table has a header row when its first row says so column by column: some column's first cell is not a number
+while the cells under it are (``label,x1,x2`` over numbers). A first row of numbers over numbers is data, and
+so is a first row whose only words sit over more words (``5.1,3.5,setosa`` over ``4.9,3.0,setosa``): string
+labels alone never make a header. ``header=True`` or ``False`` overrides the guess.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import XPNetValueError
+
+LABEL_NAMES = ("label", "labels", "y", "target", "class")  # a CSV column with one of these names holds the labels
+MISSING = ("", "na", "n/a", "nan", "null", "none", "?")  # cells that mean "no value" (compared lower-case)
+_SNIFF_ROWS = 200  # rows under the first that header detection looks at
+
+
+class Table(NamedTuple):
+    """A CSV's cells as an object array ``(rows, columns)`` of stripped strings, and its header (or ``None``)."""
+
+    cells: np.ndarray
+    header: list[str] | None
+
+    def line(self, row: int) -> int:
+        """The 1-based line number of body row ``row`` (blank lines aside)."""
+        return row + 1 + (self.header is not None)
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` parses as a float."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drop the byte-order mark Excel writes
+            sample = f.read(65536)
+            f.seek(0)
+            try:
+                dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t ")
+            except csv.Error:
+                dialect = csv.excel
+            rows = [[cell.strip() for cell in row] for row in csv.reader(f, dialect) if any(c.strip() for c in row)]
+    except UnicodeDecodeError as exc:
+        raise XPNetValueError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r}); "
+            "save the table as UTF-8 CSV"
+        ) from None
+    if not rows:
+        raise XPNetValueError(f"{path}: the file has no rows")
+    return rows
+
+
+def looks_like_header(rows: list[list[str]]) -> bool:
+    """Whether ``rows[0]`` names the columns: some cell of it is not a number while the cells under it are."""
+    first, body = rows[0], rows[1 : 1 + _SNIFF_ROWS]
+    if not body:
+        return not all(is_number(cell) for cell in first)
+    return any(
+        not is_number(cell) and all(j < len(row) and is_number(row[j]) for row in body) for j, cell in enumerate(first)
+    )
+
+
+def read_table(path: Path, header: bool | None = None) -> Table:
+    """The cells of the CSV at ``path`` with every row as wide as the first; ``header`` as in the module's doc."""
+    rows = _read_rows(path)
+    has_header = looks_like_header(rows) if header is None else bool(header)
+    names = rows[0] if has_header else None
+    body = rows[1:] if has_header else rows
+    width = len(rows[0])
+    for i, row in enumerate(body):
+        if len(row) != width:
+            raise XPNetValueError(f"{path}: row {i + 1 + has_header} has {len(row)} fields; expected {width}")
+    if not body:
+        raise XPNetValueError(f"{path}: the file has a header but no data rows")
+    return Table(np.asarray(body, dtype=object), names)
+
+
+def label_column(path: Path, table: Table, label: str | int | None) -> int:
+    """The index of the label column: named by ``label`` (a header name, else a column number), else the first
+    column named like :data:`LABEL_NAMES`, else the last."""
+    header, width = table.header, table.cells.shape[1]
+    if isinstance(label, str) and header is not None and label in header:
+        return header.index(label)  # a header name wins over a number: a column may be called "0"
+    if isinstance(label, str) and not label.lstrip("-").isdigit():
+        found = "the file has no header row" if header is None else f"the columns are {header}"
+        raise XPNetValueError(f"label: no column named {label!r} in {path}; {found}")
+    if label is not None:
+        index = int(label)
+        if not -width <= index < width:
+            raise XPNetValueError(f"label: column {index} does not exist in {path}, which has {width} columns")
+        return index % width
+    named = [i for i, name in enumerate(header or []) if name.lower() in LABEL_NAMES]
+    return named[0] if named else width - 1
+
+
+def numeric_columns(path: Path, table: Table, columns: list[int]) -> np.ndarray:
+    """The cells of ``columns`` as float64 ``(rows, len(columns))``; a clear error names the first non-number."""
+    try:
+        return table.cells[:, columns].astype(np.float64)
+    except ValueError:
+        for j in columns:
+            bad = [i for i, cell in enumerate(table.cells[:, j]) if not is_number(cell)]
+            if bad:
+                name = table.header[j] if table.header else f"column {j}"
+                raise XPNetValueError(
+                    f"{path}: {name!r} must hold numbers; line {table.line(bad[0])} has {table.cells[bad[0], j]!r}. "
+                    "Encode text features as numbers (or drop the column)"
+                ) from None
+        raise
+
+
+def label_values(path: Path, table: Table, column: int) -> np.ndarray:
+    """The label column: integers when every cell is a whole number, floats when all are numbers, else the
+    strings themselves. A missing label (empty, ``NA``, ``nan``, ...) is an error naming its line."""
+    cells = table.cells[:, column].astype(str)
+    missing = [i for i, cell in enumerate(cells) if cell.lower() in MISSING]
+    if missing:
+        name = table.header[column] if table.header else f"column {column}"
+        raise XPNetValueError(
+            f"{path}: the label column {name!r} has no value on line {table.line(missing[0])} ({str(cells[missing[0]])!r})"
+            f"{f' and {len(missing) - 1} more lines' if len(missing) > 1 else ''}; drop those rows or fill them in"
+        )
+    if not all(is_number(cell) for cell in cells):
+        return cells
+    values = cells.astype(np.float64)
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
