@@ -183,3 +183,25 @@ def test_resume_is_bit_exact_with_dropout_and_running_statistics(tmp_path):
     for a, b in zip(whole.model.params + whole.model.buffers, resumed.model.params + resumed.model.buffers):
         np.testing.assert_array_equal(a, b)
     assert len(resumed.model.buffers) == 2
+
+
+def test_batch_norm_refuses_a_batch_of_one_sample(rng):
+    model = xpnet.MLP((4, 5, 3), norm="batch")
+    x, y = data(rng, n=65)
+    with pytest.raises(xpnet.XPNetValueError, match=r"x: batch normalization in training needs at least 2 samples"):
+        model.loss_and_grads(x[:1], y[:1])
+    model(x[:1])  # evaluation uses the running statistics: one sample is fine
+    with pytest.raises(xpnet.XPNetValueError, match=r"batch_size: .*65 training samples in batches of 32 leave a last "
+                       r"batch of 1; choose another batch_size \(such as 33\)"):  # fmt: skip
+        xpnet.train((x, y), hidden=(5,), norm="batch", batch_size=32, epochs=1, progress=False, verbose=0)
+    xpnet.train((x, y), hidden=(5,), norm="layer", batch_size=32, epochs=1, progress=False, verbose=0)
+
+
+def test_a_given_model_fixes_dropout_and_norm(rng):
+    model = xpnet.MLP((4, 5, 3), dropout=0.2)
+    x, y = data(rng, n=32)
+    xpnet.train((x, y), model=model, dropout=[0.2], epochs=1, progress=False, verbose=0)  # the same: accepted
+    for option in ({"dropout": 0.5}, {"norm": "layer"}):
+        name = next(iter(option))
+        with pytest.raises(xpnet.XPNetValueError, match=rf"{name}: the model given with model= fixes its layers"):
+            xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, **option)

@@ -18,6 +18,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import axpy, matmul_into
+from ..errors import XPNetValueError
 from .activations import get_activation
 from .random import keep_mask, step_key
 
@@ -212,9 +213,14 @@ class BatchNorm(_Normalization):
             inverse = 1.0 / xp.sqrt(running_var + self.eps)
             xhat = (x - running_mean) * inverse
             return xhat * gamma + beta, (xhat, inverse, False), None
-        xhat, inverse, mean, var = self._normalize(x)
         n, m = x.shape[0], self.momentum
-        unbiased = var * (n / (n - 1)) if n > 1 else var
+        if n < 2:
+            raise XPNetValueError(
+                f"x: batch normalization in training needs at least 2 samples per batch; received {n} "
+                "(evaluate in evaluation mode, or use a larger batch)"
+            )
+        xhat, inverse, mean, var = self._normalize(x)
+        unbiased = var * (n / (n - 1))
         running = [
             (1.0 - m) * buffers[0] + m * xp.reshape(mean, (-1,)),
             (1.0 - m) * buffers[1] + m * xp.reshape(unbiased, (-1,)),

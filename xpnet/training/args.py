@@ -46,9 +46,18 @@ def check_callbacks(callbacks: Any) -> list[Callback]:
     return list(callbacks)
 
 
-def check_continued_model(model: Any, device: Any, dtype: Any) -> MLP:
-    """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently)."""
+def check_continued_model(model: Any, device: Any, dtype: Any, dropout: Any, norm: Any) -> MLP:
+    """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently), and
+    the architecture options, which the model fixes, must be left alone."""
     model = check_model(model)
+    for name, value, default in (("dropout", dropout, 0.0), ("norm", norm, None)):
+        fixed = getattr(model.arch, name)
+        same = value == default or value == fixed or (name == "dropout" and np.ndim(value) and tuple(value) == fixed)
+        if not same:
+            raise XPNetValueError(
+                f"{name}: the model given with model= fixes its layers (its {name} is {fixed!r}); "
+                f"received {name}={value!r}; omit {name}, or build the model with xpnet.MLP(..., {name}=...)"
+            )
     # "cuda" and "torch:cuda" mean the GPU of the rank (data-parallel): a model on any GPU of that kind satisfies them
     unindexed = isinstance(device, str) and device.strip().lower() in ("cuda", "cupy", "torch:cuda")
     same_kind = unindexed and model.backend.name == ("torch" if device.strip().lower() == "torch:cuda" else "cupy")
@@ -82,6 +91,21 @@ def check_verbose(verbose: Any) -> int:
     if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1):
         raise XPNetValueError(f"verbose: expected 0 (silent) or 1 (a line per epoch); received {describe(verbose)}")
     return int(verbose)
+
+
+def check_batch_statistics(norm: str | None, n: int, batch_size: int) -> None:
+    """Batch norm cannot normalize a batch of one sample (its variance is undefined): no batch may hold one."""
+    if norm != "batch":
+        return
+    if n == 1:
+        raise XPNetValueError("x: norm='batch' needs at least 2 training samples; received 1")
+    if n > batch_size and n % batch_size == 1:
+        other = next(b for b in range(batch_size + 1, n + 1) if n == b or n % b != 1)
+        raise XPNetValueError(
+            f"batch_size: with norm='batch' every batch needs at least 2 samples, but {n} training samples in "
+            f"batches of {batch_size} leave a last batch of 1; choose another batch_size (such as {other}) "
+            "or use norm='layer'"
+        )
 
 
 def check_norm_alone(norm: str | None, session: Any) -> None:

@@ -26,6 +26,7 @@ from ..optim import Optimizer, make_optimizer
 from ..validation import check_float, check_hidden
 from .args import (
     Callback,
+    check_batch_statistics,
     check_callbacks,
     check_continued_model,
     check_epochs,
@@ -220,7 +221,7 @@ def train(
     lr, l2, verbose = check_float("lr", lr, low_inclusive=False), check_float("l2", l2), check_verbose(verbose)
     schedule, every = get_schedule(lr_schedule), check_every(checkpoint_every)
     clip_norm = None if clip_norm is None else check_float("clip_norm", clip_norm, low_inclusive=False)
-    model = None if model is None else check_continued_model(model, device, dtype)
+    model = None if model is None else check_continued_model(model, device, dtype, dropout, norm)
     hidden = check_hidden(hidden) if model is None else hidden
     if resume and not isinstance(seed, (int, np.integer)):
         raise XPNetValueError(
@@ -250,6 +251,7 @@ def train(
             model.classes, model.feature_names = source.classes, source.features
             if standardize:
                 model.set_standardization(*standardization(ready.x, source.scale))
+        check_batch_statistics(model.arch.norm, ready.x.shape[0], batch_size)
         x, y = model._check_data(ready.x, ready.y)
         val = None if ready.val is None else model._check_data(*ready.val)
         test = None if ready.test is None else model._check_data(*ready.test)  # checked now, not after hours
