@@ -127,6 +127,12 @@ MLP_CASES = [
     pytest.param(
         lambda: xpnet.MLP((3, 2), device="cpu", seed="abc"), xpnet.XPNetTypeError, r"seed: .*received 'abc'", id="seed"
     ),
+    pytest.param(
+        lambda: xpnet.MLP((3, 2), device="cpu", seed=-1),
+        xpnet.XPNetValueError,
+        r"seed: expected a non-negative integer; received -1",
+        id="seed-negative",
+    ),
 ]
 
 

@@ -95,6 +95,38 @@ def test_string_labels_int_and_float32_inputs_partial_fit_and_warm_start():
     assert not np.array_equal(weights, xpnet.to_numpy(first.model_.params[0])) and len(first.loss_curve_) > 30
 
 
+def test_changed_layers_restart_a_warm_fit_and_stop_partial_fit():
+    x, y = blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**QUICK, warm_start=True).fit(x, y)
+        clf.set_params(hidden_layer_sizes=(7,), activation="gelu").fit(x, y)  # would not fit the old weights
+    assert clf.model_.sizes == (x.shape[1], 7, 3) and clf.model_.activation == "gelu"
+    assert len(clf.loss_curve_) == clf.n_iter_  # a fresh start: the old curve is gone
+    clf.set_params(dropout=0.5)
+    with pytest.raises(xpnet.XPNetValueError, match=r"dropout: partial_fit continues the fitted network"):
+        clf.partial_fit(x, y)
+    clf.set_params(dropout=0.0)
+    with pytest.raises(xpnet.XPNetValueError, match=r"classes: \[0, 1, 2, 3\] differ from the classes"):
+        clf.partial_fit(x, y, classes=[0, 1, 2, 3])
+    clf.partial_fit(x, y, classes=[2, 1, 0])  # the same classes, in any order
+
+
+def test_dtype_objects_and_generator_seeds_are_accepted_and_saved(tmp_path):
+    x, y = blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**(QUICK | {"random_state": np.random.RandomState(0)}), dtype=np.float32).fit(x, y)
+    assert clf.model_.dtype == resolve("cpu").xp.float32
+    loaded = load_estimator(save_estimator(clf, tmp_path / "m.safetensors"))
+    assert loaded.get_params()["dtype"] == "float32" and loaded.get_params()["random_state"] is None
+    np.testing.assert_array_equal(loaded.predict_proba(x), clf.predict_proba(x))
+    clf.set_params(device=resolve("cpu"))  # a Backend object: fine to fit with, not JSON
+    with pytest.raises(xpnet.XPNetValueError, match=r"device: save_estimator writes the parameters as JSON"):
+        save_estimator(clf, tmp_path / "n.safetensors")
+    assert not (tmp_path / "n.safetensors").exists()
+
+
 def test_early_stopping_and_bad_parameters():
     x, y = blobs(n=600)
     clf = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=3, random_state=0).fit(x, y)
@@ -104,7 +136,8 @@ def test_early_stopping_and_bad_parameters():
         (dict(hidden_layer_sizes=(0,)), r"hidden_layer_sizes: expected positive integers"),
         (
             dict(activation="swish"),
-            r"activation: expected one of \['identity', 'logistic', 'relu', 'sigmoid', 'tanh'\]",
+            r"activation: expected one of \['elu', 'gelu', 'identity', 'leaky_relu', 'logistic', 'relu', 'sigmoid', "
+            r"'softplus', 'tanh'\]",
         ),
         (dict(batch_size=0), r"batch_size: expected 'auto' or a positive integer"),
         (dict(max_iter=0), r"max_iter: expected a positive integer"),

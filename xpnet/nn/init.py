@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import XPNetTypeError, describe
+from ..errors import XPNetTypeError, XPNetValueError, describe
 
 Seed = int | np.random.SeedSequence | np.random.Generator | None
 
@@ -24,6 +24,8 @@ def generators(seed: Seed, count: int = 2) -> list[np.random.Generator]:
         raise XPNetTypeError(
             f"seed: expected an int, a numpy SeedSequence or Generator, or None; received {describe(seed)}"
         )
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        raise XPNetValueError(f"seed: expected a non-negative integer; received {seed}")
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [np.random.default_rng(child) for child in sequence.spawn(count)]
 

@@ -16,14 +16,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import backend_of, is_host_array, to_numpy
+from ..backend import backend_of, dtype_name, is_host_array, to_numpy
 from ..errors import XPNetValueError, describe
+from ..nn.activations import ACTIVATIONS as NET_ACTIVATIONS
+from ..nn.architecture import check_architecture
 from ..nn.network import MLP
 from ..optim import Optimizer, make_optimizer
 from ..training.train import train
 
 _NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid", "identity": "identity"}
+ACTIVATIONS = {name: name for name in NET_ACTIVATIONS} | {"logistic": "sigmoid"}  # scikit-learn's name, xpnet's
 
 
 def _dispatching() -> bool:
@@ -160,7 +162,7 @@ class XPNetMLP(BaseEstimator):
 
     def _float_dtype(self, X: Any) -> str:
         if self.dtype is not None:
-            return str(self.dtype)
+            return dtype_name(self.dtype)  # "float32", np.float32, np.dtype("float32"), torch.float32 alike
         kind = str(getattr(X, "dtype", "float64"))
         return "float32" if kind.endswith("float32") else "float64"
 
@@ -186,7 +188,7 @@ class XPNetMLP(BaseEstimator):
         self._check_counts()
         hidden, activation = self._hidden(), self._activation()
         keep = incremental or self.warm_start
-        first = not (keep and hasattr(self, "model_"))
+        first = not (keep and hasattr(self, "model_") and self._same_architecture(hidden, activation, incremental))
         X, y = self._validate(X, y, reset=first)
         targets = self._targets(y, first)
         n = X.shape[0]
@@ -228,6 +230,23 @@ class XPNetMLP(BaseEstimator):
                 stacklevel=3,
             )
         return self
+
+    def _same_architecture(self, hidden: tuple[int, ...], activation: str, incremental: bool) -> bool:
+        """Whether the fitted model has the layers the parameters ask for now: a ``warm_start`` fit after they
+        changed starts afresh (as a cold fit would); ``partial_fit`` cannot, and says so."""
+        arch = self.model_.arch
+        wanted = check_architecture(len(hidden), activation, self.dropout, self.norm, arch.norm_momentum, arch.norm_eps)
+        now = {"hidden_layer_sizes": hidden, "activation": activation, "norm": wanted.norm, "dropout": wanted.dropout}
+        fitted = {"hidden_layer_sizes": tuple(self.model_.sizes[1:-1]), "activation": arch.activation,
+                  "norm": arch.norm, "dropout": tuple(arch.dropout)}  # fmt: skip
+        changed = [name for name in now if now[name] != fitted[name]]
+        if changed and incremental:
+            name = changed[0]
+            raise XPNetValueError(
+                f"{name}: partial_fit continues the fitted network, whose {name} is {fitted[name]!r}; received "
+                f"{now[name]!r}. Set it back, or call fit to start afresh"
+            )
+        return not changed
 
     def _validation_score(self, record: dict[str, Any]) -> float:
         raise NotImplementedError

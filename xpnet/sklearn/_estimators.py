@@ -18,8 +18,9 @@ _DOC = """
     ----------
     hidden_layer_sizes : int or tuple of int, default (100,)
         Widths of the hidden layers.
-    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
-        Hidden-layer activation (``"sigmoid"`` is accepted for ``"logistic"``).
+    activation : {"relu", "tanh", "logistic", "identity", ...}, default "relu"
+        Hidden-layer activation: scikit-learn's names, or any of xpnet's (``"sigmoid"`` for ``"logistic"``,
+        ``"leaky_relu"``, ``"elu"``, ``"gelu"``, ``"softplus"``).
     optimizer : {"adam", "sgd", "momentum", "nesterov"}, default "adam"
         xpnet's update rule (scikit-learn calls it ``solver``; there is no ``"lbfgs"``).
     alpha : float, default 1e-4
@@ -43,14 +44,15 @@ _DOC = """
     verbose : bool
         Print one line per epoch.
     warm_start : bool
-        ``fit`` continues from the previous fit's weights and optimizer state.
+        ``fit`` continues from the previous fit's weights and optimizer state (and starts afresh when the layers
+        asked for, ``hidden_layer_sizes``, ``activation``, ``dropout`` or ``norm``, changed since).
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data, stop on its score, keep the best weights.
     validation_fraction : float, default 0.1
     device : str, default "auto"
         An xpnet device spec (``"cpu"``, ``"cuda:0"``, ``"torch:cpu"``, ``"strict:device1"``, ...); ``"auto"``
         follows Array API inputs (with ``sklearn.set_config(array_api_dispatch=True)``), else a GPU if usable.
-    dtype : {"float32", "float64"} or None
+    dtype : {"float32", "float64"}, a dtype, or None
         None follows ``X`` (float32 stays float32, anything else is float64).
     dropout : float, default 0.0
         Inverted-dropout rate after every hidden layer (training only).
@@ -107,6 +109,13 @@ class MLPClassifier(ClassifierMixin, XPNetMLP):
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch over ``(X, y)``, continuing from the current weights; ``classes`` (every label there will
         ever be) is required on the first call."""
+        if hasattr(self, "model_") and classes is not None:
+            given = np.unique(np.asarray(classes))
+            if given.shape != self.classes_.shape or np.any(given != self.classes_):
+                raise XPNetValueError(
+                    f"classes: {given.tolist()[:20]} differ from the classes the estimator was fitted with, "
+                    f"{self.classes_.tolist()[:20]}; pass the same classes (or none) on later calls"
+                )
         if not hasattr(self, "model_"):
             if classes is None:
                 raise XPNetValueError(

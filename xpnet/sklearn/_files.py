@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import DataIntegrityError, XPNetTypeError, describe
+from ..backend import dtype_name
+from ..errors import DataIntegrityError, XPNetTypeError, XPNetValueError, describe
 from ..io.format import MODEL_KIND, load, read_tensors, save
 from ._estimators import MLPClassifier, MLPRegressor
 
@@ -25,11 +27,33 @@ def save_estimator(estimator: MLPClassifier | MLPRegressor, path: str | os.PathL
         )
     check_is_fitted(estimator, "model_")
     fitted = {name: getattr(estimator, name) for name in _FITTED if hasattr(estimator, name)}
-    extra: dict[str, Any] = {"estimator": type(estimator).__name__, "params": estimator.get_params(), "fitted": fitted}
+    extra: dict[str, Any] = {"estimator": type(estimator).__name__, "params": _params(estimator), "fitted": fitted}
     if hasattr(estimator, "classes_"):
         extra["classes"] = estimator.classes_.tolist()
         extra["classes_dtype"] = estimator.classes_.dtype.str
     return save(estimator.model_, path, extra=extra)
+
+
+def _params(estimator: MLPClassifier | MLPRegressor) -> dict[str, Any]:
+    """The estimator's parameters as JSON: a dtype object by its name, a ``RandomState`` or ``Generator`` as None
+    (the weights it seeded are saved; only a later fit would draw from it); anything else must be JSON already."""
+    params = {
+        name: value.item() if isinstance(value, np.generic) else value for name, value in estimator.get_params().items()
+    }
+    params["hidden_layer_sizes"] = list(estimator._hidden())
+    if params.get("dtype") is not None:
+        params["dtype"] = dtype_name(params["dtype"])
+    if isinstance(params.get("random_state"), (np.random.RandomState, np.random.Generator)):
+        params["random_state"] = None
+    for name, value in params.items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            raise XPNetValueError(
+                f"{name}: save_estimator writes the parameters as JSON, and {describe(value)} is not; set {name} to a "
+                "number, string or None before saving"
+            ) from None
+    return params
 
 
 def load_estimator(path: str | os.PathLike, device: str | None = None) -> MLPClassifier | MLPRegressor:
