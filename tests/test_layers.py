@@ -205,3 +205,13 @@ def test_a_given_model_fixes_dropout_and_norm(rng):
         name = next(iter(option))
         with pytest.raises(xpnet.XPNetValueError, match=rf"{name}: the model given with model= fixes its layers"):
             xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, **option)
+
+
+def test_weight_decay_is_adamws_alone(rng):
+    x, y = data(rng, n=32)
+    with pytest.raises(xpnet.XPNetValueError, match=r"weight_decay: only optimizer='adamw' .*optimizer='sgd'"):
+        xpnet.train((x, y), hidden=(5,), optimizer="sgd", weight_decay=0.1, epochs=1, progress=False, verbose=0)
+    with pytest.raises(xpnet.XPNetValueError, match=r"weight_decay: AdamW objects carry their own settings"):
+        xpnet.train((x, y), hidden=(5,), optimizer=xpnet.optim.AdamW(0.01), weight_decay=0.1, epochs=1)
+    result = xpnet.train((x, y), hidden=(5,), optimizer="adamw", weight_decay=0.1, epochs=1, progress=False, verbose=0)
+    assert result.history.meta["weight_decay"] == 0.1

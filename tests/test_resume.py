@@ -165,3 +165,26 @@ def test_a_run_that_stopped_early_stays_stopped_on_resume(tmp_path):
     assert again.stopped_early and len(again.history) == len(first.history)  # no further epochs
     for a, b in zip(again.model.params, first.model.params):
         assert np.array_equal(a, b)  # the best weights, as restored at the end of the first run
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")
+def test_running_statistics_that_overflow_are_caught():
+    """Batch norm keeps the loss finite on huge inputs while its running variance overflows: still divergence."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(256, 4)) * 1e25, rng.integers(0, 2, size=256)  # x² overflows float32
+    with pytest.raises(xpnet.TrainingDivergedError) as info:
+        xpnet.train((x, y), **(SETTINGS | {"hidden": (8,), "norm": "batch", "epochs": 2}))
+    assert all(np.isfinite(xpnet.to_numpy(b)).all() for b in info.value.model.buffers)
+
+
+def test_a_snapshot_can_be_restored_twice():
+    model = xpnet.MLP((3, 4, 2), norm="batch", device="cpu", seed=0)
+    snap = model.snapshot()
+    expected = [p.copy() for p in snap[0]]
+    for _ in range(2):
+        model.restore(snap)
+        x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+        xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, lr=0.5)  # updates in place
+        for p, e in zip(snap[0], expected):
+            np.testing.assert_array_equal(p, e)

@@ -226,11 +226,17 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 def make_optimizer(name: str, lr: float, **options: float | None) -> Optimizer:
     """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``).
 
-    Options the optimizer does not take (``momentum`` for SGD and Adam, ``weight_decay`` but for AdamW) and options
-    given as None are ignored.
+    Options given as None are ignored, and so is ``momentum`` for optimizers without one (it has a default in
+    :func:`xpnet.train`); ``weight_decay`` for any optimizer but AdamW is an error (``l2`` is the coupled penalty).
     """
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise XPNetValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}; received {describe(name)}")
     cls = OPTIMIZERS[name]
     accepted = inspect.signature(cls).parameters
+    if options.get("weight_decay") is not None and "weight_decay" not in accepted:
+        raise XPNetValueError(
+            f"weight_decay: only optimizer='adamw' takes a decoupled weight decay; received "
+            f"weight_decay={options['weight_decay']!r} with optimizer={name!r}. Use optimizer='adamw', or l2 for an "
+            "L2 penalty"
+        )
     return cls(lr, **{key: value for key, value in options.items() if key in accepted and value is not None})

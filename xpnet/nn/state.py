@@ -90,8 +90,12 @@ class StateMixin:
         return [xp.asarray(p, copy=True) for p in self.params], [xp.asarray(b, copy=True) for b in self.buffers]
 
     def restore(self, snapshot: tuple[list[Array], list[Array]]) -> None:
-        """Put a :meth:`snapshot` back."""
-        self.params[:], self.buffers[:] = snapshot
+        """Put copies of a :meth:`snapshot` back (training updates arrays in place: the snapshot stays as taken,
+        so it can be restored again)."""
+        xp: Any = self.backend.xp
+        params, buffers = snapshot
+        self.params[:] = [xp.asarray(p, copy=True) for p in params]
+        self.buffers[:] = [xp.asarray(b, copy=True) for b in buffers]
 
 
 def _shape_of(net: Any, index: int) -> tuple[int, ...]:

@@ -164,10 +164,10 @@ class Loop:
     def _check(self, metrics: Metrics, epoch: int, last_good: Any) -> dict[str, Any]:
         """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
         if self.session is None:
-            totals = metrics.read(params=self.model.params)
+            totals = metrics.read(params=[*self.model.params, *self.model.buffers])
         else:  # the read waits for every queued device step (NCCL's too): the watchdog watches it
             with self.session.comm.collective("reading the metrics (queued device steps finish first)"):
-                totals = metrics.read(params=self.model.params, gather=self.session.gather)
+                totals = metrics.read(params=[*self.model.params, *self.model.buffers], gather=self.session.gather)
         bad = totals["first_non_finite_step"]
         if bad is None and totals["non_finite_params"]:
             bad = self.optimizer.steps  # the loss was still finite but an update overflowed the weights

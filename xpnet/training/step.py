@@ -20,7 +20,8 @@ def clip_by_global_norm(grads: list[Array], max_norm: float) -> list[Array]:
     """
     xp = array_namespace(grads[0])
     norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))  # 0-d
-    factor = xp.where(norm > max_norm, max_norm / norm, xp.ones_like(norm))
+    bound = xp.full_like(norm, max_norm)
+    factor = bound / xp.maximum(norm, bound)  # 1 within bounds; no division by a zero norm
     clipped = []
     for g in grads:
         g *= factor

@@ -231,6 +231,17 @@ def train(
         raise XPNetValueError("checkpoint_dir: resume and checkpoint_every need a checkpoint_dir; received None")
     if early_stopping is not None and validation is None:
         raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
+    if isinstance(optimizer, Optimizer) and weight_decay is not None:
+        raise XPNetValueError(
+            f"weight_decay: {type(optimizer).__name__} objects carry their own settings; received weight_decay="
+            f"{weight_decay!r} beside one. Pass xpnet.optim.AdamW(lr, weight_decay=...) instead"
+        )
+    opt = (
+        optimizer
+        if isinstance(optimizer, Optimizer)
+        else make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay)
+    )
+    lr = opt.lr
     session = start_session(distributed)
     check_norm_alone((model.arch.norm if model is not None else norm), session)
     root = session is None or session.is_root
@@ -255,12 +266,6 @@ def train(
         x, y = model._check_data(ready.x, ready.y)
         val = None if ready.val is None else model._check_data(*ready.val)
         test = None if ready.test is None else model._check_data(*ready.test)  # checked now, not after hours
-        opt: Optimizer = (
-            optimizer
-            if isinstance(optimizer, Optimizer)
-            else make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay)
-        )
-        lr = opt.lr
         batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng if shuffle else None,
                           placement=placement, scale=source.scale, shard=None if session is None else session.shard)  # fmt: skip
         if early_stopping is not None:
