@@ -252,6 +252,22 @@ def test_a_file_from_a_newer_xpnet(saved):
         load(saved, "cpu")
 
 
+@pytest.mark.parametrize(
+    ("options", "version"),
+    [({}, "1"), ({"activation": "gelu"}, "2"), ({"norm": "layer"}, "2"), ({"dropout": 0.2}, "2"),
+     ({"loss": "mse"}, "2")],
+)  # fmt: skip
+def test_files_that_version_1_readers_would_misread_are_version_2(tmp_path, options, version):
+    model = MLP((4, 5, 3), **({"activation": "tanh"} | options), device="cpu", seed=0)
+    path = save(model, tmp_path / "m.safetensors")
+    with safetensors.safe_open(path, framework="numpy") as f:
+        assert f.metadata()["format_version"] == version
+    _assert_same(load(path, "cpu"), model)
+    assert load(path, "cpu").arch == model.arch
+    _rewrite_metadata(path, format_version="1")  # version 1 files keep loading (checksums cover tensors and meta)
+    _assert_same(load(path, "cpu"), model)
+
+
 def test_an_unparsable_format_version(saved):
     _rewrite_metadata(saved, format_version="two")
     with pytest.raises(DataIntegrityError, match=r"format version 'two'.*upgrade"):

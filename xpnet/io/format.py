@@ -29,8 +29,14 @@ from .atomic import atomic_open
 
 __all__ = ["load", "read_tensors", "save", "write_tensors"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what this xpnet writes when a file needs it; it reads every version in READABLE_VERSIONS
+READABLE_VERSIONS = (1, 2)
 MODEL_KIND = "xpnet.model"
+# Version 1 knew plain networks of these activations and losses and nothing else; a model file that uses anything
+# newer (layers, activations, losses, standardization, class names) is written as version 2, so that an xpnet
+# which reads only version 1 says "upgrade" instead of misreading it. Plain models stay version 1.
+_VERSION_1 = {"meta": {"sizes", "activation", "loss", "dtype", "extra"}, "activation": {"relu", "sigmoid", "tanh",
+              "identity"}, "loss": {"cross_entropy", "quadratic"}}  # fmt: skip
 _INPUT_TENSORS = ("input_mean", "input_std")  # the standardization a model applies to its inputs
 _PARSE_ERRORS = (safetensors.SafetensorError, KeyError, ValueError, TypeError)
 
@@ -51,7 +57,14 @@ def _as_path(path: Any) -> Path:
     return Path(path)
 
 
-def write_tensors(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: dict[str, Any], *, kind: str) -> Path:
+def write_tensors(
+    path: str | os.PathLike,
+    tensors: dict[str, np.ndarray],
+    meta: dict[str, Any],
+    *,
+    kind: str,
+    version: int = FORMAT_VERSION,
+) -> Path:
     """Write host tensors and JSON-serialisable ``meta`` to a safetensors file, atomically.
 
     Parameters
@@ -74,7 +87,7 @@ def write_tensors(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta:
     try:
         arrays = {name: np.asarray(a, order="C") for name, a in tensors.items()}  # safetensors ignores strides
         meta_json = json.dumps(meta)
-        header = dict(format=kind, format_version=str(FORMAT_VERSION), xpnet_version=__version__, meta=meta_json)
+        header = dict(format=kind, format_version=str(version), xpnet_version=__version__, meta=meta_json)
         data = safetensors.numpy.save(arrays, metadata=header | {"sha256": _checksum(arrays, meta_json)})
     except (TypeError, ValueError, safetensors.SafetensorError) as exc:
         raise XPNetTypeError(f"cannot store these tensors or meta (tensors must be numeric, meta JSON): {exc}") from exc
@@ -137,10 +150,11 @@ def read_tensors(path: str | os.PathLike, *, kind: str) -> tuple[dict[str, np.nd
         raise DataIntegrityError(f"{path}: is an {found!r} file; expected an {kind!r} file")
     written_by = info.get("xpnet_version", "an unknown version")
     version = info.get("format_version", "")
-    if not version.isdecimal() or int(version) != FORMAT_VERSION:
+    if not version.isdecimal() or int(version) not in READABLE_VERSIONS:
         raise DataIntegrityError(
             f"{path}: written by xpnet {written_by} in format version {version!r}, but this xpnet {__version__} "
-            f"reads format version {FORMAT_VERSION}; if the file is newer, upgrade xpnet (pip install -U xpnet)"
+            f"reads format versions {', '.join(map(str, READABLE_VERSIONS))}; if the file is newer, upgrade xpnet "
+            "(pip install -U xpnet)"
         )
     tensors = {name: np.array(array, copy=True) for name, array in loaded.items()}
     if info.get("sha256") != _checksum(tensors, info.get("meta", "")):
@@ -203,7 +217,9 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
             meta[key] = [str(v) for v in value]
     if extra is not None:
         meta["extra"] = extra
-    return write_tensors(path, tensors, meta, kind=MODEL_KIND)
+    plain = (set(meta) <= _VERSION_1["meta"] and model.activation in _VERSION_1["activation"]
+             and model.loss in _VERSION_1["loss"] and model.standardization is None)  # fmt: skip
+    return write_tensors(path, tensors, meta, kind=MODEL_KIND, version=1 if plain else FORMAT_VERSION)
 
 
 def _state_from_file(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any]:
