@@ -33,14 +33,18 @@ def _gelu_grad(z, h=1e-6):  # by a complex step: exact to rounding, and independ
 ACTIVATIONS["gelu"] = (_gelu, _gelu_grad)
 
 
-def dropout_keep(shape, key, first_row, keep):
-    """The mask xpnet's dropout draws: 32-bit hash of (position xor key), kept below ``keep·2^32``."""
-    rows, units = shape
-    h = (np.arange(first_row * units, (first_row + rows) * units, dtype=np.uint64) & 0xFFFFFFFF) ^ np.uint64(key)
+def _mix32(h):
     for _ in range(2):
         h ^= h >> np.uint64(16)
         h = (h * np.uint64(0x45D9F3B)) & np.uint64(0xFFFFFFFF)
-    h ^= h >> np.uint64(16)
+    return h ^ (h >> np.uint64(16))
+
+
+def dropout_keep(shape, key, first_row, keep):
+    """The mask xpnet's dropout draws: 32-bit hash of (hash of the position xor key), kept below ``keep·2^32``."""
+    rows, units = shape
+    position = np.arange(first_row * units, (first_row + rows) * units, dtype=np.uint64) & np.uint64(0xFFFFFFFF)
+    h = _mix32(_mix32(position) ^ np.uint64(key))
     return (h < np.uint64(min(int(keep * 2**32), 2**32 - 1))).reshape(shape)
 
 

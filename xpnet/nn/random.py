@@ -2,7 +2,7 @@
 
 A dropout mask needs fresh numbers every step, on the device (drawing them on the host and copying would move as
 much data as the batch itself). Device generators differ between NumPy, CuPy and PyTorch, so instead every
-element's number is a hash of its position and a 32-bit key: integer multiplies, shifts and xors that every Array
+element's number is a hash of its (hashed) position and a 32-bit key: integer multiplies, shifts and xors that every Array
 API library computes identically (int64 arithmetic, values kept below 2^32, products below 2^63). The key is drawn
 on the host from the run's seed, the step and the layer, so a resumed run, another backend or another number of
 ranks (each hashing its rows' global positions) draws exactly the same mask.
@@ -54,6 +54,8 @@ def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row:
     counter = xp.arange(start, start + rows * units, dtype=dtype, device=device)
     if wide:
         counter = xp.bitwise_and(counter, MASK32)
-    h = _mix(xp.bitwise_xor(counter, xp.asarray(key, dtype=dtype, device=device)), xp, wide)
+    # the position is mixed before the key joins: xor-ing a key into raw positions would only permute aligned
+    # blocks of them, so every step's mask would reuse the same hash values in another order
+    h = _mix(xp.bitwise_xor(_mix(counter, xp, wide), xp.asarray(key, dtype=dtype, device=device)), xp, wide)
     threshold = xp.asarray(min(int(keep * 2.0**32), MASK32), dtype=dtype, device=device)
     return xp.reshape(h < threshold, shape)
