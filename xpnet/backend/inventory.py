@@ -10,7 +10,7 @@ import importlib.util
 import shutil
 
 CUDA_EXTRAS = '"xpnet[cuda12]" or "xpnet[cuda13]" (the CUDA version `nvidia-smi` shows)'
-STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64", "no_x64")
+STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64")
 
 
 def cuda_usable() -> bool:

@@ -136,6 +136,11 @@ def _torch(spec: str, where: str) -> Backend:
 def _strict(spec: str, name: str) -> Backend:
     xp = _import("array_api_strict", spec)
     canonical = {d.lower(): d for d in _STRICT_DEVICES} | {"cpu": "CPU_DEVICE", "": "CPU_DEVICE"}
+    if name.lower() == "no_x64":  # array-api-strict's argmax and argsort return int64 there, which it then refuses
+        raise BackendUnavailableError(
+            f"device {spec!r}: array-api-strict's indexing functions return int64, which its no_x64 device refuses, "
+            "so xpnet cannot run there; use 'strict:no_float64' (no float64), or JAX without x64 (32-bit integers)"
+        )
     if name.lower() not in canonical:
         raise XPNetValueError(
             f"device {spec!r}: array-api-strict has no device {name!r}; expected one of {_STRICT_DEVICES}"
