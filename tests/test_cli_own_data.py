@@ -165,6 +165,21 @@ def test_image_folder(tmp_path: Path) -> None:
     labels = [row[0] for row in list(csv.reader(open(tmp_path / "p.csv")))[1:]]
     assert labels.count("dark") == 10 and labels.count("light") == 10  # an easy task, learned
 
+    new = tmp_path / "new"  # unlabelled images straight in a folder, of another size
+    new.mkdir()
+    for name, level in (("a_dark", 30), ("b_light", 220)):
+        image.fromarray(np.full((16, 16), level, dtype=np.uint8)).save(new / f"{name}.png")
+    wrong = run_cli("predict", str(out / "model.safetensors"), str(new), "-o", str(tmp_path / "n.csv"))
+    assert wrong.returncode == 2 and "the images have 256 values each" in wrong.stderr and "--image-size" in wrong.stderr
+    resized = run_cli("predict", str(out / "model.safetensors"), str(new), "--image-size", "8x8", "-o",
+                      str(tmp_path / "n.csv"))  # fmt: skip
+    assert resized.returncode == 0, resized.stderr
+    rows = list(csv.reader(open(tmp_path / "n.csv")))
+    assert rows[0] == ["file", "label", "p_dark", "p_light"]
+    assert [row[:2] for row in rows[1:]] == [["a_dark.png", "dark"], ["b_light.png", "light"]]
+    untrainable = run_cli("train", "--data", str(new), "--device", "cpu", "--out", str(tmp_path / "o"))
+    assert untrainable.returncode == 2 and "2 images lie in it directly, without a class" in untrainable.stderr
+
 
 def test_devices_says_what_is_missing_and_why() -> None:
     done = run_cli("devices")

@@ -23,6 +23,11 @@ from .train import scaled
 
 def _columns_for(model: MLP, loaded: LoadedFile, path: str) -> np.ndarray:
     """``x`` with the model's input columns, chosen by name when both the model and the file have names."""
+    if loaded.scale is not None and loaded.x.shape[1] != model.sizes[0]:  # images of another size
+        raise XPNetValueError(
+            f"{path}: the images have {loaded.x.shape[1]} values each (pixels × channels), but the model takes "
+            f"{model.sizes[0]}; pass --image-size WxH with the size the model was trained at"
+        )
     if model.feature_names and loaded.features and loaded.features != model.feature_names:
         missing = [name for name in model.feature_names if name not in loaded.features]
         if missing:
@@ -37,7 +42,7 @@ def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.nd
         source = load_data(args.data.lower())
         assert source.test is not None  # every named data set has a test split
         return f"{args.data.lower()} test", *source.test, source.scale
-    loaded = load_file(args.data, label=args.label, header=args.header)
+    loaded = load_file(args.data, label=args.label, header=args.header, image_size=args.image_size)
     if loaded.y is None:
         raise XPNetValueError(f"--data: {args.data} has no labels to evaluate against")
     x, y = loaded.test if loaded.test is not None else (_columns_for(model, loaded, args.data), loaded.y)
@@ -72,7 +77,7 @@ def eval_command(args: argparse.Namespace) -> None:
 
 def predict_command(args: argparse.Namespace) -> None:
     model = load(args.model, device=args.device)
-    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header)
+    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header, args.image_size)
     x = scaled(_columns_for(model, loaded, args.input), loaded.scale)
     out = Path(args.output)
     if model._loss.classifies:
@@ -80,8 +85,15 @@ def predict_command(args: argparse.Namespace) -> None:
         indices = np.argmax(proba, axis=1)
         names = model.classes or [str(k) for k in range(model.sizes[-1])]
         labels = np.asarray(names)[indices] if model.classes else indices
-        _write(out, {"labels": labels, "proba": proba, "classes": np.asarray(names)},
-               ["label", *(f"p_{name}" for name in names)], [[names[k], *row] for k, row in zip(indices, proba)])  # fmt: skip
+        arrays = {"labels": labels, "proba": proba, "classes": np.asarray(names)}
+        columns, rows = ["label", *(f"p_{name}" for name in names)], [[names[k], *p] for k, p in zip(indices, proba)]
+        if loaded.rows is not None:  # which image each row is
+            arrays["files"], columns, rows = (
+                np.asarray(loaded.rows),
+                ["file", *columns],
+                [[f, *r] for f, r in zip(loaded.rows, rows)],
+            )
+        _write(out, arrays, columns, rows)
         counts = np.bincount(indices, minlength=len(names))
         summary = ", ".join(f"{names[k]}: {counts[k]}" for k in np.argsort(-counts)[:5] if counts[k])
     else:

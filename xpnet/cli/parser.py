@@ -154,13 +154,15 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--data", default="mnist", metavar="NAME|PATH", help=_data_help("test data"))
     ev.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index")
     _add_header(ev)
+    ev.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images of an image folder")
     ev.set_defaults(run=models.eval_command)
 
     pr = commands.add_parser(
         "predict",
         help="write a saved model's predicted labels and class probabilities for new inputs",
         description="Load MODEL and write, for every row of INPUT (x of an .npz, a .csv's feature columns, or the "
-        "images of a folder), the predicted label and one probability per class, as CSV (or .npz by the suffix).",
+        "images of a folder, with their file names), the predicted label and one probability per class (a regression "
+        "model: its outputs), as CSV (or .npz by the suffix).",
         formatter_class=_Formatter,
     )
     pr.add_argument("model", metavar="MODEL", help="a .safetensors model file")
@@ -169,6 +171,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("--device", default="auto", help="device spec to predict on")
     pr.add_argument("--label", metavar="COLUMN", help="a CSV label column to ignore, by name or index")
     _add_header(pr)
+    pr.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images (as in training)")
     pr.set_defaults(run=models.predict_command)
 
     ex = commands.add_parser(

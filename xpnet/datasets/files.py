@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataIntegrityError, DataNotFoundError, XPNetValueError
-from .images import read_image_folder
+from .images import loose_images, read_image_folder, read_images
 from .tables import Table, label_column, label_values, numeric_columns, read_table
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -35,6 +35,7 @@ class LoadedFile:
     label: str | int | None = None
     scale: float | None = None
     name: str = "file"  # where the arrays came from
+    rows: list[str] | None = None  # what each row of x is (the image files of a folder to predict on)
 
 
 def _kind(path: Path) -> str:
@@ -126,8 +127,10 @@ def load_inputs(
     feature_names: list[str] | None = None,
     label: str | int | None = None,
     header: bool | None = None,
+    image_size: Any = None,
 ) -> LoadedFile:
-    """Inputs to predict on: ``x`` of an ``.npz``, the images of a folder, or a CSV's feature columns.
+    """Inputs to predict on: ``x`` of an ``.npz``, the images of a folder (its own image files, named in
+    ``rows``, or those of its class sub-folders), or a CSV's feature columns.
 
     A CSV's columns are chosen by the model's ``feature_names`` when both have names; otherwise it holds exactly
     ``n_features`` columns, or one more (the label column: ``label``, a column named like
@@ -135,8 +138,14 @@ def load_inputs(
     """
     path = Path(path)
     kind = _kind(path)
+    if kind == "folder" and loose_images(path):  # new images to label: the folder's own files, in name order
+        files = loose_images(path)
+        x = read_images(path, files, image_size=image_size)
+        return LoadedFile(x, None, scale=1.0 / 255.0, name=str(path), rows=[file.name for file in files])
     if kind != "table":
-        loaded = load_image_folder(path) if kind == "folder" else load_npz(path, need_labels=False)
+        loaded = (
+            load_image_folder(path, image_size=image_size) if kind == "folder" else load_npz(path, need_labels=False)
+        )
         return dataclasses.replace(loaded, name=str(path))
     table = read_table(path, header)
     width = table.cells.shape[1]

@@ -26,6 +26,16 @@ def _image_files(folder: Path) -> dict[str, list[Path]]:
     return {name: files for name, files in classes.items() if files}
 
 
+def loose_images(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (not in sub-folders), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_images(folder: Path, files: list[Path], *, image_size: Any = None) -> np.ndarray:
+    """``files`` (all one size and colour, after ``image_size``) as uint8 pixel rows, without labels."""
+    return _read_images(folder, [""], {"": files}, image_size)[0]
+
+
 def _read_images(
     folder: Path, classes: list[str], files: dict[str, list[Path]], size: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +74,10 @@ def read_image_folder(
     split = (path / "train").is_dir()
     train_files = _image_files(path / "train" if split else path)
     if not train_files:
+        loose = f" ({len(loose_images(path))} images lie in it directly, without a class)" if loose_images(path) else ""
         raise XPNetValueError(
-            f"{path}: no images found; expected one folder per class holding {', '.join(IMAGE_SUFFIXES)} files"
+            f"{path}: no labelled images found{loose}; expected one sub-folder per class holding "
+            f"{', '.join(IMAGE_SUFFIXES)} files (xpnet predict reads a folder of unlabelled images)"
         )
     classes = sorted(train_files)
     x, y = _read_images(path, classes, train_files, image_size)
