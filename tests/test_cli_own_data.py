@@ -123,6 +123,15 @@ def test_bad_csv_names_the_column_and_row(tmp_path: Path) -> None:
     assert f"xpnet: error: {bad}: 'b' must hold numbers; line 3 has 'oops'" in done.stderr
 
 
+def test_errors_name_the_flag_that_was_typed(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    done = run_cli("train", "--data", str(table), "--weight-decay", "0.1", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "xpnet: error: --weight-decay: only optimizer='adamw'" in done.stderr
+    done = run_cli("train", "--data", str(table), "--label", "nope", "--out", str(tmp_path / "o"))
+    assert "xpnet: error: --label: no column named 'nope'" in done.stderr
+
+
 def test_npz_with_a_test_split(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 6))
