@@ -179,7 +179,9 @@ def test_image_folder(tmp_path: Path) -> None:
     for name, level in (("a_dark", 30), ("b_light", 220)):
         image.fromarray(np.full((16, 16), level, dtype=np.uint8)).save(new / f"{name}.png")
     wrong = run_cli("predict", str(out / "model.safetensors"), str(new), "-o", str(tmp_path / "n.csv"))
-    assert wrong.returncode == 2 and "the images have 256 values each" in wrong.stderr and "--image-size" in wrong.stderr
+    assert (
+        wrong.returncode == 2 and "the images have 256 values each" in wrong.stderr and "--image-size" in wrong.stderr
+    )
     resized = run_cli("predict", str(out / "model.safetensors"), str(new), "--image-size", "8x8", "-o",
                       str(tmp_path / "n.csv"))  # fmt: skip
     assert resized.returncode == 0, resized.stderr
