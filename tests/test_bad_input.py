@@ -382,7 +382,7 @@ def test_load_mnist_missing_path_is_also_a_file_not_found_error(tmp_path: Path) 
 CLI_CASES = [
     pytest.param(("--epochs", "-1"), r"epochs: expected an integer >= 0; received -1", id="epochs-negative"),
     pytest.param(("--lr", "0"), r"lr: expected a finite number > 0\.0; received 0\.0", id="lr-0"),
-    pytest.param(("--batch-size", "0"), r"batch_size: expected a positive integer; received 0", id="batch-size-0"),
+    pytest.param(("--batch-size", "0"), r"--batch-size: expected a positive integer; received 0", id="batch-size-0"),
     pytest.param(("--device", "nosuch"), r"device: unknown spec 'nosuch'; expected one of", id="device-unknown"),
     pytest.param(("--device", "cuda"), r"device 'cuda' needs .*Install it with: pip install", id="device-cuda", marks=NO_CUPY),
     pytest.param(("--hidden", "0"), r"hidden: .*positive integer.*received \[0\]", id="hidden-0"),
