@@ -112,7 +112,8 @@ def memory_child(args: argparse.Namespace) -> None:
     np.ones((args.batch_size, 784), np.float32).T @ np.ones((args.batch_size, args.hidden), np.float32)
     base = PeakRSS.rss()
     result = xpnet.train("mnist", device="cpu", hidden=(args.hidden,), epochs=1, batch_size=args.batch_size,
-                         optimizer="momentum", lr=0.05, l2=1e-4, lr_schedule="constant", progress=False)  # fmt: skip
+                         optimizer="momentum", lr=0.05, l2=1e-4, lr_schedule="constant", progress=False,
+                         verbose=0)  # fmt: skip
     peak = _high_water_mark() - base
     (x, y), (xt, yt) = xpnet.datasets.load_mnist(as_uint8=True)
     dataset = x.nbytes + y.nbytes + xt.nbytes + yt.nbytes
@@ -135,7 +136,7 @@ def memory_report(args: argparse.Namespace) -> str:
         str(args.batch_size),
     ]
     peak, dataset, params, state, held = map(
-        int, subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+        int, subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
     )
     mib = 2**20
     return (f"memory (fresh process, xpnet on NumPy, 1 epoch): peak RSS growth {peak / mib:.0f} MiB = {peak / held:.2f}x "
@@ -143,11 +144,16 @@ def memory_report(args: argparse.Namespace) -> str:
             f"optimizer state {state / mib:.1f} MiB); growth from the RSS after importing xpnet and one warm-up matmul of the job's shape")  # fmt: skip
 
 
+def _on_gpu(name: str) -> bool:
+    return any(word in name for word in ("cuda", "cupy", "gpu"))
+
+
 def table(rows: list[Row], flops: float) -> str:
-    torch_row = next((r for r in rows if r.name == "pytorch (cpu)"), None)
+    peers = {kind: next((r for r in rows if r.name == f"pytorch ({kind})"), None) for kind in ("cpu", "cuda")}
     lines = [f"{'implementation':<22}{'s/epoch':>9}{'vs PyTorch':>12}{'GFLOP/s':>9}{'peak RSS':>11}{'test acc':>10}"]
     for r in rows:
-        ratio = f"{r.best / torch_row.best:.2f}x" if torch_row else "-"
+        peer = peers["cuda" if _on_gpu(r.name) else "cpu"]  # GPU rows against PyTorch on the GPU
+        ratio = f"{r.best / peer.best:.2f}x" if peer else "-"
         rss = "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f} MiB"
         acc = "-" if r.accuracy is None else f"{100 * r.accuracy:.2f}%"
         lines.append(f"{r.name:<22}{r.best:>9.3f}{ratio:>12}{flops / r.best / 1e9:>9.1f}{rss:>11}{acc:>10}")
@@ -193,7 +199,7 @@ def main() -> None:
         rows += [
             measured(f"pytorch ({d})", lambda d=d: run_torch(d, x, y, xt, yt, args))
             for d in ("cpu", "cuda")
-            if d == "cpu" or "torch:cuda:0" in devices
+            if d == "cpu" or any(_on_gpu(spec) for spec in devices + later)
         ]
     if "sklearn" not in skip:
         with warnings.catch_warnings():
@@ -204,6 +210,7 @@ def main() -> None:
         rows += [measured(f"xpnet ({d})", lambda d=d: run_xpnet(d, args)) for d in later]
     rows.append(Row("GEMM floor", [flops / rate], None))
     print(table(rows, flops))
+    print("vs PyTorch: against pytorch (cuda) for GPU rows, pytorch (cpu) for the others")
     print(f"GEMM floor: {flops / 1e9:.0f} GFLOP at the best {args.dtype} matmul rate measured here, "
           f"{rate / 1e9:.1f} GFLOP/s (NumPy, shape {shape})")  # fmt: skip
     print("peak RSS: growth of this process's resident memory while each implementation ran (data already loaded)")

@@ -98,3 +98,13 @@ def test_jax_without_x64_uses_32_bit_hashes_and_says_how_to_get_float64():
     done = subprocess.run([sys.executable, "-c", WITHOUT_X64], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "dtype: device 'jax:cpu' has no float64 (on JAX, set JAX_ENABLE_X64=1 before it is imported)" in done.stdout
+
+
+def test_jax_is_asked_for_full_float32_matrix_products():
+    """JAX's GPU default is TensorFloat-32 for float32 matmuls; xpnet's device scope asks for float32 (a no-op on
+    CPU, checked here by the setting itself)."""
+    backend = xpnet.backend.resolve("jax:cpu")
+    before = jax.config.jax_default_matmul_precision
+    with backend.activate():
+        assert jax.config.jax_default_matmul_precision == "float32"
+    assert jax.config.jax_default_matmul_precision == before

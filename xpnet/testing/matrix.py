@@ -27,6 +27,7 @@ CASES: tuple[tuple[str, str, str, bool], ...] = (
     ("cupy-float64", "cuda:0", "float64", True),
     ("torch-cuda-float32", "torch:cuda:0", "float32", True),
     ("torch-cuda-float64", "torch:cuda:0", "float64", True),
+    ("jax-cuda-float32", "jax:cuda:0", "float32", True),
 )
 
 

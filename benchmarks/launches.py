@@ -1,0 +1,115 @@
+"""Kernel launches and time per training step of the reference job on CUDA: xpnet on each device beside native
+PyTorch, counted by PyTorch's profiler (CUPTI sees every kernel of the process, CuPy's and cuBLAS's too).
+
+A small MLP's step on a GPU is launch-bound when launches x ~5 us approaches the step time: that is the case CUDA
+graphs (one launch per step) are for. This measures the case before any graph work:
+
+    python benchmarks/launches.py --devices cuda,torch:cuda      # needs PyTorch with CUDA
+
+Not collected by pytest; figures to read, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+import xpnet
+from xpnet.nn.network import TRAINING
+from xpnet.optim import make_optimizer
+from xpnet.training.step import train_step
+
+
+def xpnet_step(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """One reference-job step on ``spec`` (device-resident batch) and the function that waits for the device."""
+    model = xpnet.MLP((784, args.hidden, 10), device=spec, seed=0)
+    opt = make_optimizer("momentum", 0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    backend = model.backend
+    x = backend.asarray(rng.random((args.batch_size, 784), dtype=np.float32))
+    y = backend.asarray(rng.integers(0, 10, args.batch_size))
+
+    def step() -> None:
+        with backend.activate():
+            train_step(model, opt, x, y, 1e-4, context=TRAINING)
+
+    def sync() -> None:
+        xpnet.to_numpy(model.params[-1])  # a host read waits for every queued step
+
+    return step, sync
+
+
+def torch_step(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The same step in idiomatic PyTorch (nn.Linear, F.cross_entropy, torch.optim.SGD)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, args.hidden), torch.nn.ReLU(), torch.nn.Linear(args.hidden, 10))
+    model = model.cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    x = torch.rand(args.batch_size, 784, device="cuda")
+    y = torch.randint(0, 10, (args.batch_size,), device="cuda")
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, torch.cuda.synchronize
+
+
+def measure(name: str, step: Any, sync: Any, steps: int) -> str:
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(5):  # warm-up: kernels compiled, buffers allocated
+        step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    per_step = (time.perf_counter() - start) / steps
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        sync()
+    kinds: Counter[str] = Counter()
+    for event in prof.events():
+        if event.device_type == DeviceType.CUDA:
+            kind = "copy/set" if "memcpy" in event.name.lower() or "memset" in event.name.lower() else "kernel"
+            kinds[kind] += 1
+    kernels, copies = kinds["kernel"] / steps, kinds["copy/set"] / steps
+    seen = "" if kernels else "  (the profiler saw no kernels of this library)"
+    return f"{name:<22}{per_step * 1e6:>10.1f}{kernels:>10.1f}{copies:>10.1f}{kernels * 5.0:>14.0f}{seen}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", default="cuda,torch:cuda", help="comma-separated xpnet CUDA devices")
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("launches.py counts CUDA kernels: it needs PyTorch with CUDA and a GPU")
+    print(
+        f"reference step: MLP 784-{args.hidden}-10, batch {args.batch_size}, float32, SGD momentum; {args.steps} steps"
+    )
+    print(f"{'implementation':<22}{'us/step':>10}{'kernels':>10}{'copies':>10}{'launch us@5':>14}")
+    for spec in filter(None, args.devices.split(",")):
+        print(measure(f"xpnet ({spec})", *xpnet_step(spec, args), args.steps), flush=True)
+    print(measure("pytorch (cuda)", *torch_step(args), args.steps))
+    print("kernels, copies: per step; launch us@5: kernels x 5 us, the launch cost a CUDA graph would save")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The GPU job script, `.ci/gpu`, in its CPU dry run: every step runs on stand-ins, the log records each, and a
+failing step fails the job (so the script cannot rot between the sessions that have a GPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = ("environment", "devices", "gpu-tests", "parity-float32", "parity-float64", "benchmark", "launches")
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+
+
+def run_job(tmp_path: Path, python: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    log = tmp_path / "gpu.log"
+    env = os.environ | {"XPNET_GPU_DRY_RUN": "1", "XPNET_GPU_LOG": str(log), "PYTHON": python}
+    env.pop("OUT", None)
+    done = subprocess.run(["bash", str(ROOT / ".ci" / "gpu")], capture_output=True, text=True, env=env, timeout=600)
+    return done, log.read_text()
+
+
+def test_the_dry_run_passes_every_step(tmp_path):
+    done, log = run_job(tmp_path, sys.executable)
+    assert done.returncode == 0, log[-3000:]
+    for step in STEPS:
+        assert f"=== {step}: exit 0 in" in log, step
+    assert "=== summary: every step passed" in log
+    assert log.count("all devices agree") == 2 and "strict:device1 " in log  # both parity tables
+    assert "xpnet (strict:device1)" in log and "pytorch (cpu)" in log  # the benchmark's rows
+
+
+def test_a_failing_step_fails_the_job_and_is_named(tmp_path):
+    done, log = run_job(tmp_path, "false")  # every Python step exits 1
+    assert done.returncode == 1
+    assert "=== environment: exit 1 in" in log
+    assert "=== summary: environment devices gpu-tests" in log
