@@ -124,3 +124,66 @@ def test_cupy_style_devices_are_made_current_around_device_work(monkeypatch):
     assert gpu.entered > before + 3 and gpu.depth == 0
     assert seen_current and all(seen_current)  # every training step ran with the GPU current
     assert resolve("cpu").activate().__class__.__name__ == "nullcontext"
+
+
+def test_the_cuda_probe_runs_on_the_ranks_own_gpu(monkeypatch):
+    """A stand-in CuPy records which GPU the probe's kernel runs on: GPU ``index`` modulo the count, not GPU 0."""
+    import contextlib
+    import importlib.machinery
+    import sys
+    import types
+
+    from xpnet.backend import inventory
+
+    current: list[int] = []
+
+    @contextlib.contextmanager
+    def device(index):
+        current.append(index)
+        yield
+
+    fake = types.ModuleType("cupy")
+    fake.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 4), Device=device)
+    fake.arange = lambda n: types.SimpleNamespace(sum=lambda: 3 if current else -1)  # wrong outside a device scope
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert inventory.cuda_usable(5) and current == [1]
+    assert inventory.cuda_usable() and current == [1, 0]
+
+
+def test_training_creates_device_arrays_inside_the_devices_scope(monkeypatch):
+    """CuPy allocates on the *current* GPU whatever ``device=`` says, so everything ``train`` does once the backend
+    is known (data preparation, batches, the gradient buffer, the loop) must run inside ``backend.activate()``."""
+    import contextlib
+    import sys
+
+    from xpnet.backend import Backend
+
+    train_module = sys.modules["xpnet.training.train"]  # the module; xpnet.training.train is the function
+    depth, seen = [0], []
+    activate = Backend.activate
+
+    @contextlib.contextmanager
+    def counted(self):
+        depth[0] += 1
+        try:
+            with activate(self):
+                yield
+        finally:
+            depth[0] -= 1
+
+    def spy(name, real):
+        def call(*args, **kwargs):
+            seen.append((name, depth[0]))
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Backend, "activate", counted)
+    for name in ("prepare", "Batches", "MLP"):
+        monkeypatch.setattr(train_module, name, spy(name, getattr(train_module, name)))
+    rng = np.random.default_rng(0)
+    xpnet.train((rng.normal(size=(40, 3)), rng.integers(0, 2, 40)), hidden=(4,), epochs=1, device="strict:device1",
+                validation=0.25, progress=False, verbose=0)  # fmt: skip
+    assert sorted(name for name, _ in seen) == ["Batches", "MLP", "prepare"]
+    assert all(d > 0 for _, d in seen), seen

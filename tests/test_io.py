@@ -393,3 +393,12 @@ def test_a_save_over_a_file_size_limit_names_the_file_and_keeps_the_old_one(tmp_
     assert lines[1].endswith("no checkpoint.safetensors was written")
     assert target.read_bytes() == b"the previous model"
     assert sorted(os.listdir(tmp_path)) == ["ckpt", "model.safetensors"] and not os.listdir(ckpt)  # no temp files
+
+
+def test_a_pickled_gpu_model_unpickles_where_that_gpu_is_missing():
+    model = _model("cpu", "float32")
+    state = pickle.loads(pickle.dumps(model)).__getstate__() | {"spec": "cuda:3"}  # as if trained on GPU 3
+    again = MLP.__new__(MLP)
+    with pytest.warns(RuntimeWarning, match=r"lived on 'cuda:3', which is not usable here .*on device 'auto'"):
+        again.__setstate__(state)
+    _assert_same(again, model)

@@ -13,22 +13,26 @@ CUDA_EXTRAS = '"xpnet[cuda12]" or "xpnet[cuda13]" (the CUDA version `nvidia-smi`
 STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64")
 
 
-def cuda_usable() -> bool:
-    """CuPy installed, a GPU visible and a kernel actually runs (catches missing NVRTC/cuBLAS libraries)."""
-    return _cuda_problem() is None
+def cuda_usable(index: int = 0) -> bool:
+    """CuPy installed, a GPU visible and a kernel actually runs (catches missing NVRTC/cuBLAS libraries), on GPU
+    ``index`` modulo the number visible (a data-parallel rank probes its own GPU, not GPU 0: a CUDA context
+    there would cost every rank hundreds of MiB of GPU 0's memory)."""
+    return _cuda_problem(index) is None
 
 
-def _cuda_problem() -> str | None:
+def _cuda_problem(index: int = 0) -> str | None:
     """Why CuPy cannot run here, or None when it can."""
     if importlib.util.find_spec("cupy") is None:
         hint = "" if shutil.which("nvidia-smi") else " (and no NVIDIA driver: nvidia-smi is not on PATH)"
         return f"CuPy is not installed{hint}; pip install {CUDA_EXTRAS}"
     try:
         cupy = importlib.import_module("cupy")
-        if cupy.cuda.runtime.getDeviceCount() == 0:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count == 0:
             return "CuPy is installed but sees no GPU; check CUDA_VISIBLE_DEVICES"
-        if int(cupy.arange(3).sum()) != 3:
-            return "CuPy is installed but a test kernel gave a wrong result"
+        with cupy.cuda.Device(index % count):
+            if int(cupy.arange(3).sum()) != 3:
+                return "CuPy is installed but a test kernel gave a wrong result"
     except Exception as exc:  # no driver, no GPU, broken CUDA libraries
         return f"CuPy is installed but CUDA is not usable ({type(exc).__name__}: {exc}); check the NVIDIA driver"
     return None

@@ -237,7 +237,7 @@ def resolve_local(spec: str | Backend | None, local_rank: int) -> Backend:
     """
     key = spec.strip().lower() if isinstance(spec, str) else ("auto" if spec is None else "")
     if key == "auto":
-        if not cuda_usable():
+        if not cuda_usable(local_rank):
             return _numpy()
         key = "cuda"
     if key in ("cuda", "cupy"):

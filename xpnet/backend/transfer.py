@@ -48,4 +48,8 @@ def free_memory(target: Backend) -> int | None:
             return int(importlib.import_module("cupy").cuda.runtime.memGetInfo()[0])
     if target.name == "torch" and target.device.type == "cuda":
         return int(importlib.import_module("torch").cuda.mem_get_info(target.device)[0])
+    if target.name == "jax" and target.device.platform != "cpu":
+        stats = target.device.memory_stats() or {}  # XLA's allocator: its limit and what it holds
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
     return None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ..backend import Backend, is_host_array, to_device, to_numpy
 from ..datasets.files import LoadedFile, load_file
@@ -152,10 +153,11 @@ def n_outputs(y: Any, loss: str) -> int:
         return int(y.shape[1])
     if loss != "cross_entropy":
         raise XPNetValueError(f"y: the {loss!r} loss needs targets of shape (n, k); received shape {tuple(y.shape)}")
-    host = np.asarray(y) if is_host_array(y) else to_numpy(y)  # one read before training, never inside it
-    if host.size == 0:
+    host = np.asarray(y) if is_host_array(y) else None
+    if (host.size if host is not None else y.shape[0]) == 0:
         raise XPNetValueError("y: the training data are empty")
-    return int(host.max()) + 1
+    largest = host.max() if host is not None else to_numpy(array_namespace(y).max(y))  # one value read, not y
+    return int(largest) + 1
 
 
 def split_validation(

@@ -44,7 +44,8 @@ class GradientExchange:
             ends.append(ends[-1] + math.prod(shape))
         self.bounds = list(itertools.pairwise(ends))
         self._xp, self._dtype, self._device = array_namespace(params[0]), params[0].dtype, device_of(params[0])
-        self._writes_through = backend_of(params[0]).updates_in_place
+        self._backend = backend_of(params[0])
+        self._writes_through = self._backend.updates_in_place
         self._allocate()
 
     @property
@@ -53,7 +54,8 @@ class GradientExchange:
         return self.bounds[-1][1]
 
     def _allocate(self) -> None:
-        self.flat = self._xp.zeros((self.size,), dtype=self._dtype, device=self._device)
+        with self._backend.activate():  # CuPy allocates on the current GPU: make it the parameters' one
+            self.flat = self._xp.zeros((self.size,), dtype=self._dtype, device=self._device)
         self.views = self._split(self.flat)
 
     def _split(self, flat: Array) -> list[Array]:

@@ -56,6 +56,8 @@ def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row:
         counter = xp.bitwise_and(counter, MASK32)
     # the position is mixed before the key joins: xor-ing a key into raw positions would only permute aligned
     # blocks of them, so every step's mask would reuse the same hash values in another order
-    h = _mix(xp.bitwise_xor(_mix(counter, xp, wide), xp.asarray(key, dtype=dtype, device=device)), xp, wide)
-    threshold = xp.asarray(min(int(keep * 2.0**32), MASK32), dtype=dtype, device=device)
-    return xp.reshape(h < threshold, shape)
+    # Python ints join as operands, not as arrays made from host values: on torch:cuda each such array would be a
+    # blocking host-to-device copy per layer and step. A 0-d device key (the compiled JAX step's) is cast in place.
+    key = int(key) if isinstance(key, (int, np.integer)) else xp.astype(key, dtype)
+    h = _mix(_mix(counter, xp, wide) ^ key, xp, wide)
+    return xp.reshape(h < min(int(keep * 2.0**32), MASK32), shape)

@@ -7,12 +7,13 @@ buffer by name (host NumPy arrays), the class and feature names and the input st
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ..backend import Backend, dtype_name, float_dtype, resolve, to_numpy
-from ..errors import DataIntegrityError
+from ..errors import BackendUnavailableError, DataIntegrityError
 
 Array = Any
 
@@ -82,7 +83,19 @@ class StateMixin:
         return self.state()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(type(self).from_state(state).__dict__)
+        """Unpickling restores the network on its device; where that device is missing (a model trained on a GPU,
+        unpickled on a CPU server) on ``"auto"``'s choice instead, with a warning."""
+        try:
+            net = type(self).from_state(state)
+        except BackendUnavailableError as exc:
+            warnings.warn(
+                f"the pickled network lived on {state['spec']!r}, which is not usable here ({exc}); it is restored "
+                "on device 'auto' instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            net = type(self).from_state(state, device="auto")
+        self.__dict__.update(net.__dict__)
 
     def snapshot(self) -> tuple[list[Array], list[Array]]:
         """Copies of the parameters and buffers, on the device (for early stopping and the divergence guard)."""

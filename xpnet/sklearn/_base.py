@@ -3,6 +3,7 @@ pickling and saving."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -183,8 +184,17 @@ class XPNetMLP(BaseEstimator):
     def _targets(self, y: Any, first: bool) -> Any:
         raise NotImplementedError
 
+    @staticmethod
+    def _device_scope(X: Any) -> Any:
+        """The device of an Array API input made current (CuPy allocates on the current GPU: ``cuda:N``)."""
+        return backend_of(X).activate() if is_array_api_obj(X) and not is_host_array(X) else contextlib.nullcontext()
+
     def _fit(self, X: Any, y: Any, *, incremental: bool, epochs: int) -> XPNetMLP:
         """Train ``epochs`` passes (one for ``partial_fit``), from scratch or from the current weights."""
+        with self._device_scope(X):
+            return self._fit_here(X, y, incremental=incremental, epochs=epochs)
+
+    def _fit_here(self, X: Any, y: Any, *, incremental: bool, epochs: int) -> XPNetMLP:
         self._check_counts()
         hidden, activation = self._hidden(), self._activation()
         keep = incremental or self.warm_start
@@ -264,7 +274,8 @@ class XPNetMLP(BaseEstimator):
         """The model's outputs (or class probabilities) for ``X`` on the model's device (Array API inputs must
         live there)."""
         check_is_fitted(self, "model_")
-        X = self._validate(X, reset=False)
+        with self._device_scope(X):
+            X = self._validate(X, reset=False)
         where, fitted = ("cpu" if is_host_array(X) else backend_of(X).spec), self.model_.backend.spec
         if _dispatching() and where != fitted:  # as scikit-learn's own estimators: one namespace and device
             raise XPNetValueError(

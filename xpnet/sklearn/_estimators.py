@@ -132,12 +132,13 @@ class MLPClassifier(ClassifierMixin, XPNetMLP):
     def predict(self, X: Any) -> Any:
         """The most probable class of each sample, as labels from ``classes_``."""
         z = self._outputs(X, "predict")
-        index = array_namespace(z).argmax(z, axis=1)
-        on_device = self._host_or_device(X, index)
-        if on_device is not index or self.classes_.dtype.kind not in "biuf":  # host data, or names
-            return self.classes_[to_numpy(index)]
-        xp = array_namespace(z)
-        return xp.take(xp.asarray(self.classes_, device=z.device), index)
+        with self._device_scope(z):
+            index = array_namespace(z).argmax(z, axis=1)
+            on_device = self._host_or_device(X, index)
+            if on_device is not index or self.classes_.dtype.kind not in "biuf":  # host data, or names
+                return self.classes_[to_numpy(index)]
+            xp = array_namespace(z)
+            return xp.take(xp.asarray(self.classes_, device=z.device), index)
 
 
 class MLPRegressor(RegressorMixin, XPNetMLP):

@@ -245,11 +245,14 @@ def train(
     session = start_session(distributed)
     check_norm_alone((model.arch.norm if model is not None else norm), session)
     root = session is None or session.is_root
-    with contextlib.nullcontext() if session is None else session.guard():
+    with contextlib.ExitStack() as scope:
+        if session is not None:
+            scope.enter_context(session.guard())
         seed = seed if session is None else session.shared_seed(seed)
         init_rng, shuffle_rng, split_rng, dropout_rng = generators(seed, 4)
         source = load_data(data, y)
         backend = model.backend if model is not None else pick_backend(device, source.x, session)
+        scope.enter_context(backend.activate())  # cuda:N: CuPy allocates on the current GPU, whatever device= says
         loss = model.loss if model is not None else loss
         widths = (None, None) if model is None else (model.sizes[0], model.sizes[-1])
         ready = prepare(source, backend, loss, validation=validation, rng=split_rng, n_features=widths[0],
