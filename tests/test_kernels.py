@@ -97,3 +97,15 @@ def test_portable_matmul_into_with_beta_zero_ignores_old_contents(monkeypatch):
     out = np.full((2, 2), np.nan, np.float32)
     result = matmul_into(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), out, 0.0)
     np.testing.assert_array_equal(result, 3.0)
+
+
+@pytest.mark.parametrize("spec", ["cpu", "torch:cpu", "strict:device1", "jax:cpu"])
+def test_relu_backward_on_every_path(spec, path):
+    pytest.importorskip(spec.split(":")[0]) if spec.startswith(("torch", "jax")) else None
+    target = resolve(spec)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((9, 7)).astype(np.float32)
+    z[0, :3] = 0.0  # the kink: ReLU's derivative is 0 there, as in PyTorch
+    dy = rng.standard_normal((9, 7)).astype(np.float32)
+    got = kernels.relu_backward(target.asarray(dy.copy()), target.asarray(z))
+    np.testing.assert_array_equal(xpnet.to_numpy(got), dy * (z > 0))

@@ -18,7 +18,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .inventory import devices, unavailable
-from .kernels import axpy, matmul_into
+from .kernels import axpy, matmul_into, relu_backward
 from .specs import Backend, backend_of, dtype_name, float_dtype, is_host_array, resolve, resolve_local, to_device
 from .transfer import free_memory, host_view, to_numpy
 
@@ -35,6 +35,7 @@ __all__ = [
     "host_view",
     "is_host_array",
     "matmul_into",
+    "relu_backward",
     "resolve",
     "resolve_local",
     "to_device",

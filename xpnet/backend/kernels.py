@@ -1,7 +1,7 @@
 """In-place update kernels with backend fast paths and the portable path beside each.
 
-``matmul_into`` (``out = a @ b + beta·out``) and ``axpy`` (``y += alpha·x``) are what the optimizers and
-backprop need to touch each large array as few times as possible. Fast paths: NumPy's own BLAS
+``matmul_into`` (``out = a @ b + beta·out``), ``axpy`` (``y += alpha·x``) and ``relu_backward``
+(``dy·[z > 0]``) are what the optimizers and backprop need to touch each large array as few times as possible. Fast paths: NumPy's own BLAS
 (:mod:`xpnet.backend.host_blas`) and PyTorch's fused in-place ops; everything else (CuPy, array-api-strict,
 any namespace) takes the portable path written with standard in-place operators.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from .host_blas import host_blas
 
@@ -63,3 +64,24 @@ def axpy(alpha: float, x: Any, y: Any) -> Any:
             pass
     y += alpha * x  # portable: in place on NumPy, CuPy, array-api-strict; rebinds on immutable backends
     return y
+
+
+def relu_backward(dy: Any, z: Any) -> Any:
+    """``dy · [z > 0]`` (the ReLU's backward pass), in place where possible; returns the result (store it back).
+
+    The portable path builds a boolean mask, casts it to ``dy``'s dtype and multiplies: three passes and two
+    temporaries. PyTorch's own ``threshold_backward`` is one pass (a tenth of the time on a CPU); NumPy multiplies
+    by the boolean mask directly, without the cast.
+    """
+    if _is_torch(dy) and _is_torch(z):
+        return _torch_ops().aten.threshold_backward(dy, z, 0)
+    if FAST_PATHS and isinstance(dy, np.ndarray) and isinstance(z, np.ndarray) and dy.flags.writeable:
+        return np.multiply(dy, z > 0, out=dy)
+    dy *= array_namespace(z).astype(z > 0, dy.dtype)  # portable: rebinds on immutable backends (JAX)
+    return dy
+
+
+def _torch_ops() -> Any:
+    import torch  # only reached with torch tensors in hand: torch is already imported
+
+    return torch.ops

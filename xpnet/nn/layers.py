@@ -17,9 +17,9 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..backend import axpy, matmul_into
+from ..backend import axpy, matmul_into, relu_backward
 from ..errors import XPNetValueError
-from .activations import get_activation
+from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
 
 Array = Any
@@ -113,6 +113,8 @@ class Activation:
         self, params: list[Array], cache: Any, dy: Array, sinks: Any, l2: float, need_dx: bool
     ) -> tuple[Array | None, list[Array]]:
         z, a = cache
+        if self.derivative is relu_derivative:  # ReLU: one fused pass where the backend has one
+            return relu_backward(dy, z), []
         dy *= self.derivative(z, a)
         return dy, []
 
