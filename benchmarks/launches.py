@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import xpnet
-from xpnet.nn.network import TRAINING
+from xpnet.nn.backprop import TRAINING
 from xpnet.optim import make_optimizer
 from xpnet.training.step import train_step
 

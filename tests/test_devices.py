@@ -111,7 +111,7 @@ def test_cupy_style_devices_are_made_current_around_device_work(monkeypatch):
         return real_backprop(self, *args, **kwargs)
 
     monkeypatch.setattr(xpnet.MLP, "_backprop", spy)
-    monkeypatch.setattr(backend_module.specs, "backend_of", lambda a: fake)  # arrays "live" on the fake GPU
+    monkeypatch.setattr(backend_module.arrays, "backend_of", lambda a: fake)  # arrays "live" on the fake GPU
     monkeypatch.setattr(Backend, "supports_dtype", lambda self, dtype: True)
     monkeypatch.setattr(xpnet.data.batches, "free_memory", lambda target: None)  # no real GPU to ask
     net = xpnet.MLP((3, 4, 2), device=fake, seed=0)

@@ -28,7 +28,8 @@ from .nn.network import MLP
 from .training.callbacks import EarlyStopping
 from .training.evaluate import Evaluation, evaluate
 from .training.history import History
-from .training.train import TrainResult, train
+from .training.result import TrainResult
+from .training.train import train
 
 __all__ = [
     "MLP",

@@ -1,12 +1,14 @@
 """The only package that knows backend names.
 
 - :mod:`.specs` parses device specs (``"cpu"``, ``"cuda:1"``, ``"torch:meta"``, ``"strict:device1"``, ...)
-  into a :class:`Backend` (namespace + native device) and lists what works here;
+  into a :class:`Backend` (namespace + native device);
+- :mod:`.arrays` tells which backend an array lives on, names dtypes, and moves host data onto a device;
 - :mod:`.inventory` lists what works on this machine and why the rest does not;
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
 - :mod:`.kernels` holds the in-place update kernels, each fast path beside its portable path;
 - :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths;
-- :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL).
+- :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL);
+- :mod:`.threads` caps BLAS threads for data-parallel ranks; :mod:`.onnx` records graphs for export.
 
 Optional backends are imported lazily, only when a spec names them, so ``import xpnet`` never imports cupy
 or torch. Every other module writes code once against the Array API and asks this package for the rest.
@@ -17,9 +19,10 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from .arrays import backend_of, dtype_name, float_dtype, is_host_array, to_device
 from .inventory import devices, unavailable
 from .kernels import axpy, matmul_into, relu_backward
-from .specs import Backend, backend_of, dtype_name, float_dtype, is_host_array, resolve, resolve_local, to_device
+from .specs import Backend, resolve, resolve_local
 from .transfer import free_memory, host_view, to_numpy
 
 __all__ = [

@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..errors import BackendUnavailableError, XPNetValueError
-from .specs import Backend, dtype_name
+from .arrays import dtype_name
+from .specs import Backend
 
 # Launchers announce the job's size in the environment of every process they start.
 WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import XPNetValueError
-from .specs import Backend, dtype_name
+from .arrays import dtype_name
+from .specs import Backend
 from .transfer import host_view, to_numpy
 
 METHODS = ("auto", "nccl", "cuda-aware-mpi", "host")

@@ -9,7 +9,8 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..errors import XPNetValueError
-from .specs import Backend, is_host_array
+from .arrays import is_host_array
+from .specs import Backend
 
 
 def to_numpy(x: Any) -> np.ndarray:

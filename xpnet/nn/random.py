@@ -56,8 +56,15 @@ def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row:
         counter = xp.bitwise_and(counter, MASK32)
     # the position is mixed before the key joins: xor-ing a key into raw positions would only permute aligned
     # blocks of them, so every step's mask would reuse the same hash values in another order
-    # Python ints join as operands, not as arrays made from host values: on torch:cuda each such array would be a
-    # blocking host-to-device copy per layer and step. A 0-d device key (the compiled JAX step's) is cast in place.
-    key = int(key) if isinstance(key, (int, np.integer)) else xp.astype(key, dtype)
+    # Python ints join int64 arrays as operands, not arrays made from host values (on torch:cuda each would be a
+    # blocking host-to-device copy per layer and step). In uint32 arithmetic (JAX without x64) a Python int above
+    # 2^31 would not fit the weak 32-bit type JAX gives it: there the numbers become uint32 arrays.
+    threshold: Any = min(int(keep * 2.0**32), MASK32)
+    if not wide:
+        threshold = xp.asarray(threshold, dtype=dtype, device=device)
+    if not isinstance(key, (int, np.integer)):  # a 0-d device key (the compiled JAX step's): cast on the device
+        key = xp.astype(key, dtype)
+    else:
+        key = int(key) if wide else xp.asarray(int(key), dtype=dtype, device=device)
     h = _mix(_mix(counter, xp, wide) ^ key, xp, wide)
-    return xp.reshape(h < min(int(keep * 2.0**32), MASK32), shape)
+    return xp.reshape(h < threshold, shape)

@@ -24,6 +24,7 @@ from ..nn.architecture import check_architecture
 from ..nn.network import MLP
 from ..optim import Optimizer, make_optimizer
 from ..training.train import train
+from ._stopping import _Stopper
 
 _NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
 ACTIVATIONS = {name: name for name in NET_ACTIVATIONS} | {"logistic": "sigmoid"}  # scikit-learn's name, xpnet's
@@ -32,37 +33,6 @@ ACTIVATIONS = {name: name for name in NET_ACTIVATIONS} | {"logistic": "sigmoid"}
 def _dispatching() -> bool:
     """scikit-learn's ``array_api_dispatch`` is on: Array API inputs stay in their namespace and on their device."""
     return bool(sklearn.get_config().get("array_api_dispatch", False))
-
-
-class _Stopper:
-    """scikit-learn's stopping rules as an xpnet callback: no improvement by ``tol`` for ``patience`` epochs of the
-    training loss, or (early stopping) of the validation score; the best validation weights are restored."""
-
-    def __init__(self, tol: float, patience: int, score: Any = None, best_loss: float = math.inf) -> None:
-        self.tol, self.patience, self.score = tol, patience, score
-        self.best_loss, self.best_score, self.waited = best_loss, -math.inf, 0
-        self.scores: list[float] = []
-        self._best: Any = None
-
-    def __call__(self, record: dict[str, Any], model: MLP) -> bool:
-        loss = record["train_loss"]
-        if self.score is None:  # convergence of the training loss
-            improved = loss < self.best_loss - self.tol
-            self.best_loss = min(self.best_loss, loss)
-        else:
-            value = self.score(record)
-            self.scores.append(value)
-            improved = value > self.best_score + self.tol
-            if value > self.best_score:
-                self.best_score = value
-                self._best = model.snapshot()
-            self.best_loss = min(self.best_loss, loss)
-        self.waited = 0 if improved else self.waited + 1
-        return self.waited > self.patience
-
-    def on_train_end(self, model: MLP) -> None:
-        if self._best is not None:
-            model.restore(self._best)
 
 
 class XPNetMLP(BaseEstimator):

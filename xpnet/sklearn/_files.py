@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backend import dtype_name
 from ..errors import DataIntegrityError, XPNetTypeError, XPNetValueError, describe
-from ..io.format import MODEL_KIND, load, read_tensors, save
+from ..io.format import MODEL_KIND, load, save
+from ..io.tensors import read_tensors
 from ._estimators import MLPClassifier, MLPRegressor
 
 _CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}

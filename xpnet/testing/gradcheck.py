@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
+from ..nn.backprop import TRAINING
 from ..nn.layers import Context
-from ..nn.network import MLP, TRAINING
+from ..nn.network import MLP
 from ..validation import check_float
 
 DEFAULT_TOLERANCE = 1e-6

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .callbacks import EarlyStopping
 from .evaluate import Evaluation, evaluate
 from .history import History
-from .train import TrainResult, train
+from .result import TrainResult
+from .train import train
 
 __all__ = ["EarlyStopping", "Evaluation", "History", "TrainResult", "evaluate", "train"]

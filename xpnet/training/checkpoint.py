@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..errors import XPNetValueError
-from ..io.format import read_tensors, write_tensors
+from ..io.tensors import read_tensors, write_tensors
 from ..nn.network import MLP
 from ..optim import Optimizer
 from .history import History

@@ -6,8 +6,8 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..nn.backprop import TRAINING
 from ..nn.layers import Context
-from ..nn.network import TRAINING
 from ..optim import Optimizer
 
 Array = Any

@@ -9,7 +9,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,11 +38,12 @@ from .args import (
 )
 from .callbacks import EarlyStopping
 from .compiled import CompiledStep
-from .evaluate import Evaluation, evaluate
+from .evaluate import evaluate
 from .history import History
 from .loop import Loop, attach_checkpoints
 from .prepare import prepare, standardization
 from .report import EpochPrinter
+from .result import TrainResult
 from .schedules import Schedule, get_schedule
 
 # Settings a resumed run must share with the run that wrote the checkpoint.
@@ -67,39 +67,6 @@ RESUME_KEYS = (
     "clip_norm",
     "weight_decay",
 )
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    Attributes
-    ----------
-    model : MLP
-        The trained network (with the best weights restored when early stopping is on).
-    history : History
-        One record per epoch: train/validation loss and accuracy, seconds, samples/s, learning rate.
-    device : str
-        Canonical spec of the device used.
-    placement : str
-        ``"device"`` or ``"stream"`` (see :mod:`xpnet.data`).
-    optimizer : Optimizer
-    test : Evaluation or None
-        Evaluation on the test split when the data came with one.
-    stopped_early : bool
-        Early stopping ended the run.
-    ranks : int
-        Processes that trained the model together (1 unless data-parallel).
-    """
-
-    model: MLP
-    history: History
-    device: str
-    placement: str
-    optimizer: Optimizer
-    test: Evaluation | None = None
-    stopped_early: bool = field(default=False)
-    ranks: int = 1
 
 
 def train(

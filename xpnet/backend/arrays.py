@@ -1,0 +1,87 @@
+"""Arrays and their backends: which :class:`~xpnet.backend.specs.Backend` an array lives on, host or device,
+dtype names, and the one way data moves onto a device (:func:`to_device`, which never moves between devices).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from ..errors import DeviceMismatchError, XPNetValueError, describe
+from .specs import Backend, _jax_backend, _numpy, _onnx
+
+
+def backend_of(x: Any) -> Backend:
+    """The :class:`Backend` an existing array lives on ("everything follows the data")."""
+    xp = array_namespace(x)
+    dev = device_of(x)
+    if xp.__name__ == "jax.numpy":
+        return _jax_backend(xp, dev)
+    if xp.__name__ == "ndonnx":
+        return _onnx("onnx")
+    name = xp.__name__.split(".")[-1]
+    if name == "numpy":
+        return _numpy()
+    if name == "cupy":
+        return Backend(f"cuda:{dev.id}", "cupy", xp, dev)
+    if name == "torch":
+        return Backend(f"torch:{dev}", "torch", xp, dev)
+    if name == "array_api_strict":
+        return Backend(f"strict:{dev._device}", "strict", xp, dev)
+    return Backend(f"{name}:{dev}", name, xp, dev)
+
+
+def is_host_array(x: Any) -> bool:
+    """True for NumPy arrays, NumPy scalars and Python sequences (data that lives on the host)."""
+    return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
+
+
+def dtype_name(dtype: Any) -> str:
+    """Canonical name (``"float32"``) of a dtype given as a string, NumPy dtype or any namespace's dtype."""
+    if isinstance(dtype, str):
+        return dtype
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype).rsplit(".", 1)[-1].strip("'>)")
+
+
+def float_dtype(target: Backend, dtype: Any) -> Any:
+    """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked against the device."""
+    name = dtype_name(dtype)
+    if name not in ("float32", "float64"):
+        raise XPNetValueError(f"dtype: expected 'float32' or 'float64'; received {describe(dtype)}")
+    resolved = getattr(target.xp, name)
+    if not target.supports_dtype(resolved):
+        hint = " (on JAX, set JAX_ENABLE_X64=1 before it is imported)" if target.name == "jax" else ""
+        raise XPNetValueError(
+            f"dtype: device {target.spec!r} has no {name}{hint}; use dtype='float32' or another device"
+        )
+    return resolved
+
+
+def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
+    """Move ``a`` onto ``target``: host data is transferred once; device data must already be there.
+
+    Raises :class:`DeviceMismatchError` when ``a`` lives on another device than ``target``: moving
+    between accelerators is never done silently.
+    """
+    xp, dev = target.xp, target.device
+    if is_host_array(a):
+        host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype_name(dtype))  # cast on the host
+        if target.name == "torch" and not host.flags.writeable:
+            host = host.copy()  # torch:cpu would share the buffer and warns about read-only memory
+        if target.name == "cupy":
+            with dev:
+                return xp.asarray(host)
+        return xp.asarray(host, device=dev)
+    source = backend_of(a)
+    if source.spec != target.spec:
+        raise DeviceMismatchError(
+            f"array lives on {source.spec!r} but the model is on {target.spec!r}; move it first "
+            f"(e.g. xpnet.backend.to_numpy(x)) or build the model with device={source.spec!r}"
+        )
+    return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
