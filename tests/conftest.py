@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")  # the jax-cpu-float64 cells; tests/test_jax.py checks JAX without it
 
@@ -21,3 +22,13 @@ def backend(xp_device: XPDevice) -> XPDevice:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    """A valid float32 model file (tests/test_io*.py)."""
+    from model_files import _model
+
+    from xpnet.io import save
+
+    return save(_model("cpu", "float32"), tmp_path / "model.safetensors")
