@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def predict_command(args: argparse.Namespace) -> None:
     print(f"predicted {len(x)} rows of {args.input} ({summary}); wrote {out}")
 
 
-def _write(out: Path, arrays: dict[str, np.ndarray], columns: list[str], rows: list[list]) -> None:
+def _write(out: Path, arrays: dict[str, Any], columns: list[str], rows: list[list]) -> None:
     """``arrays`` to an ``.npz`` when ``out`` ends so, else ``rows`` under ``columns`` as CSV; atomically."""
     if out.suffix.lower() == ".npz":
         with atomic_open(out, "wb") as f:

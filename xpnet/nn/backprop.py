@@ -32,14 +32,18 @@ class BackpropMixin:
     backend: Any
     layers: list[Any]
     params: list[Array]
-    sizes: tuple[int, ...]
-    xp: Any
     _loss: Any
     _dtype: Any
     _weights: list[int]
     _param_slots: list[list[int]]
 
     if TYPE_CHECKING:  # provided by the network itself
+
+        @property
+        def sizes(self) -> tuple[int, ...]: ...
+
+        @property
+        def xp(self) -> Any: ...
 
         def _inputs(self, x: Array) -> Array: ...
 
