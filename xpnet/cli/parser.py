@@ -59,10 +59,14 @@ def _image_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _add_header(parser: argparse.ArgumentParser) -> None:
+def _add_file_options(parser: argparse.ArgumentParser, label_help: str) -> None:
+    """--label, --header/--no-header and --image-size: how a file of your own is read (train, eval, predict)."""
+    parser.add_argument("--label", metavar="COLUMN", help=label_help)
     parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                         help="the CSV's first row names the columns (default: guessed from the file: a first row "
                         "with words over columns of numbers)")  # fmt: skip
+    parser.add_argument("--image-size", type=_image_size, metavar="WxH",
+                        help="resize the images of an image folder (predict and eval: to the size trained at)")  # fmt: skip
 
 
 def _data_help(what: str) -> str:
@@ -80,10 +84,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         formatter_class=_Formatter,
     )
     t.add_argument("--data", default=d["data"], metavar="NAME|PATH", help=_data_help("training data"))
-    t.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index (default: a column named "
-                   "label/y/target/class, else the last)")  # fmt: skip
-    _add_header(t)
-    t.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images of an image folder")
+    _add_file_options(
+        t, "CSV label column, by name or index (default: a column named label/y/target/class, else the last)"
+    )
     t.add_argument("--device", default=d["device"], help='device spec such as "cpu", "cuda:0" (see `xpnet devices`)')
     t.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training data")
     t.add_argument("--hidden", type=int, nargs="+", default=list(d["hidden"]), metavar="WIDTH", help="hidden widths")
@@ -152,9 +155,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("model", metavar="MODEL", help="a .safetensors model file")
     ev.add_argument("--device", default="auto", help="device spec to evaluate on")
     ev.add_argument("--data", default="mnist", metavar="NAME|PATH", help=_data_help("test data"))
-    ev.add_argument("--label", metavar="COLUMN", help="CSV label column, by name or index")
-    _add_header(ev)
-    ev.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images of an image folder")
+    _add_file_options(ev, "CSV label column, by name or index")
     ev.set_defaults(run=models.eval_command)
 
     pr = commands.add_parser(
@@ -169,9 +170,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("input", metavar="INPUT", help="an .npz (array x), a .csv or an image folder")
     pr.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="a .csv or .npz file to write")
     pr.add_argument("--device", default="auto", help="device spec to predict on")
-    pr.add_argument("--label", metavar="COLUMN", help="a CSV label column to ignore, by name or index")
-    _add_header(pr)
-    pr.add_argument("--image-size", type=_image_size, metavar="WxH", help="resize the images (as in training)")
+    _add_file_options(pr, "a CSV label column to ignore, by name or index")
     pr.set_defaults(run=models.predict_command)
 
     ex = commands.add_parser(
