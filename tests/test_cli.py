@@ -97,6 +97,7 @@ def test_train_writes_history_and_predictions(trained: tuple[subprocess.Complete
     assert saved["meta"]["data"] == "mnist" and saved["meta"]["limit"] == 2000
     history = xpnet.History.load(out / "history.json")
     assert len(history) == 2 and history.meta["sizes"] == [784, 32, 10]
+    assert xpnet.load(out / "model.safetensors").image_shape == (28, 28, 1)  # predict brings new images to this
     with np.load(out / "predictions.npz") as predictions:
         y_true, y_pred = predictions["y_true"], predictions["y_pred"]
     assert y_true.shape == y_pred.shape == (10_000,)

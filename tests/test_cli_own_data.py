@@ -167,27 +167,41 @@ def test_image_folder(tmp_path: Path) -> None:
     assert "(80 training samples)" in done.stdout and "test: loss" in done.stdout
     assert "DataWarning" not in done.stderr  # pixels are scaled by 1/255 like MNIST's
     model = xpnet.load(out / "model.safetensors")
-    assert model.classes == ["dark", "light"] and model.sizes[0] == 64
+    assert model.classes == ["dark", "light"] and model.sizes[0] == 64 and model.image_shape == (8, 8, 1)
     predicted = run_cli("predict", str(out / "model.safetensors"), str(tmp_path / "shapes" / "test"), "-o",
                         str(tmp_path / "p.csv"))  # fmt: skip
     assert predicted.returncode == 0, predicted.stderr
     labels = [row[0] for row in list(csv.reader(open(tmp_path / "p.csv")))[1:]]
     assert labels.count("dark") == 10 and labels.count("light") == 10  # an easy task, learned
 
-    new = tmp_path / "new"  # unlabelled images straight in a folder, of another size
+    new = tmp_path / "new"  # unlabelled colour images straight in a folder, of another size
     new.mkdir()
     for name, level in (("a_dark", 30), ("b_light", 220)):
-        image.fromarray(np.full((16, 16), level, dtype=np.uint8)).save(new / f"{name}.png")
-    wrong = run_cli("predict", str(out / "model.safetensors"), str(new), "-o", str(tmp_path / "n.csv"))
-    assert (
-        wrong.returncode == 2 and "the images have 256 values each" in wrong.stderr and "--image-size" in wrong.stderr
-    )
-    resized = run_cli("predict", str(out / "model.safetensors"), str(new), "--image-size", "8x8", "-o",
-                      str(tmp_path / "n.csv"))  # fmt: skip
-    assert resized.returncode == 0, resized.stderr
+        image.fromarray(np.full((16, 12, 3), level, dtype=np.uint8)).save(new / f"{name}.png")
+    resized = run_cli("predict", str(out / "model.safetensors"), str(new), "-o", str(tmp_path / "n.csv"))
+    assert resized.returncode == 0, resized.stderr  # brought to 8x8 grey, as the model was trained
     rows = list(csv.reader(open(tmp_path / "n.csv")))
     assert rows[0] == ["file", "label", "p_dark", "p_light"]
     assert [row[:2] for row in rows[1:]] == [["a_dark.png", "dark"], ["b_light.png", "light"]]
+    for name, level in (("dark", 30), ("light", 220)):  # labelled colour images of another size: eval resizes too
+        (tmp_path / "labelled" / name).mkdir(parents=True)
+        image.fromarray(np.full((16, 12, 3), level, dtype=np.uint8)).save(tmp_path / "labelled" / name / "0.png")
+    evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(tmp_path / "labelled"))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy 100.00%" in evaluated.stdout
+    wrong = run_cli("predict", str(out / "model.safetensors"), str(new), "--image-size", "12x16", "-o",
+                    str(tmp_path / "w.csv"))  # fmt: skip
+    assert wrong.returncode == 2 and "the images have 192 values each" in wrong.stderr
+    assert "trained on 8x8 images: leave out --image-size" in wrong.stderr and not (tmp_path / "w.csv").exists()
+
+    model.image_shape = None  # a model saved before image shapes were stored needs --image-size, and says so
+    xpnet.save(model, tmp_path / "old.safetensors")
+    old = run_cli("predict", str(tmp_path / "old.safetensors"), str(new), "-o", str(tmp_path / "o.csv"))
+    assert old.returncode == 2 and "the images have 576 values each" in old.stderr
+    assert "pass --image-size WxH with the size the model was trained at" in old.stderr
+    sized = run_cli("predict", str(tmp_path / "old.safetensors"), str(new), "--image-size", "8x8", "-o",
+                    str(tmp_path / "o.csv"))  # fmt: skip
+    assert sized.returncode == 2 and "the images have 192 values each" in sized.stderr  # RGB: 8·8·3
     untrainable = run_cli("train", "--data", str(new), "--device", "cpu", "--out", str(tmp_path / "o"))
     assert untrainable.returncode == 2 and "2 images lie in it directly, without a class" in untrainable.stderr
 

@@ -25,9 +25,12 @@ from .train import scaled
 def _columns_for(model: MLP, loaded: LoadedFile, path: str) -> np.ndarray:
     """``x`` with the model's input columns, chosen by name when both the model and the file have names."""
     if loaded.scale is not None and loaded.x.shape[1] != model.sizes[0]:  # images of another size
+        shape = model.image_shape
+        hint = ("pass --image-size WxH with the size the model was trained at" if shape is None else
+                f"the model was trained on {shape[1]}x{shape[0]} images: leave out --image-size to use that")  # fmt: skip
         raise XPNetValueError(
             f"{path}: the images have {loaded.x.shape[1]} values each (pixels × channels), but the model takes "
-            f"{model.sizes[0]}; pass --image-size WxH with the size the model was trained at"
+            f"{model.sizes[0]}; {hint}"
         )
     if model.feature_names and loaded.features and loaded.features != model.feature_names:
         missing = [name for name in model.feature_names if name not in loaded.features]
@@ -37,13 +40,20 @@ def _columns_for(model: MLP, loaded: LoadedFile, path: str) -> np.ndarray:
     return loaded.x
 
 
+def _image_options(model: MLP, args: argparse.Namespace) -> dict[str, Any]:
+    """Images are read at ``--image-size``, else at the size the model was trained on, in the model's colour."""
+    shape = model.image_shape
+    size = args.image_size or (None if shape is None else (shape[1], shape[0]))
+    return {"image_size": size, "channels": None if shape is None else shape[2]}
+
+
 def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, float | None]:
     """(name, x, integer y, scale) of ``--data``: a named set's test split, a file's test split, or the whole file."""
     if args.data.lower() in NAMED:
         source = load_data(args.data.lower())
         assert source.test is not None  # every named data set has a test split
         return f"{args.data.lower()} test", *source.test, source.scale
-    loaded = load_file(args.data, label=args.label, header=args.header, image_size=args.image_size)
+    loaded = load_file(args.data, label=args.label, header=args.header, **_image_options(model, args))
     if loaded.y is None:
         raise XPNetValueError(f"--data: {args.data} has no labels to evaluate against")
     x, y = loaded.test if loaded.test is not None else (_columns_for(model, loaded, args.data), loaded.y)
@@ -78,7 +88,8 @@ def eval_command(args: argparse.Namespace) -> None:
 
 def predict_command(args: argparse.Namespace) -> None:
     model = load(args.model, device=args.device)
-    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header, args.image_size)
+    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header,
+                         **_image_options(model, args))  # fmt: skip
     x = scaled(_columns_for(model, loaded, args.input), loaded.scale)
     out = Path(args.output)
     if model._loss.classifies:

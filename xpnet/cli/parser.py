@@ -66,7 +66,8 @@ def _add_file_options(parser: argparse.ArgumentParser, label_help: str) -> None:
                         help="the CSV's first row names the columns (default: guessed from the file: a first row "
                         "with words over columns of numbers)")  # fmt: skip
     parser.add_argument("--image-size", type=_image_size, metavar="WxH",
-                        help="resize the images of an image folder (predict and eval: to the size trained at)")  # fmt: skip
+                        help="resize the images of an image folder (predict and eval: default the size and colour the "
+                        "model was trained on)")  # fmt: skip
 
 
 def _data_help(what: str) -> str:

@@ -46,7 +46,8 @@ def read_data(args: argparse.Namespace) -> LoadedFile:
     """``--data``: a named data set (its pixels kept as uint8) or a file, cut to ``--limit`` rows."""
     if args.data.lower() in NAMED:
         source = load_data(args.data.lower())
-        loaded = LoadedFile(source.x, source.y, source.test, scale=source.scale, name=source.name)
+        loaded = LoadedFile(source.x, source.y, source.test, scale=source.scale, name=source.name,
+                            image_shape=source.image_shape)  # fmt: skip
     elif not Path(args.data).exists():
         raise XPNetValueError(
             f"--data: {args.data!r} is neither a data set name ({', '.join(NAMED)}) nor an existing file or folder"

@@ -3,6 +3,7 @@ arrays, lists, pandas), class names, validation splits."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ class DataSource:
     """Training arrays, an optional test split, and what describes them.
 
     ``scale`` turns stored pixels into [0, 1]; ``classes`` names the classes when the labels were strings (the
-    arrays then hold their indices); ``features`` names the columns of ``x`` (a DataFrame or a CSV header).
+    arrays then hold their indices); ``features`` names the columns of ``x`` (a DataFrame or a CSV header);
+    ``image_shape`` is the ``(height, width, channels)`` of image inputs.
     """
 
     name: str
@@ -34,6 +36,7 @@ class DataSource:
     scale: float | None
     classes: list[str] | None = None
     features: list[str] | None = None
+    image_shape: tuple[int, int, int] | None = None
 
 
 def load_data(data: Any, y: Any = None) -> DataSource:
@@ -46,7 +49,8 @@ def load_data(data: Any, y: Any = None) -> DataSource:
     if isinstance(data, (str, os.PathLike)):
         return _named_or_file(data)
     if isinstance(data, LoadedFile):
-        return _from_arrays(data.name, data.x, data.y, data.test, data.scale, data.features)
+        source = _from_arrays(data.name, data.x, data.y, data.test, data.scale, data.features)
+        return dataclasses.replace(source, image_shape=data.image_shape)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         first, second = data
         if isinstance(first, (tuple, list)) and not _is_array_like(first):
@@ -67,7 +71,7 @@ def _named_or_file(data: str | os.PathLike) -> DataSource:
         loaders = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist,
                    "kmnist": datasets.load_kmnist}  # fmt: skip
         (x, y), test = loaders[data](as_uint8=True)  # pixels stay uint8 until the device scales them
-        return DataSource(data, x, y, test, 1.0 / 255.0)
+        return DataSource(data, x, y, test, 1.0 / 255.0, image_shape=(28, 28, 1))
     if not Path(data).exists():
         raise XPNetValueError(
             f"data: {str(data)!r} is neither a data set name {list(NAMED)} nor an existing .npz or .csv file or image "

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataIntegrityError, DataNotFoundError, XPNetValueError
-from .images import loose_images, read_image_folder, read_images
+from .images import ImageShape, loose_images, read_image_folder, read_images
 from .tables import Table, label_column, label_values, numeric_columns, read_table
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -36,6 +36,7 @@ class LoadedFile:
     scale: float | None = None
     name: str = "file"  # where the arrays came from
     rows: list[str] | None = None  # what each row of x is (the image files of a folder to predict on)
+    image_shape: ImageShape | None = None
 
 
 def _kind(path: Path) -> str:
@@ -58,15 +59,17 @@ def load_file(
     label: str | int | None = None,
     image_size: Any = None,
     header: bool | None = None,
+    channels: int | None = None,
 ) -> LoadedFile:
     """Read ``path``: an ``.npz`` (arrays ``x``, ``y``, optionally ``x_test``, ``y_test``), a ``.csv`` (the label
     column named by ``label``, else one named like :data:`~xpnet.datasets.tables.LABEL_NAMES`, else the last;
     ``header`` says whether the first row names the columns, ``None`` guesses) or a folder of images (one
-    sub-folder per class, or ``train/`` and ``test/`` folders of those; ``image_size=(width, height)`` resizes)."""
+    sub-folder per class, or ``train/`` and ``test/`` folders of those; ``image_size=(width, height)`` resizes,
+    ``channels`` 1 or 3 converts to grey or RGB; by default each image keeps its own colour)."""
     path = Path(path)
     kind = _kind(path)
     if kind == "folder":
-        loaded = load_image_folder(path, image_size=image_size)
+        loaded = load_image_folder(path, image_size=image_size, channels=channels)
     elif kind == "npz":
         loaded = load_npz(path)
     else:
@@ -128,9 +131,11 @@ def load_inputs(
     label: str | int | None = None,
     header: bool | None = None,
     image_size: Any = None,
+    channels: int | None = None,
 ) -> LoadedFile:
     """Inputs to predict on: ``x`` of an ``.npz``, the images of a folder (its own image files, named in
-    ``rows``, or those of its class sub-folders), or a CSV's feature columns.
+    ``rows``, or those of its class sub-folders; ``image_size`` and ``channels`` as for :func:`load_file`), or a
+    CSV's feature columns.
 
     A CSV's columns are chosen by the model's ``feature_names`` when both have names; otherwise it holds exactly
     ``n_features`` columns, or one more (the label column: ``label``, a column named like
@@ -140,11 +145,14 @@ def load_inputs(
     kind = _kind(path)
     if kind == "folder" and loose_images(path):  # new images to label: the folder's own files, in name order
         files = loose_images(path)
-        x = read_images(path, files, image_size=image_size)
-        return LoadedFile(x, None, scale=1.0 / 255.0, name=str(path), rows=[file.name for file in files])
+        x, shape = read_images(path, files, image_size=image_size, channels=channels)
+        return LoadedFile(x, None, scale=1.0 / 255.0, name=str(path), rows=[file.name for file in files],
+                          image_shape=shape)  # fmt: skip
     if kind != "table":
         loaded = (
-            load_image_folder(path, image_size=image_size) if kind == "folder" else load_npz(path, need_labels=False)
+            load_image_folder(path, image_size=image_size, channels=channels)
+            if kind == "folder"
+            else load_npz(path, need_labels=False)
         )
         return dataclasses.replace(loaded, name=str(path))
     table = read_table(path, header)
@@ -162,7 +170,7 @@ def load_inputs(
     return dataclasses.replace(loaded, name=str(path))
 
 
-def load_image_folder(path: Path, *, image_size: Any = None) -> LoadedFile:
+def load_image_folder(path: Path, *, image_size: Any = None, channels: int | None = None) -> LoadedFile:
     """A folder of class-named image folders (see :mod:`xpnet.datasets.images`); pixels scale by 1/255."""
-    x, y, test = read_image_folder(path, image_size=image_size)
-    return LoadedFile(x, y, test, scale=1.0 / 255.0)
+    x, y, test, shape = read_image_folder(path, image_size=image_size, channels=channels)
+    return LoadedFile(x, y, test, scale=1.0 / 255.0, image_shape=shape)

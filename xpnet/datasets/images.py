@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import XPNetValueError
 from .remote import MissingDependencyError
 
+ImageShape = tuple[int, int, int]  # (height, width, channels): how a model's input row folds back into an image
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -31,14 +32,20 @@ def loose_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_images(folder: Path, files: list[Path], *, image_size: Any = None) -> np.ndarray:
-    """``files`` (all one size and colour, after ``image_size``) as uint8 pixel rows, without labels."""
-    return _read_images(folder, [""], {"": files}, image_size)[0]
+def read_images(
+    folder: Path, files: list[Path], *, image_size: Any = None, channels: int | None = None
+) -> tuple[np.ndarray, ImageShape]:
+    """``files`` (all one size and colour, after ``image_size`` and ``channels``) as uint8 pixel rows, without
+    labels, and their shape."""
+    x, _, shape = _read_images(folder, [""], {"": files}, image_size, channels)
+    return x, shape
 
 
 def _read_images(
-    folder: Path, classes: list[str], files: dict[str, list[Path]], size: Any
-) -> tuple[np.ndarray, np.ndarray]:
+    folder: Path, classes: list[str], files: dict[str, list[Path]], size: Any, channels: int | None
+) -> tuple[np.ndarray, np.ndarray, ImageShape]:
+    """Pixel rows, class indices and the images' (height, width, channels). Images convert to grey (``L``) or
+    ``RGB``: by ``channels`` (1 or 3) when given, else by their own mode."""
     try:
         from PIL import Image
     except ImportError as exc:
@@ -50,7 +57,8 @@ def _read_images(
     for label, name in enumerate(classes):
         for file in files.get(name, []):
             with Image.open(file) as image:
-                image = image.convert("RGB" if image.mode in ("RGB", "RGBA", "CMYK", "P") else "L")
+                colour = image.mode in ("RGB", "RGBA", "CMYK", "P") if channels is None else channels == 3
+                image = image.convert("RGB" if colour else "L")
                 if size is not None:
                     image = image.resize(tuple(size))
                 pixels = np.asarray(image, dtype=np.uint8)
@@ -63,14 +71,16 @@ def _read_images(
             f"{folder}: images differ in size or colour: {first} is {a}, {second} is {b}; resize them to one size "
             "(xpnet train --image-size 28x28, or image_size=(28, 28))"
         )
-    return np.stack(images).reshape(len(images), -1), np.asarray(labels, dtype=np.int64)
+    pixels = np.stack(images)  # (n, height, width) or (n, height, width, 3)
+    shape = (pixels.shape[1], pixels.shape[2], pixels.shape[3] if pixels.ndim == 4 else 1)
+    return pixels.reshape(len(images), -1), np.asarray(labels, dtype=np.int64), shape
 
 
 def read_image_folder(
-    path: Path, *, image_size: Any = None
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    path: Path, *, image_size: Any = None, channels: int | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, ImageShape]:
     """``path/<class>/*.png`` (or ``path/train/<class>/...`` and ``path/test/<class>/...``) as uint8 pixel rows
-    ``x``, class names ``y`` and the test split ``(x_test, y_test)`` (or ``None``)."""
+    ``x``, class names ``y``, the test split ``(x_test, y_test)`` (or ``None``) and the images' shape."""
     split = (path / "train").is_dir()
     train_files = _image_files(path / "train" if split else path)
     if not train_files:
@@ -80,18 +90,24 @@ def read_image_folder(
             f"{', '.join(IMAGE_SUFFIXES)} files (xpnet predict reads a folder of unlabelled images)"
         )
     classes = sorted(train_files)
-    x, y = _read_images(path, classes, train_files, image_size)
+    x, y, shape = _read_images(path, classes, train_files, image_size, channels)
     test = None
     if split and (path / "test").is_dir():
         test_files = _image_files(path / "test")
         unknown = sorted(set(test_files) - set(classes))
         if unknown:
             raise XPNetValueError(f"{path / 'test'}: classes {unknown} have no training images in {path / 'train'}")
-        x_test, y_test = _read_images(path, classes, test_files, image_size)
-        if x_test.shape[1] != x.shape[1]:
+        x_test, y_test, test_shape = _read_images(path, classes, test_files, image_size, channels)
+        if test_shape != shape:
             raise XPNetValueError(
-                f"{path}: test images have {x_test.shape[1]} values each, training images {x.shape[1]}"
+                f"{path}: test images are {_describe(test_shape)}, training images {_describe(shape)}; resize "
+                "them to one size (xpnet train --image-size WxH, or image_size=(width, height))"
             )
         test = (x_test, y_test)
     names = np.asarray(classes)
-    return x, names[y], None if test is None else (test[0], names[test[1]])
+    return x, names[y], None if test is None else (test[0], names[test[1]]), shape
+
+
+def _describe(shape: ImageShape) -> str:
+    height, width, channels = shape
+    return f"{width}x{height} {'RGB' if channels == 3 else 'grey'}"

@@ -23,8 +23,9 @@ __all__ = ["MODEL_KIND", "load", "save"]
 MODEL_KIND = "xpnet.model"
 # Version 1 knew plain networks of these activations and losses and nothing else; a model file that uses anything
 # newer (layers, activations, losses, standardization, class names) is written as version 2, so that an xpnet
-# which reads only version 1 says "upgrade" instead of misreading it. Plain models stay version 1.
-_VERSION_1 = {"meta": {"sizes", "activation", "loss", "dtype", "extra"}, "activation": {"relu", "sigmoid", "tanh",
+# which reads only version 1 says "upgrade" instead of misreading it. Plain models stay version 1, and so does
+# metadata a version-1 reader may ignore without misreading the model ("image_shape": only a hint for new inputs).
+_VERSION_1 = {"meta": {"sizes", "activation", "loss", "dtype", "extra", "image_shape"}, "activation": {"relu", "sigmoid", "tanh",
               "identity"}, "loss": {"cross_entropy", "quadratic"}}  # fmt: skip
 _INPUT_TENSORS = ("input_mean", "input_std")  # the standardization a model applies to its inputs
 
@@ -74,6 +75,13 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
     for key, value in (("classes", model.classes), ("features", model.feature_names)):
         if value is not None:
             meta[key] = [str(v) for v in value]
+    if model.image_shape is not None:
+        if not _fits(model.image_shape, model.sizes[0]):
+            raise XPNetValueError(
+                f"model.image_shape: expected (height, width, channels) with channels 1 or 3 and "
+                f"{model.sizes[0]} values in all (the model's inputs); received {model.image_shape!r}"
+            )
+        meta["image_shape"] = [int(v) for v in model.image_shape]
     if extra is not None:
         meta["extra"] = extra
     plain = (set(meta) <= _VERSION_1["meta"] and model.activation in _VERSION_1["activation"]
@@ -124,7 +132,31 @@ def _state_from_file(path: Path, tensors: dict[str, np.ndarray], meta: dict[str,
         if names is not None and (not isinstance(names, list) or len(names) != width):
             raise DataIntegrityError(f"{path}: its {key!r} metadata should list {width} names; found {names!r}")
         state[field] = None if names is None else [str(n) for n in names]
+    state["image_shape"] = _image_shape(path, meta.get("image_shape"), sizes[0])
     return state
+
+
+def _fits(shape: Any, n_inputs: int) -> bool:
+    """Whether ``shape`` is a ``(height, width, channels)`` of a model with ``n_inputs`` inputs."""
+    integers = (int, np.integer)
+    valid = (
+        isinstance(shape, (list, tuple))
+        and len(shape) == 3
+        and all(isinstance(v, integers) and not isinstance(v, bool) and v > 0 for v in shape)
+    )
+    return valid and shape[2] in (1, 3) and shape[0] * shape[1] * shape[2] == n_inputs
+
+
+def _image_shape(path: Path, shape: Any, n_inputs: int) -> tuple[int, int, int] | None:
+    """The ``(height, width, channels)`` of a model's input images, checked against its input width."""
+    if shape is None:
+        return None
+    if not _fits(shape, n_inputs):
+        raise DataIntegrityError(
+            f"{path}: its 'image_shape' metadata should be [height, width, channels] (channels 1 or 3) with "
+            f"{n_inputs} values in all; found {shape!r}"
+        )
+    return (shape[0], shape[1], shape[2])
 
 
 def load(path: str | os.PathLike, device: str | Backend | None = "auto", *, dtype: Any = None) -> MLP:

@@ -60,10 +60,14 @@ class MLP(BackpropMixin, StateMixin):
         Non-trained state (batch norm's running statistics), named by :attr:`buffer_names`.
     classes, feature_names : list of str or None
         Names of the output classes and input columns when the training data had them; saved with the model.
+    image_shape : tuple of int or None
+        ``(height, width, channels)`` of the images the model was trained on (an image folder or a named image
+        data set), so ``xpnet predict`` can bring new images to that size and colour; saved with the model.
     """
 
     classes: list[str] | None = None
     feature_names: list[str] | None = None
+    image_shape: tuple[int, int, int] | None = None
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """A network's whole state as host data, and back: for pickling, copies to another device, snapshots.
 
 ``state()`` holds the layer widths, the architecture, the loss, the device spec and dtype, every parameter and
-buffer by name (host NumPy arrays), the class and feature names and the input standardization. xpnet's files
+buffer by name (host NumPy arrays), the class and feature names, the input image shape and the input
+standardization. xpnet's files
 (:mod:`xpnet.io`) store the same state as safetensors; this module never writes files.
 """
 
@@ -28,6 +29,7 @@ class StateMixin:
     backend: Backend
     classes: list[str] | None
     feature_names: list[str] | None
+    image_shape: tuple[int, int, int] | None
 
     def state(self) -> dict[str, Any]:
         """Everything that defines this network, as host data (NumPy arrays and JSON-able values)."""
@@ -35,7 +37,8 @@ class StateMixin:
         return {"sizes": list(model.sizes), "arch": model.arch.to_dict(), "loss": model.loss, "spec": self.backend.spec,
                 "dtype": dtype_name(model.dtype), "params": dict(zip(self.param_names, map(to_numpy, self.params))),
                 "buffers": dict(zip(self.buffer_names, map(to_numpy, self.buffers))), "classes": self.classes,
-                "feature_names": self.feature_names, "standardization": model.standardization}  # fmt: skip
+                "feature_names": self.feature_names, "image_shape": self.image_shape,
+                "standardization": model.standardization}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: str | Backend | None = None, dtype: Any = None) -> Any:
@@ -70,6 +73,8 @@ class StateMixin:
                     f"{name} has shape {tuple(net.params[i].shape)}; the architecture needs {expected}"
                 )
         net.classes, net.feature_names = state.get("classes"), state.get("feature_names")
+        shape = state.get("image_shape")
+        net.image_shape = None if shape is None else tuple(shape)
         if state.get("standardization") is not None:
             net.set_standardization(*state["standardization"])
         return net

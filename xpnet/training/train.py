@@ -230,6 +230,7 @@ def train(
             model = MLP(sizes, activation=activation, loss=loss, dropout=dropout, norm=norm, device=backend,
                         dtype=dtype or "float32", seed=init_rng)  # fmt: skip
             model.classes, model.feature_names = source.classes, source.features
+            model.image_shape = source.image_shape
             if standardize:
                 model.set_standardization(*standardization(ready.x, source.scale))
         check_batch_statistics(model.arch.norm, ready.x.shape[0], batch_size)
