@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -81,3 +82,24 @@ def test_cli_export(tmp_path):
     assert f"to {tmp_path / 'm.onnx'} (input x: (N, 4); outputs: probabilities, labels)" in done.stdout
     np.testing.assert_allclose(run(tmp_path / "m.onnx", x)["probabilities"], xpnet.to_numpy(model.predict_proba(x)),
                                atol=1e-6)  # fmt: skip
+
+
+def test_names_travel_in_the_metadata(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame(rng.normal(size=(30, 3)), columns=["height", "weight", "age"])
+    y = rng.choice(["cat", "dog"], size=30)
+    model = xpnet.train(x, y, hidden=(4,), epochs=1, device="cpu", verbose=0, progress=False).model
+    session = ort.InferenceSession(
+        str(xpnet.export_onnx(model, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"]
+    )
+    props = session.get_modelmeta().custom_metadata_map
+    assert json.loads(props["classes"]) == ["cat", "dog"]
+    assert json.loads(props["feature_names"]) == ["height", "weight", "age"]
+    assert "image_shape" not in props and props["architecture"] == json.dumps(repr(model))
+    labels = session.run(["labels"], {"x": x.to_numpy(np.float32)})[0]
+    np.testing.assert_array_equal(labels, xpnet.to_numpy(model.predict(x.to_numpy(np.float32))))  # indices of classes
+    model.image_shape, model.classes, model.feature_names = (3, 1, 1), None, None
+    props = onnx.load(xpnet.export_onnx(model, tmp_path / "i.onnx")).metadata_props
+    assert {p.key: json.loads(p.value) for p in props if p.key != "architecture"} == {"image_shape": [3, 1, 1]}

@@ -27,10 +27,12 @@ def symbolic_input(backend: Backend, n_features: int, dtype: Any, batch: str = "
     return backend.xp.argument(shape=(batch, n_features), dtype=dtype)
 
 
-def build(inputs: dict[str, Any], outputs: dict[str, Any], producer: str) -> bytes:
-    """The ONNX model recorded from ``inputs`` to ``outputs``, checked by ``onnx.checker``, serialised."""
+def build(inputs: dict[str, Any], outputs: dict[str, Any], producer: str, metadata: dict[str, str]) -> bytes:
+    """The ONNX model recorded from ``inputs`` to ``outputs``, with ``metadata`` as its ``metadata_props``
+    (string keys and values, as ONNX has them), checked by ``onnx.checker``, serialised."""
     ndx, onnx = _module("ndonnx"), _module("onnx")
     model = ndx.build(inputs, outputs)
     model.producer_name = producer
+    onnx.helper.set_model_props(model, metadata)
     onnx.checker.check_model(model, full_check=True)
     return bytes(model.SerializeToString())
