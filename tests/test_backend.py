@@ -24,6 +24,7 @@ array_api_strict = pytest.importorskip("array_api_strict")
         ("strict:device1", "strict:device1", "strict"),
         ("strict:no_float64", "strict:no_float64", "strict"),
         ("strict:cpu", "strict:CPU_DEVICE", "strict"),
+        (" Strict:DEVICE1 ", "strict:device1", "strict"),
     ],
 )
 def test_specs_resolve_to_canonical_names(spec, canonical, name):
@@ -38,6 +39,12 @@ def test_torch_specs():
     assert resolve("torch").spec == "torch:cpu"
     meta = resolve("torch:meta")
     assert str(meta.device) == "meta"
+    assert (resolve("TORCH:CPU").spec, str(resolve("torch:META").device)) == ("torch:cpu", "meta")  # any case
+
+
+def test_jax_specs_in_any_case():
+    pytest.importorskip("jax")
+    assert resolve("JAX:CPU").spec == resolve("jax:cpu").spec == "jax:cpu"
 
 
 def test_auto_without_gpu_is_numpy():

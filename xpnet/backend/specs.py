@@ -220,7 +220,7 @@ def resolve(spec: str | Backend | None = "auto") -> Backend:
     if not isinstance(spec, str):
         raise XPNetTypeError(f"device must be a string spec such as 'cpu' or 'cuda:0'; received {describe(spec)}")
     for pattern, build in _PATTERNS:
-        match = re.fullmatch(pattern, spec.strip(), flags=re.IGNORECASE)
+        match = re.fullmatch(pattern, spec.strip().lower())  # specs are case-insensitive: "torch:CPU" too
         if match:
             return build(match, spec)
     raise XPNetValueError(f"device: unknown spec {spec!r}; expected one of {_VALID_SPECS}")
