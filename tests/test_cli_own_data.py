@@ -130,6 +130,15 @@ def test_errors_name_the_flag_that_was_typed(tmp_path: Path) -> None:
     assert done.returncode == 2 and "xpnet: error: --weight-decay: only optimizer='adamw'" in done.stderr
     done = run_cli("train", "--data", str(table), "--label", "nope", "--out", str(tmp_path / "o"))
     assert "xpnet: error: --label: no column named 'nope'" in done.stderr
+    done = run_cli("train", "--data", str(table), "--out", str(table))
+    assert done.returncode == 2 and f"xpnet: error: --out: {table} is a file; expected a folder" in done.stderr
+    model = tmp_path / "m.safetensors"
+    xpnet.save(xpnet.MLP((2, 3, 2), device="cpu"), model)
+    done = run_cli("predict", str(model), str(table), "-o", str(table / "p.csv"))  # the folder would be a file
+    assert done.returncode == 2 and f"xpnet: error: {table / 'p.csv'}: could not be written" in done.stderr
+    assert "no p.csv was written" in done.stderr and ".tmp" not in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("predict", str(model), str(table), "-o", str(tmp_path / "p.xlsx"))
+    assert done.returncode == 2 and "-o: expected a .csv (or .txt) or .npz file to write; received" in done.stderr
 
 
 def test_npz_with_a_test_split(tmp_path: Path) -> None:

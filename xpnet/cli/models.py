@@ -87,6 +87,8 @@ def eval_command(args: argparse.Namespace) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> None:
+    if Path(args.output).suffix.lower() not in (".csv", ".txt", ".npz"):
+        raise XPNetValueError(f"-o: expected a .csv (or .txt) or .npz file to write; received {args.output!r}")
     model = load(args.model, device=args.device)
     loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header,
                          **_image_options(model, args))  # fmt: skip

@@ -60,6 +60,16 @@ def read_data(args: argparse.Namespace) -> LoadedFile:
     return loaded
 
 
+def make_output_folder(out: Path) -> None:
+    """``--out``, made before training so that an unusable folder fails now, not after the run."""
+    if out.exists() and not out.is_dir():
+        raise XPNetValueError(f"--out: {out} is a file; expected a folder to write the model and history into")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XPNetValueError(f"--out: cannot create the folder {out} ({exc.strerror or exc})") from None
+
+
 def train_command(args: argparse.Namespace) -> int:
     check_arguments(args)
     session = start_session(args.distributed)
@@ -81,7 +91,7 @@ def _train(args: argparse.Namespace, session: Session | None) -> None:
     backend = resolve(args.device) if session is None else session.device(args.device)
     out = Path(args.out)
     if root:
-        out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable folder before training, not after
+        make_output_folder(out)
     loaded = read_data(args)
     if root:
         print(f"data: {loaded.name} ({loaded.x.shape[0]} training samples)")

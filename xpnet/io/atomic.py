@@ -33,8 +33,11 @@ def _write_failed(path: Path, exc: OSError) -> WriteFailedError:
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path`` for writing; on success it replaces ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # a folder that cannot be made or written to: named as the target, not the temporary
+        raise _write_failed(path, exc) from exc
     try:
         with os.fdopen(fd, mode) as f:
             yield f
