@@ -156,7 +156,7 @@ MODEL_CASES = [
     pytest.param(lambda: NET.loss_and_grads(X, Y[:4]), xpnet.XPNetValueError, r"y: expected shape \(6,\) .*received shape \(4,\)", id="y-length"),
     pytest.param(lambda: NET.loss_and_grads(X, -Y), xpnet.XPNetValueError, r"y: labels must lie in \[0, 3\); received min -2", id="y-negative"),
     pytest.param(lambda: NET.loss_and_grads(X, Y + 1), xpnet.XPNetValueError, r"y: labels must lie in \[0, 3\); received min 1, max 3", id="y-too-big"),
-    pytest.param(lambda: NET.loss_and_grads(X, Y + 0.5), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype float64 with non-integer values such as 0\.5", id="y-fractional"),
+    pytest.param(lambda: NET.loss_and_grads(X, Y + 0.5), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype float64 with non-integer values such as 0\.5; to predict real values \(regression\), use loss='mse'", id="y-fractional"),
     pytest.param(lambda: NET.loss_and_grads(X, np.full(6, np.nan)), xpnet.XPNetValueError, r"y: expected integer class labels; received NaN", id="y-nan"),
     pytest.param(lambda: NET.loss_and_grads(X, Y > 0), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype bool", id="y-bool"),
     pytest.param(lambda: NET.loss_and_grads(X, np.array(list("abcabc"))), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype <U1", id="y-str"),

@@ -47,6 +47,15 @@ def test_pandas_frames_and_series():
     text = frame.assign(colour=["red"] * 120)
     with pytest.raises(xpnet.XPNetValueError, match=r"x: the DataFrame's columns \['colour'\] are not numeric"):
         xpnet.train(text, y, **QUIET)
+    mixed = frame.assign(flag=frame["a"] > 0, count=pd.array(np.arange(120) % 3, dtype="Int64"))  # bool, Int64
+    assert xpnet.train(mixed, y, **QUIET).model.feature_names == ["a", "b", "c", "d", "flag", "count"]
+    with pytest.raises(xpnet.XPNetValueError, match=r"x: .*nan"):
+        xpnet.train(mixed.assign(count=pd.array([None] + [1] * 119, dtype="Int64")), y, **QUIET)
+    for missing in (None, pd.NA, float("nan")):
+        labels = pd.Series(np.array(["a", "b"], dtype=object)[y % 2])
+        labels[7] = missing
+        with pytest.raises(xpnet.XPNetValueError, match=r"y: the label at index 7 is missing .*drop the unlabelled"):
+            xpnet.train(frame, labels, **QUIET)
     other = pd.DataFrame(x[:10], columns=["a", "b", "d", "c"])
     with pytest.raises(xpnet.XPNetValueError, match=r"x_test: columns \['a', 'b', 'd', 'c'\] differ"):
         xpnet.train(((frame, y), (other, y[:10])), **QUIET)

@@ -68,6 +68,21 @@ def test_a_missing_label_names_its_line(tmp_path, missing):
         load_file(path)
 
 
+@pytest.mark.parametrize("missing", ["", "NaN", "n/a"])
+def test_a_missing_feature_names_its_column_and_line(tmp_path, missing):
+    path = write(tmp_path, f"a,b,label\n1,2,x\n3,{missing},y\n5,{missing},y\n")
+    expected = f"the column 'b' has no value on line 3 ({missing!r}) and 1 more lines; fill them in"
+    with pytest.raises(XPNetValueError, match=re.escape(expected)):
+        load_file(path)
+
+
+def test_a_text_column_in_the_middle_may_be_the_label(tmp_path):
+    path = write(tmp_path, "a,species,b\n1,iris,2\n3,rose,4\n")
+    with pytest.raises(XPNetValueError, match=r"'species' must hold numbers; line 2 has 'iris'.*--label species"):
+        load_file(path)
+    assert load_file(path, label="species").features == ["a", "b"]
+
+
 def test_inputs_to_predict_may_leave_the_label_column_empty(tmp_path):
     path = write(tmp_path, "a,b,label\n1,2,\n3,4,\n")
     loaded = load_inputs(path, n_features=2)

@@ -128,7 +128,8 @@ def host_labels(name: str, y: np.ndarray, n_outputs: int | None) -> np.ndarray:
         if fractional.any():
             raise XPNetTypeError(
                 f"{name}: expected integer class labels; received dtype {y.dtype} with non-integer values "
-                f"such as {y[fractional].flat[0].item()!r}"
+                f"such as {y[fractional].flat[0].item()!r}; to predict real values (regression), use loss='mse' "
+                "(xpnet train --loss mse)"
             )
     elif y.dtype.kind not in "iu":
         raise XPNetTypeError(f"{name}: expected integer class labels; received dtype {y.dtype}")

@@ -112,12 +112,22 @@ def host_table(name: str, value: Any) -> tuple[Any, list[str] | None]:
                 f"{name}: the DataFrame's columns {text} are not numeric; encode them as numbers (e.g. "
                 "pandas.get_dummies) or drop them"
             )
-        return value.to_numpy(), columns
+        array = value.to_numpy()
+        if array.dtype.kind == "O" and not text:  # numbers of mixed kinds (bool and float, nullable Int64): as floats
+            array = value.to_numpy(dtype=np.float64, na_value=np.nan)  # a missing value becomes NaN, refused by name
+        return array, columns
     return value.to_numpy(), None
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_missing(value: Any) -> bool:
+    """None, a float NaN, or pandas' NA / NaT: what pandas and NumPy object arrays hold for a missing value."""
+    return (
+        value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType", "NaTType")
+    )
 
 
 def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[Any, list[str] | None]:
@@ -130,6 +140,13 @@ def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[
         if classes is not None:  # numeric test labels for a model trained on named classes
             raise XPNetValueError(f"{name}: expected class names among {classes}; received numeric labels")
         return y, None
+    if y.dtype.kind == "O":
+        missing = next((i for i, v in enumerate(y.tolist()) if _is_missing(v)), None)
+        if missing is not None:
+            raise XPNetValueError(
+                f"{name}: the label at index {missing} is missing ({y[missing]!r}); every sample needs a class: "
+                "drop the unlabelled rows (e.g. pandas' dropna)"
+            )
     text = y.astype(str)
     known = sorted(set(text.tolist())) if classes is None else list(classes)
     unknown = sorted(set(text.tolist()) - set(known))

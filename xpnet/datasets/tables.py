@@ -105,32 +105,46 @@ def label_column(path: Path, table: Table, label: str | int | None) -> int:
 
 
 def numeric_columns(path: Path, table: Table, columns: list[int]) -> np.ndarray:
-    """The cells of ``columns`` as float64 ``(rows, len(columns))``; a clear error names the first non-number."""
+    """The cells of ``columns`` as float64 ``(rows, len(columns))``; a clear error names the first missing value
+    or non-number, its column and its line."""
+    for j in columns:
+        _refuse_missing(path, table, j, "the column", "fill them in (with the column's mean, say) or drop those rows")
     try:
         return table.cells[:, columns].astype(np.float64)
     except ValueError:
         for j in columns:
             bad = [i for i, cell in enumerate(table.cells[:, j]) if not is_number(cell)]
             if bad:
-                name = table.header[j] if table.header else f"column {j}"
+                name = _column_name(table, j)
                 raise XPNetValueError(
                     f"{path}: {name!r} must hold numbers; line {table.line(bad[0])} has {table.cells[bad[0], j]!r}. "
-                    "Encode text features as numbers (or drop the column)"
+                    f"Encode text features as numbers (or drop the column); if {name!r} holds the labels, name it: "
+                    f"--label {name} (or xpnet.datasets.load_file(path, label={name!r}))"
                 ) from None
         raise
+
+
+def _column_name(table: Table, column: int) -> str:
+    return table.header[column] if table.header else f"column {column}"
+
+
+def _refuse_missing(path: Path, table: Table, column: int, what: str, fix: str) -> None:
+    """An error naming the first line where ``column`` has no value (empty, ``NA``, ``nan``, ...), if any."""
+    cells = table.cells[:, column].astype(str)
+    missing = [i for i, cell in enumerate(cells) if cell.strip().lower() in MISSING]
+    if missing:
+        more = f" and {len(missing) - 1} more lines" if len(missing) > 1 else ""
+        raise XPNetValueError(
+            f"{path}: {what} {_column_name(table, column)!r} has no value on line {table.line(missing[0])} "
+            f"({str(cells[missing[0]])!r}){more}; {fix}"
+        )
 
 
 def label_values(path: Path, table: Table, column: int) -> np.ndarray:
     """The label column: integers when every cell is a whole number, floats when all are numbers, else the
     strings themselves. A missing label (empty, ``NA``, ``nan``, ...) is an error naming its line."""
+    _refuse_missing(path, table, column, "the label column", "drop those rows or fill them in")
     cells = table.cells[:, column].astype(str)
-    missing = [i for i, cell in enumerate(cells) if cell.lower() in MISSING]
-    if missing:
-        name = table.header[column] if table.header else f"column {column}"
-        raise XPNetValueError(
-            f"{path}: the label column {name!r} has no value on line {table.line(missing[0])} ({str(cells[missing[0]])!r})"
-            f"{f' and {len(missing) - 1} more lines' if len(missing) > 1 else ''}; drop those rows or fill them in"
-        )
     if not all(is_number(cell) for cell in cells):
         return cells
     values = cells.astype(np.float64)
