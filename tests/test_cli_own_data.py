@@ -64,6 +64,33 @@ def test_csv_round_trip_train_predict_eval(tmp_path: Path) -> None:
     assert f"{test_csv}: loss" in evaluated.stdout and f"accuracy {100 * accuracy:.2f}%" in evaluated.stdout
 
 
+def test_eval_finds_the_label_column_the_model_does_not_take(tmp_path: Path) -> None:
+    x, labels = flowers(300, 1)
+    table = tmp_path / "mid.csv"  # the label in the middle, not named like a label
+    rows = [
+        ["sepal", "petal", "kind", "stem", "leaf"],
+        *([*r[:2], k, *r[2:]] for r, k in zip(x.round(4).tolist(), labels)),
+    ]
+    table.write_text("\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    out = tmp_path / "run"
+    trained = run_cli("train", "--data", str(table), "--label", "kind", "--standardize", "--epochs", "3", "--device",
+                      "cpu", "--no-progress", "--out", str(out))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    model = str(out / "model.safetensors")
+    evaluated = run_cli("eval", model, "--data", str(table))  # no --label: the one column the model does not take
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"{table}: loss" in evaluated.stdout and "accuracy" in evaluated.stdout
+    features_only = tmp_path / "new.csv"
+    features_only.write_text("sepal,petal,stem,leaf\n1,2,3,4\n")
+    done = run_cli("eval", model, "--data", str(features_only))
+    assert done.returncode == 2 and "has only the model's feature columns" in done.stderr
+    assert "no label column to compare with" in done.stderr
+    done = run_cli("eval", model)  # the default --data is mnist
+    assert done.returncode == 2 and "--data: the model takes 4 inputs, not the 784 pixels of mnist" in done.stderr
+    done = run_cli("predict", model, str(tmp_path), "-o", str(tmp_path / "p.csv"))  # a folder, but no images in it
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
 def test_csv_without_header_and_columns_in_another_order(tmp_path: Path) -> None:
     x, names = flowers(300, 3)
     labels = np.searchsorted(["iris", "rose", "tulip"], names)

@@ -142,3 +142,22 @@ def test_resume_says_where_and_warns_about_a_changed_schedule(tmp_path, capsys):
     assert f"resuming from {tmp_path / 'ck'} at epoch 3, step 0" in capsys.readouterr().out
     with pytest.warns(UserWarning, match=r"set for 2 epochs and this one for 4: the cosine learning-rate schedule"):
         xpnet.train(x, y, resume=True, **{**settings, "epochs": 4})
+
+
+def test_image_folders_of_mixed_colour_become_rgb_and_mixed_sizes_say_which(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    for name, pixels in (
+        ("grey", np.full((4, 6), 90, np.uint8)),
+        ("colour", np.full((4, 6, 3), (10, 20, 30), np.uint8)),
+    ):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        image.fromarray(pixels).save(tmp_path / "set" / name / "a.png")
+    loaded = xpnet.datasets.load_file(tmp_path / "set")
+    assert loaded.image_shape == (4, 6, 3) and loaded.x.shape == (2, 72)
+    rows = dict(zip(loaded.y.tolist(), loaded.x.reshape(2, 4, 6, 3)))
+    assert (rows["grey"] == 90).all() and (rows["colour"][..., 2] == 30).all()  # grey: three equal channels
+    assert xpnet.datasets.load_file(tmp_path / "set", channels=1).image_shape == (4, 6, 1)
+    image.fromarray(np.zeros((5, 6), np.uint8)).save(tmp_path / "set" / "grey" / "b.png")
+    with pytest.raises(xpnet.XPNetValueError, match=r"images differ in size: .*a\.png is 6x4, .*b\.png is 6x5 \(width"):
+        xpnet.datasets.load_file(tmp_path / "set")
+    assert xpnet.datasets.load_file(tmp_path / "set", image_size=(3, 2)).image_shape == (2, 3, 3)

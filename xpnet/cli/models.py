@@ -26,8 +26,12 @@ def _columns_for(model: MLP, loaded: LoadedFile, path: str) -> np.ndarray:
     """``x`` with the model's input columns, chosen by name when both the model and the file have names."""
     if loaded.scale is not None and loaded.x.shape[1] != model.sizes[0]:  # images of another size
         shape = model.image_shape
-        hint = ("pass --image-size WxH with the size the model was trained at" if shape is None else
-                f"the model was trained on {shape[1]}x{shape[0]} images: leave out --image-size to use that")  # fmt: skip
+        if shape is not None:
+            hint = f"the model was trained on {shape[1]}x{shape[0]} images: leave out --image-size to use that"
+        elif model.feature_names:
+            hint = f"the model was trained on a table of the columns {model.feature_names[:8]}, not on images"
+        else:
+            hint = "pass --image-size WxH with the size the model was trained at"
         raise XPNetValueError(
             f"{path}: the images have {loaded.x.shape[1]} values each (pixels × channels), but the model takes "
             f"{model.sizes[0]}; {hint}"
@@ -50,10 +54,16 @@ def _image_options(model: MLP, args: argparse.Namespace) -> dict[str, Any]:
 def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, float | None]:
     """(name, x, integer y, scale) of ``--data``: a named set's test split, a file's test split, or the whole file."""
     if args.data.lower() in NAMED:
+        if model.sizes[0] != 784:  # every named set is 28x28 grey
+            raise XPNetValueError(
+                f"--data: the model takes {model.sizes[0]} inputs, not the 784 pixels of {args.data.lower()}; "
+                "pass the test data it was made for: --data PATH"
+            )
         source = load_data(args.data.lower())
         assert source.test is not None  # every named data set has a test split
         return f"{args.data.lower()} test", *source.test, source.scale
-    loaded = load_file(args.data, label=args.label, header=args.header, **_image_options(model, args))
+    loaded = load_file(args.data, label=args.label, header=args.header, features=model.feature_names,
+                       **_image_options(model, args))  # fmt: skip
     if loaded.y is None:
         raise XPNetValueError(f"--data: {args.data} has no labels to evaluate against")
     x, y = loaded.test if loaded.test is not None else (_columns_for(model, loaded, args.data), loaded.y)

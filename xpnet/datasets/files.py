@@ -60,12 +60,14 @@ def load_file(
     image_size: Any = None,
     header: bool | None = None,
     channels: int | None = None,
+    features: list[str] | None = None,
 ) -> LoadedFile:
     """Read ``path``: an ``.npz`` (arrays ``x``, ``y``, optionally ``x_test``, ``y_test``), a ``.csv`` (the label
     column named by ``label``, else one named like :data:`~xpnet.datasets.tables.LABEL_NAMES`, else the last;
     ``header`` says whether the first row names the columns, ``None`` guesses) or a folder of images (one
     sub-folder per class, or ``train/`` and ``test/`` folders of those; ``image_size=(width, height)`` resizes,
-    ``channels`` 1 or 3 converts to grey or RGB; by default each image keeps its own colour)."""
+    ``channels`` 1 or 3 converts to grey or RGB; by default RGB when any image is in colour). ``features``, a
+    model's input columns, lets a CSV's label column be the one column that is not among them."""
     path = Path(path)
     kind = _kind(path)
     if kind == "folder":
@@ -73,7 +75,7 @@ def load_file(
     elif kind == "npz":
         loaded = load_npz(path)
     else:
-        loaded = load_csv(path, label=label, header=header)
+        loaded = load_csv(path, label=label, header=header, features=features)
     return dataclasses.replace(loaded, name=str(path))
 
 
@@ -94,13 +96,18 @@ def load_npz(path: Path, *, need_labels: bool = True) -> LoadedFile:
 
 
 def load_csv(
-    path: Path, *, label: str | int | None = None, header: bool | None = None, labelled: bool = True
+    path: Path,
+    *,
+    label: str | int | None = None,
+    header: bool | None = None,
+    labelled: bool = True,
+    features: list[str] | None = None,
 ) -> LoadedFile:
     """A table (see :mod:`xpnet.datasets.tables` for the header rule): the label column (``label``, a column
     named like :data:`~xpnet.datasets.tables.LABEL_NAMES`, or the last) and the numeric feature columns;
     ``labelled=False`` reads every column as a feature."""
     table = read_table(path, header)
-    column = label_column(path, table, label) if labelled else None
+    column = label_column(path, table, label, features) if labelled else None
     return _from_table(path, table, column, read_labels=column is not None)
 
 

@@ -45,7 +45,7 @@ def _read_images(
     folder: Path, classes: list[str], files: dict[str, list[Path]], size: Any, channels: int | None
 ) -> tuple[np.ndarray, np.ndarray, ImageShape]:
     """Pixel rows, class indices and the images' (height, width, channels). Images convert to grey (``L``) or
-    ``RGB``: by ``channels`` (1 or 3) when given, else by their own mode."""
+    ``RGB``: by ``channels`` (1 or 3) when given, else RGB if any of them is in colour."""
     try:
         from PIL import Image
     except ImportError as exc:
@@ -53,7 +53,6 @@ def _read_images(
             'image folders need pillow, which is not installed; install it with: pip install "xpnet[images]"'
         ) from exc
     images, labels = [], []
-    shapes: dict[tuple[int, ...], Path] = {}
     for label, name in enumerate(classes):
         for file in files.get(name, []):
             with Image.open(file) as image:
@@ -61,16 +60,20 @@ def _read_images(
                 image = image.convert("RGB" if colour else "L")
                 if size is not None:
                     image = image.resize(tuple(size))
-                pixels = np.asarray(image, dtype=np.uint8)
-            shapes.setdefault(pixels.shape, file)
-            images.append(pixels)
+                images.append((file, np.asarray(image, dtype=np.uint8)))
             labels.append(label)
-    if len(shapes) > 1:
-        (a, first), (b, second) = list(shapes.items())[:2]
+    if any(pixels.ndim == 3 for _, pixels in images):  # some in colour: grey ones become RGB (grey = equal channels)
+        images = [(f, p if p.ndim == 3 else np.repeat(p[..., None], 3, axis=2)) for f, p in images]
+    sizes: dict[tuple[int, ...], Path] = {}
+    for file, pixels in images:
+        sizes.setdefault(pixels.shape[:2], file)
+    if len(sizes) > 1:
+        (a, first), (b, second) = list(sizes.items())[:2]
         raise XPNetValueError(
-            f"{folder}: images differ in size or colour: {first} is {a}, {second} is {b}; resize them to one size "
-            "(xpnet train --image-size 28x28, or image_size=(28, 28))"
+            f"{folder}: images differ in size: {first} is {a[1]}x{a[0]}, {second} is {b[1]}x{b[0]} (width x height); "
+            "resize them to one size (xpnet train --image-size 28x28, or image_size=(28, 28))"
         )
+    images = [pixels for _, pixels in images]
     pixels = np.stack(images)  # (n, height, width) or (n, height, width, 3)
     shape = (pixels.shape[1], pixels.shape[2], pixels.shape[3] if pixels.ndim == 4 else 1)
     return pixels.reshape(len(images), -1), np.asarray(labels, dtype=np.int64), shape

@@ -86,10 +86,19 @@ def read_table(path: Path, header: bool | None = None) -> Table:
     return Table(np.asarray(body, dtype=object), names)
 
 
-def label_column(path: Path, table: Table, label: str | int | None) -> int:
-    """The index of the label column: named by ``label`` (a header name, else a column number), else the first
-    column named like :data:`LABEL_NAMES`, else the last."""
+def label_column(path: Path, table: Table, label: str | int | None, features: list[str] | None = None) -> int:
+    """The index of the label column: named by ``label`` (a header name, else a column number), else the one
+    column of the header that is not among a model's ``features``, else the first column named like
+    :data:`LABEL_NAMES`, else the last."""
     header, width = table.header, table.cells.shape[1]
+    if label is None and features and header is not None:
+        others = [i for i, name in enumerate(header) if name not in features]
+        if not others:
+            raise XPNetValueError(
+                f"{path}: has only the model's feature columns {features[:8]}, no label column to compare with"
+            )
+        if len(others) == 1:
+            return others[0]
     if isinstance(label, str) and header is not None and label in header:
         return header.index(label)  # a header name wins over a number: a column may be called "0"
     if isinstance(label, str) and not label.lstrip("-").isdigit():
