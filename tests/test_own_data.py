@@ -93,8 +93,9 @@ def test_one_hot_labels_under_cross_entropy_say_the_fix():
         ),
         (lambda x, y: (np.ones_like(x), y), r"every feature is constant"),
         (lambda x, y: (x, y + 1), r"y: labels run from 1 to 3 and class 0 never occurs; .*pass y - 1"),
+        (lambda x, y: (x, np.full_like(y, 2)), r"y: every label is 2: with a single class there is nothing to tell"),
     ],
-    ids=["pixels", "large", "constant", "one-based"],
+    ids=["pixels", "large", "constant", "one-based", "one-class"],
 )
 def test_inputs_that_train_to_chance_warn(make, message):
     x, y = make(*blobs(n=60))

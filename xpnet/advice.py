@@ -43,7 +43,7 @@ def check_inputs_scale(x: Any, *, scaled: bool) -> None:
     if integral and low >= 0 and 64 <= high <= 255:  # counts up to a few dozen train fine; pixels do not
         _warn(
             f"x: values are whole numbers in [{low:g}, {high:g}], like raw 8-bit pixels; unscaled they train slowly "
-            "or diverge: scale them to [0, 1]: x / 255 (or pass standardize=True)"
+            "or diverge: scale them to [0, 1]: x / 255 (or pass standardize=True; xpnet train --standardize)"
         )
     elif offset > 10 or spread > 10:  # standardized data (even with rare, spiky features) have both near 1
         _warn(
@@ -54,13 +54,22 @@ def check_inputs_scale(x: Any, *, scaled: bool) -> None:
 
 
 def check_labels(y: Any, loss: str) -> None:
-    """Warn when integer class labels never use class 0 (1-based labels waste an output and skew the start)."""
+    """Warn when integer class labels are all one class, or never use class 0 (1-based labels waste an output and
+    skew the start)."""
     if loss != "cross_entropy" or not isinstance(y, np.ndarray) or y.ndim != 1 or y.size == 0:
         return
-    if y.dtype.kind in "iu" and int(y.min()) >= 1:
+    if y.dtype.kind not in "iu":
+        return
+    low, high = int(y.min()), int(y.max())
+    if low == high:
         _warn(
-            f"y: labels run from {int(y.min())} to {int(y.max())} and class 0 never occurs; the network gets "
-            f"{int(y.max()) + 1} outputs, one never used. If the labels are 1-based, pass y - 1"
+            f"y: every label is {low}: with a single class there is nothing to tell apart and the network will "
+            "always predict it; check that the labels were read from the right column"
+        )
+    elif low >= 1:
+        _warn(
+            f"y: labels run from {low} to {high} and class 0 never occurs; the network gets {high + 1} outputs, one "
+            "never used. If the labels are 1-based, pass y - 1 (in a file: number them from 0, or use class names)"
         )
 
 
