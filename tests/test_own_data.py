@@ -47,6 +47,17 @@ def test_pandas_frames_and_series():
     text = frame.assign(colour=["red"] * 120)
     with pytest.raises(xpnet.XPNetValueError, match=r"x: the DataFrame's columns \['colour'\] are not numeric"):
         xpnet.train(text, y, **QUIET)
+    model = result.model  # a trained model takes frames by column name, in any order, with extra columns
+    expected = xpnet.to_numpy(model.predict_proba(x))
+    shuffled = frame[["d", "b", "a", "c"]].assign(note=1.0)
+    np.testing.assert_array_equal(xpnet.to_numpy(model.predict_proba(shuffled)), expected)
+    with pytest.raises(xpnet.XPNetValueError, match=r"x: the DataFrame lacks the model's columns \['c'\]"):
+        model.predict(frame.drop(columns="c"))
+    names = np.array(["cat", "dog", "emu"])
+    named = xpnet.train(frame, pd.Series(names[y]), **QUIET).model
+    by_name, by_index = xpnet.evaluate(named, shuffled, pd.Series(names[y])), xpnet.evaluate(named, x, y)
+    assert by_name.accuracy == by_index.accuracy and by_name.loss == by_index.loss
+    assert xpnet.evaluate(named, frame, list(names[y])).accuracy == by_index.accuracy
     mixed = frame.assign(flag=frame["a"] > 0, count=pd.array(np.arange(120) % 3, dtype="Int64"))  # bool, Int64
     assert xpnet.train(mixed, y, **QUIET).model.feature_names == ["a", "b", "c", "d", "flag", "count"]
     with pytest.raises(xpnet.XPNetValueError, match=r"x: .*nan"):

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_numpy
-from ..data.sources import NAMED, encode_labels, load_data
+from ..data.sources import NAMED, load_data
 from ..datasets.files import LoadedFile, load_file, load_inputs
 from ..errors import XPNetValueError
 from ..io.atomic import atomic_open
 from ..io.format import load
 from ..nn.network import MLP
+from ..tabular import encode_labels
 from ..training import report
 from ..training.evaluate import evaluate
 from .train import scaled

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve, to_numpy
-from ..data.sources import NAMED, encode_labels, load_data
+from ..data.sources import NAMED, load_data
 from ..datasets.files import LoadedFile, load_file
 from ..distributed import Session
 from ..distributed import start as start_session
@@ -20,6 +20,7 @@ from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetValueError
 from ..io.atomic import atomic_open
 from ..io.format import save
 from ..nn.network import MLP
+from ..tabular import encode_labels
 from ..training import report
 from ..training.train import train
 

@@ -16,6 +16,7 @@ from ..backend import Backend, is_host_array, to_device, to_numpy
 from ..datasets.files import LoadedFile, load_file
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..nn.losses import get_loss, one_hot
+from ..tabular import encode_labels, host_table
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
 
@@ -98,61 +99,6 @@ def _from_arrays(
         y_test, _ = host_table("y_test", test[1])
         test = (x_test, encode_labels("y_test", y_test, classes)[0])
     return DataSource(name, x, y, test, scale, classes, frame_columns or features)
-
-
-def host_table(name: str, value: Any) -> tuple[Any, list[str] | None]:
-    """A pandas DataFrame or Series as a NumPy array and its column names (numeric columns only, for ``x``)."""
-    if type(value).__module__.split(".")[0] != "pandas" or not hasattr(value, "to_numpy"):
-        return value, None
-    if getattr(value, "ndim", 1) == 2:
-        columns = [str(c) for c in value.columns]
-        text = [str(c) for c, kind in zip(value.columns, value.dtypes) if getattr(kind, "kind", "O") not in "biuf"]
-        if text and name.startswith("x"):
-            raise XPNetValueError(
-                f"{name}: the DataFrame's columns {text} are not numeric; encode them as numbers (e.g. "
-                "pandas.get_dummies) or drop them"
-            )
-        array = value.to_numpy()
-        if array.dtype.kind == "O" and not text:  # numbers of mixed kinds (bool and float, nullable Int64): as floats
-            array = value.to_numpy(dtype=np.float64, na_value=np.nan)  # a missing value becomes NaN, refused by name
-        return array, columns
-    return value.to_numpy(), None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_missing(value: Any) -> bool:
-    """None, a float NaN, or pandas' NA / NaT: what pandas and NumPy object arrays hold for a missing value."""
-    return (
-        value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType", "NaTType")
-    )
-
-
-def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[Any, list[str] | None]:
-    """Labels that are strings (or objects) as indices into ``classes`` (sorted names, or the ones given)."""
-    if isinstance(y, list) and y and isinstance(y[0], str):
-        y = np.asarray(y)
-    if isinstance(y, np.ndarray) and y.dtype.kind == "O" and all(_is_number(v) for v in y.ravel()[:1000]):
-        y = np.asarray(y.tolist())  # numbers held as Python objects (a pandas object column, say)
-    if not isinstance(y, np.ndarray) or y.dtype.kind not in "USO" or y.ndim != 1:  # class names are 1-D labels
-        if classes is not None:  # numeric test labels for a model trained on named classes
-            raise XPNetValueError(f"{name}: expected class names among {classes}; received numeric labels")
-        return y, None
-    if y.dtype.kind == "O":
-        missing = next((i for i, v in enumerate(y.tolist()) if _is_missing(v)), None)
-        if missing is not None:
-            raise XPNetValueError(
-                f"{name}: the label at index {missing} is missing ({y[missing]!r}); every sample needs a class: "
-                "drop the unlabelled rows (e.g. pandas' dropna)"
-            )
-    text = y.astype(str)
-    known = sorted(set(text.tolist())) if classes is None else list(classes)
-    unknown = sorted(set(text.tolist()) - set(known))
-    if unknown:
-        raise XPNetValueError(f"{name}: labels {unknown[:5]} are not among the classes {known[:20]}")
-    return np.searchsorted(np.asarray(known), text).astype(np.int64), known
 
 
 def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int) -> Any:

@@ -52,7 +52,8 @@ def _read_images(
         raise MissingDependencyError(
             'image folders need pillow, which is not installed; install it with: pip install "xpnet[images]"'
         ) from exc
-    images, labels = [], []
+    images: list[tuple[Path, np.ndarray]] = []
+    labels = []
     for label, name in enumerate(classes):
         for file in files.get(name, []):
             with Image.open(file) as image:
@@ -73,8 +74,7 @@ def _read_images(
             f"{folder}: images differ in size: {first} is {a[1]}x{a[0]}, {second} is {b[1]}x{b[0]} (width x height); "
             "resize them to one size (xpnet train --image-size 28x28, or image_size=(28, 28))"
         )
-    images = [pixels for _, pixels in images]
-    pixels = np.stack(images)  # (n, height, width) or (n, height, width, 3)
+    pixels = np.stack([p for _, p in images])  # (n, height, width) or (n, height, width, 3)
     shape = (pixels.shape[1], pixels.shape[2], pixels.shape[3] if pixels.ndim == 4 else 1)
     return pixels.reshape(len(images), -1), np.asarray(labels, dtype=np.int64), shape
 

@@ -11,6 +11,7 @@ from array_api_compat import array_namespace
 
 from ..backend import Backend, backend_of, dtype_name, float_dtype, resolve, to_numpy
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from ..tabular import model_inputs, model_labels
 from ..validation import check_inputs, check_sizes, check_x, check_y
 from .architecture import Architecture, build_layers, check_architecture
 from .backprop import BackpropMixin, on_device
@@ -224,11 +225,14 @@ class MLP(BackpropMixin, StateMixin):
         return x, caches
 
     def _inputs(self, x: Array) -> Array:
-        return check_inputs(x, self.backend, self._dtype, self.sizes[0])
+        """``x`` on the device in the model's dtype; a DataFrame by the model's column names."""
+        return check_inputs(model_inputs(x, self.feature_names), self.backend, self._dtype, self.sizes[0])
 
     def _check_data(self, x: Array, y: Array) -> tuple[Array, Array]:
-        """A data set checked against this model; host data stay on the host, uncast (see :mod:`xpnet.data`)."""
-        x = check_x(x, self.backend, self.sizes[0])
+        """A data set checked against this model; host data stay on the host, uncast (see :mod:`xpnet.data`). A
+        DataFrame is read by the model's column names, labels given by name by its classes."""
+        x = check_x(model_inputs(x, self.feature_names), self.backend, self.sizes[0])
+        y = model_labels("y", y, self.classes)
         return x, check_y(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets)
 
     @on_device
