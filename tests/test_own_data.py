@@ -154,6 +154,15 @@ def test_resume_says_where_and_warns_about_a_changed_schedule(tmp_path, capsys):
     assert f"resuming from {tmp_path / 'ck'} at epoch 3, step 0" in capsys.readouterr().out
     with pytest.warns(UserWarning, match=r"set for 2 epochs and this one for 4: the cosine learning-rate schedule"):
         xpnet.train(x, y, resume=True, **{**settings, "epochs": 4})
+    with pytest.raises(xpnet.XPNetValueError, match=r"epochs: the checkpoint in .* is at epoch 5, step 0; a run of 3 "
+                       r"epochs would end before it and train nothing: pass epochs=4 or more"):  # fmt: skip
+        xpnet.train(x, y, resume=True, **{**settings, "epochs": 3})
+    from xpnet.training.checkpoint import _refuse_ending_before
+
+    _refuse_ending_before("ck", {"epoch": 5, "position": 7}, 5)  # finishes the epoch in progress
+    _refuse_ending_before("ck", {"epoch": 5, "position": 7, "stopped_early": True}, 2)  # stopped: trains no further
+    with pytest.raises(xpnet.XPNetValueError, match=r"at epoch 5, step 7; .*pass epochs=5 or more"):
+        _refuse_ending_before("ck", {"epoch": 5, "position": 7}, 4)
 
 
 def test_image_folders_of_mixed_colour_become_rgb_and_mixed_sizes_say_which(tmp_path):

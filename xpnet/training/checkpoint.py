@@ -125,6 +125,7 @@ def load_checkpoint(
             f"resume: the checkpoint in {directory} comes from a run with other settings ({detail}); "
             "resume with the same settings or choose a new checkpoint_dir"
         )
+    _refuse_ending_before(directory, meta, config.get("epochs"))
     if (
         not quiet
         and "epochs" in saved
@@ -158,3 +159,16 @@ def load_checkpoint(
         counts = meta["metrics_count"]
         metrics = (tensors["metrics.sums"].reshape(-1, 2), counts if isinstance(counts, list) else [counts])
     return Position(meta["epoch"], meta["position"], meta["rng_state"], metrics, bool(meta.get("stopped_early")))
+
+
+def _refuse_ending_before(directory: str | os.PathLike, meta: dict[str, Any], epochs: Any) -> None:
+    """A resumed run set for fewer epochs than the checkpoint has begun would train nothing and return the
+    checkpoint's mid-run weights as if finished: refused, with the number of epochs that continues it."""
+    epoch, position = int(meta["epoch"]), int(meta["position"])
+    needed = epoch if position else epoch - 1  # finish the epoch in progress; at an epoch's start, the ones done
+    if isinstance(epochs, int) and epochs < needed and not meta.get("stopped_early"):
+        raise XPNetValueError(
+            f"epochs: the checkpoint in {directory} is at epoch {epoch}, step {position}; a run of {epochs} epochs "
+            f"would end before it and train nothing: pass epochs={needed} or more to continue it, or choose a new "
+            "checkpoint_dir"
+        )
