@@ -182,3 +182,14 @@ def test_image_folders_of_mixed_colour_become_rgb_and_mixed_sizes_say_which(tmp_
     with pytest.raises(xpnet.XPNetValueError, match=r"images differ in size: .*a\.png is 6x4, .*b\.png is 6x5 \(width"):
         xpnet.datasets.load_file(tmp_path / "set")
     assert xpnet.datasets.load_file(tmp_path / "set", image_size=(3, 2)).image_shape == (2, 3, 3)
+
+
+@pytest.mark.parametrize("loss", ["quadratic", "binary_cross_entropy"])
+def test_evaluate_takes_labels_for_losses_on_one_hot_targets(loss):
+    x, y = blobs()
+    model = xpnet.train(x, np.eye(3)[y], **{**QUIET, "loss": loss}).model
+    by_label, by_target = xpnet.evaluate(model, x, y), xpnet.evaluate(model, x, np.eye(3)[y])
+    assert (by_label.loss, by_label.accuracy) == (by_target.loss, by_target.accuracy) and by_label.accuracy > 0.6
+    np.testing.assert_array_equal(by_label.confusion, by_target.confusion)
+    with pytest.raises(xpnet.XPNetValueError, match=r"y: labels must lie in \[0, 3\); received min 0, max 3"):
+        xpnet.evaluate(model, x, np.r_[y[:-1], 3])

@@ -87,8 +87,6 @@ def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.nd
 def eval_command(args: argparse.Namespace) -> None:
     model = load(args.model, device=args.device)
     name, x, y, scale = _labelled_test_set(model, args)
-    if model._loss.one_hot_labels and y.ndim == 1:
-        y = np.eye(model.sizes[-1], dtype=np.float32)[y.astype(np.int64)]
     result = evaluate(model, x, y, x_scale=scale)
     print(f"model: {args.model} {model!r}")
     print(report.evaluation_line(name, result))

@@ -17,6 +17,7 @@ from ..datasets.files import LoadedFile, load_file
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..nn.losses import get_loss, one_hot
 from ..tabular import encode_labels, host_table
+from ..validation import host_labels
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
 
@@ -107,10 +108,7 @@ def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int) -> Any:
     if not get_loss(loss).one_hot_labels or getattr(y, "ndim", 2) != 1:
         return y
     if is_host_array(y):
-        labels = np.asarray(y).astype(np.int64)
-        if labels.size and labels.max() >= classes:
-            raise XPNetValueError(f"y: labels must lie in [0, {classes}); received max {labels.max()}")
-        return np.eye(classes, dtype=np.float32)[labels]
+        return np.eye(classes, dtype=np.float32)[host_labels("y", np.asarray(y), classes)]
     return one_hot(y, classes, backend.xp.float32)
 
 

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..data.batches import Batches, shard_bounds
+from ..data.sources import targets_for_loss
 from ..nn.network import MLP, check_model
+from ..tabular import model_labels
 from ..validation import check_float
 from .metrics import Metrics
 
@@ -47,7 +49,8 @@ def evaluate(
     x : array, shape (n, sizes[0])
         Host or device inputs (device inputs must be on the model's device).
     y : array, shape (n,) or (n, k)
-        Integer labels (cross-entropy) or targets (quadratic).
+        Class labels (indices, or the model's class names) or ``(n, k)`` targets; losses on ``(n, k)`` targets
+        (quadratic, binary cross-entropy) take labels too, one-hot encoded here as in training.
     batch_size : int
         Samples per forward pass (bounds the memory used).
     x_scale : float, optional
@@ -60,6 +63,7 @@ def evaluate(
 
 
 def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None, session: Any) -> Evaluation:
+    y = targets_for_loss(model_labels("y", y, model.classes), model.loss, model.backend, model.sizes[-1])
     x, y = model._check_data(x, y)
     x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
     metrics = Metrics(model.params[0], model.sizes[-1], confusion=True, classifies=model._loss.classifies)
