@@ -3,6 +3,8 @@ gradient clipping — finite differences, an independent NumPy float64 reference
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import reference
@@ -197,14 +199,22 @@ def test_batch_norm_refuses_a_batch_of_one_sample(rng):
     xpnet.train((x, y), hidden=(5,), norm="layer", batch_size=32, epochs=1, progress=False, verbose=0)
 
 
-def test_a_given_model_fixes_dropout_and_norm(rng):
-    model = xpnet.MLP((4, 5, 3), dropout=0.2)
+def test_a_given_model_fixes_its_architecture(rng):
+    model = xpnet.MLP((4, 5, 3), dropout=0.2, activation="tanh")
     x, y = data(rng, n=32)
-    xpnet.train((x, y), model=model, dropout=[0.2], epochs=1, progress=False, verbose=0)  # the same: accepted
-    for option in ({"dropout": 0.5}, {"norm": "layer"}):
+    for same in ({"dropout": [0.2]}, {"dropout": 0.2}, {"hidden": (5,)}, {"activation": "tanh"}):  # accepted
+        xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, **same)
+    for option in ({"dropout": 0.5}, {"norm": "layer"}, {"hidden": (7,)}, {"activation": "gelu"}, {"loss": "mse"}):
         name = next(iter(option))
         with pytest.raises(xpnet.XPNetValueError, match=rf"{name}: the model given with model= fixes its layers"):
             xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, **option)
+
+
+def test_the_architecture_defaults_are_trains():
+    from xpnet.training.args import ARCHITECTURE_DEFAULTS
+
+    parameters = inspect.signature(xpnet.train).parameters
+    assert {name: parameters[name].default for name in ARCHITECTURE_DEFAULTS} == ARCHITECTURE_DEFAULTS
 
 
 def test_weight_decay_is_adamws_alone(rng):

@@ -46,18 +46,35 @@ def check_callbacks(callbacks: Any) -> list[Callback]:
     return list(callbacks)
 
 
-def check_continued_model(model: Any, device: Any, dtype: Any, dropout: Any, norm: Any) -> MLP:
+ARCHITECTURE_DEFAULTS: dict[str, Any] = {"hidden": (512,), "activation": "relu", "loss": "cross_entropy",
+                                         "dropout": 0.0, "norm": None}  # xpnet.train's defaults  # fmt: skip
+
+
+def _agrees(value: Any, fixed: Any) -> bool:
+    """``value`` as given to :func:`xpnet.train` means ``fixed``: equal, a sequence of it, or one dropout rate for
+    every layer."""
+    if isinstance(fixed, tuple) and not isinstance(value, (str, bytes)):
+        if np.ndim(value) == 0:
+            return all(v == value for v in fixed) if fixed else value == 0
+        return tuple(value) == fixed
+    return bool(value == fixed)
+
+
+def check_continued_model(model: Any, device: Any, dtype: Any, architecture: dict[str, Any]) -> MLP:
     """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently), and
-    the architecture options, which the model fixes, must be left alone."""
+    the architecture options (``hidden``, ``activation``, ``loss``, ``dropout``, ``norm``), which the model fixes,
+    must be left at their defaults or agree with it."""
     model = check_model(model)
-    for name, value, default in (("dropout", dropout, 0.0), ("norm", norm, None)):
-        fixed = getattr(model.arch, name)
-        same = value == default or value == fixed or (name == "dropout" and np.ndim(value) and tuple(value) == fixed)
-        if not same:
-            raise XPNetValueError(
-                f"{name}: the model given with model= fixes its layers (its {name} is {fixed!r}); "
-                f"received {name}={value!r}; omit {name}, or build the model with xpnet.MLP(..., {name}=...)"
-            )
+    fixed = {"hidden": tuple(model.sizes[1:-1]), "activation": model.activation, "loss": model.loss,
+             "dropout": model.arch.dropout, "norm": model.arch.norm}  # fmt: skip
+    for name, value in architecture.items():
+        default, own = ARCHITECTURE_DEFAULTS[name], fixed[name]
+        if _agrees(value, default) or _agrees(value, own):
+            continue
+        raise XPNetValueError(
+            f"{name}: the model given with model= fixes its layers (its {name} is {own!r}); received "
+            f"{name}={value!r}; omit {name}, or build the model with xpnet.MLP(..., {name}=...)"
+        )
     # "cuda" and "torch:cuda" mean the GPU of the rank (data-parallel): a model on any GPU of that kind satisfies them
     unindexed = isinstance(device, str) and device.strip().lower() in ("cuda", "cupy", "torch:cuda")
     same_kind = unindexed and model.backend.name == ("torch" if device.strip().lower() == "torch:cuda" else "cupy")

@@ -188,7 +188,9 @@ def train(
     lr, l2, verbose = check_float("lr", lr, low_inclusive=False), check_float("l2", l2), check_verbose(verbose)
     schedule, every = get_schedule(lr_schedule), check_every(checkpoint_every)
     clip_norm = None if clip_norm is None else check_float("clip_norm", clip_norm, low_inclusive=False)
-    model = None if model is None else check_continued_model(model, device, dtype, dropout, norm)
+    if model is not None:
+        fixed = {"hidden": hidden, "activation": activation, "loss": loss, "dropout": dropout, "norm": norm}
+        model = check_continued_model(model, device, dtype, fixed)
     hidden = check_hidden(hidden) if model is None else hidden
     if resume and not isinstance(seed, (int, np.integer)):
         raise XPNetValueError(
