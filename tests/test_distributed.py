@@ -235,6 +235,33 @@ def test_cli_trains_on_two_ranks_and_rank_0_writes(tmp_path):
     assert json.loads((out / "history.json").read_text())["meta"]["ranks"] == 2
 
 
+def test_cli_bad_input_on_two_ranks_is_one_error_line(tmp_path):
+    command = [*launcher(2), sys.executable, "-m", "xpnet", "train", "--limit", "600", "--epochs", "1", "--lr", "-1",
+               "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("xpnet: error: --lr: expected a finite number > 0.0; received -1.0") == 1, done.stderr
+    assert "Traceback" not in done.stderr and "aborting the MPI job" not in done.stderr
+    with pytest.raises(xpnet.XPNetValueError, match=r"norm: batch normalization is not supported in data-parallel"):
+        compare_ranks((1, 2), norm="batch")
+
+
+def test_ctrl_c_of_a_job_says_how_to_resume_it(tmp_path):
+    ck = tmp_path / "ck"
+    command = [*launcher(2), sys.executable, "-m", "xpnet", "train", "--limit", "20000", "--epochs", "100", "--hidden",
+               "64", "--device", "cpu", "--no-progress", "--checkpoint-dir", str(ck), "--checkpoint-every", "5",
+               "--out", str(tmp_path / "run")]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (ck / "checkpoint.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: every process of the job gets it
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"xpnet: interrupted; the last checkpoint is in {ck}" in err
+    assert "xpnet: continue with: mpiexec -n 2 xpnet train --limit 20000" in err and f"--resume {ck}" in err
+
+
 def test_cli_parity_ranks():
     done = subprocess.run(
         [sys.executable, "-m", "xpnet", "parity", "--ranks", "2,3", "--steps", "20", "--dtype", "float64"],

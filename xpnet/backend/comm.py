@@ -156,9 +156,10 @@ class Communicator:
         with self.collective(what):
             self.world.Barrier()
 
-    def abort(self, message: str, code: int = 1) -> NoReturn:
-        """Print ``xpnet: <this rank>: message`` to stderr and end every process of the job (MPI_Abort)."""
-        print(f"xpnet: {self.where()}: {message}", file=sys.stderr, flush=True)
+    def abort(self, message: str, code: int = 1, plain: bool = False) -> NoReturn:
+        """Print ``xpnet: <this rank>: message`` (``plain``: the message alone) to stderr and end every process of
+        the job (MPI_Abort) with exit status ``code``."""
+        print(message if plain else f"xpnet: {self.where()}: {message}", file=sys.stderr, flush=True)
         time.sleep(ABORT_GRACE)  # let the launcher forward the line before it tears the job down
         self.world.Abort(code)
         os._exit(code)  # pragma: no cover - Abort does not return

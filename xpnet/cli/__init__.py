@@ -11,17 +11,15 @@ Errors raised on purpose (:class:`xpnet.XPNetError`) and unwritable paths print 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 
 from ..errors import XPNetError
+from .messages import as_flag
 from .parser import build_parser
 from .train import resume_command
 
 __all__ = ["build_parser", "main"]
-
-_NOT_OPTIONS = ("model", "input", "command", "run")  # positional arguments and the parser's own fields
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = args.run(args)
     except (XPNetError, OSError) as exc:
-        print(f"xpnet: error: {_as_flag(str(exc), args)}", file=sys.stderr)
+        print(f"xpnet: error: {as_flag(str(exc), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xpnet: interrupted", file=sys.stderr)
@@ -50,15 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         warnings.formatwarning = shown
     return int(status or 0)
-
-
-def _as_flag(message: str, args: argparse.Namespace) -> str:
-    """``batch_size: ...`` (errors name the API's arguments) as ``--batch-size: ...`` when the command has that
-    option, so the message names what the user typed."""
-    name, sep, rest = message.partition(": ")
-    if sep and name.isidentifier() and name in vars(args) and name not in _NOT_OPTIONS:
-        return f"--{name.replace('_', '-')}: {rest}"
-    return message
 
 
 def _one_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import inspect
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..nn.network import MLP
 from ..tabular import encode_labels
 from ..training import report
 from ..training.train import train
+from .messages import as_flag
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(train).parameters.items() if p.default is not p.empty
@@ -77,6 +79,11 @@ def train_command(args: argparse.Namespace) -> int:
     if session is None:
         _train(args, None)
         return 0
+    session.error_text = lambda exc: f"xpnet: error: {as_flag(str(exc), args)}"
+    folder = args.resume or args.checkpoint_dir
+    if folder:
+        command = f"mpiexec -n {session.size} {resume_command(sys.argv[1:], folder)}"
+        session.on_interrupt = lambda: print(f"xpnet: continue with: {command}", file=sys.stderr, flush=True)
     with session.guard():
         try:
             _train(args, session)
@@ -98,6 +105,8 @@ def _train(args: argparse.Namespace, session: Session | None) -> None:
         print(f"data: {loaded.name} ({loaded.x.shape[0]} training samples)")
         print(f"device: {backend.spec} ({backend.name})")
     options = {name: getattr(args, name) for name in TRAIN_DEFAULTS if name not in NOT_OPTIONS}
+    if session is not None:
+        options["distributed"] = session  # this command's session, with its hooks, not a new one
     if isinstance(options["dropout"], list) and len(options["dropout"]) == 1:
         options["dropout"] = options["dropout"][0]  # one rate for every hidden layer
     checkpoint_dir = args.resume or args.checkpoint_dir

@@ -13,18 +13,22 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from ..backend import Backend, resolve_local, to_numpy
 from ..backend.comm import Communicator, connect, launched_size
 from ..backend.threads import affinity_mask, share_cores
-from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetValueError, describe
+from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetError, XPNetValueError, describe
 from ..nn.init import Seed
+
+REFUSE_GRACE = 2.0  # seconds a rank other than 0 waits before ending the job over bad input (see Session.refuse)
 
 
 @dataclass
@@ -32,6 +36,9 @@ class Session:
     """This process's place in a data-parallel job (see the module docstring)."""
 
     comm: Communicator
+    # Set by a front end (the xpnet command) to word bad input its way and to add to the report of a Ctrl-C.
+    error_text: Callable[[BaseException], str] | None = None
+    on_interrupt: Callable[[], None] | None = None
 
     @property
     def rank(self) -> int:
@@ -120,16 +127,41 @@ class Session:
         """End the whole job when this rank fails, so no other rank waits forever in a collective.
 
         Errors every rank raises together (:class:`xpnet.TrainingDivergedError`, :class:`xpnet.RanksDisagreeError`)
-        propagate as usual; anything else prints the rank and the error and calls MPI_Abort.
+        propagate as usual; anything else prints the rank and the error and calls MPI_Abort (exit status 130 when
+        interrupted). A job of one rank has no one to wait for: everything propagates.
         """
+        if self.size == 1:
+            yield
+            return
         try:
             yield
         except (TrainingDivergedError, RanksDisagreeError):
             raise
         except KeyboardInterrupt:
-            self.comm.abort("interrupted; aborting the MPI job")
+            self.hold_interrupts()
+            if self.on_interrupt is not None and self.is_root:
+                self.on_interrupt()
+            self.comm.abort("interrupted; aborting the MPI job", code=130)
+        except (XPNetError, OSError) as exc:  # bad input, usually met by every rank: said once when worded
+            if self.error_text is not None:
+                self.refuse(self.error_text(exc))
+            self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
         except BaseException as exc:
             self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
+
+    def hold_interrupts(self) -> None:
+        """Ignore further Ctrl-C in this process, which is ending: a terminal's SIGINT and the launcher's copy of it
+        both arrive, and the second must not cut the report of the first short."""
+        with contextlib.suppress(ValueError):  # only the main thread may set handlers
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def refuse(self, message: str) -> NoReturn:
+        """End the job over bad input with exit status 2, printing ``message`` as it is. Every rank usually meets
+        the same input: rank 0 prints and aborts at once, any other rank gives it :data:`REFUSE_GRACE` seconds
+        first, so the message appears once (and still appears when only that rank was refused)."""
+        if not self.is_root:
+            time.sleep(REFUSE_GRACE)
+        self.comm.abort(message, code=2, plain=True)
 
 
 def _host_number(host: str) -> int:
@@ -172,8 +204,11 @@ def start(distributed: Any = "auto") -> Session | None:
     """The session of a data-parallel run, or None for a single-process run.
 
     ``True`` joins the MPI job (a job of one rank included); ``"auto"`` does when a launcher started more than
-    one process, and says so on rank 0; ``False`` never does.
+    one process, and says so on rank 0; ``False`` never does; a :class:`Session` is used as it is (a front end's
+    own, with its hooks).
     """
+    if isinstance(distributed, Session):
+        return distributed
     if not (distributed is True or distributed is False or distributed == "auto"):
         raise XPNetValueError(f"distributed: expected True, False or 'auto'; received {describe(distributed)}")
     if distributed is False or (distributed == "auto" and launched_size() <= 1):

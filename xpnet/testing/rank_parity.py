@@ -24,6 +24,7 @@ import numpy as np
 from ..backend import dtype_name, resolve
 from ..distributed import start
 from ..errors import BackendUnavailableError, XPNetValueError
+from ..training.args import check_norm_alone
 from .parity import TOLERANCES, DeviceParity, ParityReport, _compare, _trajectory
 
 
@@ -87,6 +88,8 @@ def compare_ranks(
     bad = [n for n in ranks if isinstance(n, bool) or not isinstance(n, int) or n < 1]
     if bad or not ranks:
         raise XPNetValueError(f"ranks: expected positive numbers of processes such as 2,3; received {list(ranks)}")
+    if norm == "batch" and any(n > 1 for n in ranks):
+        check_norm_alone(norm, session=True)  # the same refusal as xpnet.train's: no batch statistics per rank
     tol = TOLERANCES[name] if tolerance is None else tolerance
     target = resolve(device)
     settings: dict[str, Any] = dict(device=device, dtype=name, sizes=list(sizes), seed=seed, steps=steps, batch_size=batch_size,

@@ -16,7 +16,7 @@ import numpy as np
 from ..backend import Backend
 from ..data.batches import Batches, check_batch_size
 from ..data.sources import load_data
-from ..distributed import join_training
+from ..distributed import Session, join_training
 from ..distributed import start as start_session
 from ..errors import XPNetValueError, describe
 from ..nn.init import Seed, generators
@@ -96,7 +96,7 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
-    distributed: bool | str = "auto",
+    distributed: bool | str | Session = "auto",
     standardize: bool = False,
     verbose: int = 1,
     dropout: float | Sequence[float] = 0.0,
@@ -171,11 +171,11 @@ def train(
         Scale the gradients down whenever their global norm (over all parameters) exceeds this.
     weight_decay : float, optional
         AdamW's decoupled weight decay (default 0.01); ignored by the other optimizers.
-    distributed : bool or "auto"
+    distributed : bool or "auto" or xpnet.distributed.Session
         Data-parallel training over MPI (``mpiexec -n 4 python script.py``): every rank trains on its share of
         each global batch of ``batch_size`` samples on its own device and the gradients are summed over the
         ranks every step; only rank 0 writes checkpoints. ``"auto"`` turns it on when a launcher started more
-        than one process. See ``docs/distributed.md``.
+        than one process; a session (:func:`xpnet.distributed.start`) is used as it is. See ``docs/distributed.md``.
 
     Raises
     ------
@@ -265,6 +265,8 @@ def train(
         try:
             stopped = loop.run(hooks, val, source.scale, history, start, session)
         except KeyboardInterrupt:
+            if session is not None:
+                session.hold_interrupts()  # the job ends: a second Ctrl-C must not cut this report short
             if checkpoint_dir is not None and root:
                 print(f"xpnet: interrupted; {loop.where_to_resume()}", file=sys.stderr, flush=True)
             raise
