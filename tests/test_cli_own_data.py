@@ -164,6 +164,12 @@ def test_errors_name_the_flag_that_was_typed(tmp_path: Path) -> None:
     done = run_cli("predict", str(model), str(table), "-o", str(table / "p.csv"))  # the folder would be a file
     assert done.returncode == 2 and f"xpnet: error: {table / 'p.csv'}: could not be written" in done.stderr
     assert "no p.csv was written" in done.stderr and ".tmp" not in done.stderr and "Traceback" not in done.stderr
+    xpnet.save(xpnet.MLP((2, 3, 2), device="cpu", dtype="float64"), tmp_path / "m64.safetensors")
+    args = ("predict", str(tmp_path / "m64.safetensors"), str(table), "--device", "strict:no_float64", "-o")
+    done = run_cli(*args, str(tmp_path / "p64.csv"))
+    assert done.returncode == 2 and "(xpnet eval and predict: --dtype float32)" in done.stderr
+    done = run_cli(*args, str(tmp_path / "p64.csv"), "--dtype", "float32")
+    assert done.returncode == 0, done.stderr
     done = run_cli("predict", str(model), str(table), "-o", str(tmp_path / "p.xlsx"))
     assert done.returncode == 2 and "-o: expected a .csv (or .txt) or .npz file to write; received" in done.stderr
 

@@ -163,7 +163,8 @@ def test_bad_arguments_are_named(kwargs, match):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_is_reported_with_the_epoch():
     x, y = blobs(n=64)
-    with pytest.raises(xpnet.TrainingDivergedError, match=r"epoch \d+.*smaller learning rate"):
+    expected = r"epoch \d+.*smaller learning rate than lr=1e\+10 \(the schedule's [\d.e+]+ at that step\)"
+    with pytest.raises(xpnet.TrainingDivergedError, match=expected):
         xpnet.train((x * 1e30, y), device="cpu", hidden=(4,), epochs=2, lr=1e10, progress=False)
 
 
@@ -214,3 +215,10 @@ def test_resume_needs_an_integer_seed(tmp_path):
     x, y = blobs(n=40)
     with pytest.raises(xpnet.XPNetValueError, match="seed: resume needs an integer seed"):
         xpnet.train((x, y), device="cpu", epochs=1, progress=False, checkpoint_dir=tmp_path, resume=True, seed=None)
+
+
+def test_test_labels_beyond_the_training_classes_say_where_the_width_comes_from():
+    x, y = blobs(n=64)
+    with pytest.raises(xpnet.XPNetValueError, match=r"y_test: labels run up to 7, but the training labels hold only "
+                       r"classes 0 to 2, and the number of outputs \(3\) comes from them"):  # fmt: skip
+        xpnet.train(((x, y), (x[:4], np.array([0, 1, 2, 7]))), device="cpu", hidden=(4,), epochs=1, progress=False)

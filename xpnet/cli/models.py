@@ -85,7 +85,7 @@ def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.nd
 
 
 def eval_command(args: argparse.Namespace) -> None:
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, dtype=args.dtype)
     name, x, y, scale = _labelled_test_set(model, args)
     result = evaluate(model, x, y, x_scale=scale)
     print(f"model: {args.model} {model!r}")
@@ -98,7 +98,7 @@ def eval_command(args: argparse.Namespace) -> None:
 def predict_command(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() not in (".csv", ".txt", ".npz"):
         raise XPNetValueError(f"-o: expected a .csv (or .txt) or .npz file to write; received {args.output!r}")
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, dtype=args.dtype)
     loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header,
                          **_image_options(model, args))  # fmt: skip
     x = scaled(_columns_for(model, loaded, args.input), loaded.scale)

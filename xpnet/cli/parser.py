@@ -70,6 +70,12 @@ def _add_file_options(parser: argparse.ArgumentParser, label_help: str) -> None:
                         "model was trained on)")  # fmt: skip
 
 
+def _add_load_dtype(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dtype", type=str.lower, choices=["float32", "float64"], default=None,
+                        help="cast the model to this dtype on loading (default: as saved; float32 for devices without "
+                        "float64)")  # fmt: skip
+
+
 def _data_help(what: str) -> str:
     return f"{what}: {', '.join(NAMED)}, or an .npz file (x, y[, x_test, y_test]), a .csv file or an image folder"
 
@@ -155,6 +161,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("model", metavar="MODEL", help="a .safetensors model file")
     ev.add_argument("--device", default="auto", help="device spec to evaluate on")
+    _add_load_dtype(ev)
     ev.add_argument("--data", default="mnist", metavar="NAME|PATH", help=_data_help("test data"))
     _add_file_options(ev, "CSV label column, by name or index")
     ev.set_defaults(run=models.eval_command)
@@ -171,6 +178,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     pr.add_argument("input", metavar="INPUT", help="an .npz (array x), a .csv or an image folder")
     pr.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="a .csv or .npz file to write")
     pr.add_argument("--device", default="auto", help="device spec to predict on")
+    _add_load_dtype(pr)
     _add_file_options(pr, "a CSV label column to ignore, by name or index")
     pr.set_defaults(run=models.predict_command)
 

@@ -187,7 +187,8 @@ def load(path: str | os.PathLike, device: str | Backend | None = "auto", *, dtyp
     backend = resolve(device)
     if dtype is None and not backend.supports_dtype(getattr(backend.xp, meta["dtype"])):
         raise XPNetValueError(
-            f"{path}: saved in {meta['dtype']}, which device {backend.spec!r} lacks; load it with dtype='float32'"
+            f"{path}: saved in {meta['dtype']}, which device {backend.spec!r} lacks; load it with dtype='float32' "
+            "(xpnet eval and predict: --dtype float32)"
         )
     target = float_dtype(backend, meta["dtype"] if dtype is None else dtype)  # also checks an explicit dtype
     try:

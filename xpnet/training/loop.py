@@ -44,6 +44,7 @@ class Loop:
     dropout_seed: int = 0  # with the step and the layer, names every dropout mask (see xpnet.nn.random)
     clip_norm: float | None = None  # clip the global gradient norm to this
     compiled: Any = None  # a CompiledStep where the backend compiles the whole step (JAX), else None
+    base_lr: float | None = None  # the lr the run was given (lr_at scales it by the schedule), for messages
 
     def run(
         self,
@@ -175,8 +176,8 @@ class Loop:
             self.model.restore(last_good)
             raise TrainingDivergedError(
                 f"training diverged: the loss or the weights became non-finite by step {bad} (epoch {epoch}); the "
-                f"model holds the last good weights. Try a smaller learning rate than lr={self.optimizer.lr:g}, or "
-                "a lower l2 / input scale",
+                f"model holds the last good weights. Try a smaller learning rate than lr={self.base_lr or self.optimizer.lr:g} "
+                f"(the schedule's {self.optimizer.lr:g} at that step), or a lower l2 / input scale",
                 epoch=epoch,
                 step=bad,
                 model=self.model,

@@ -61,11 +61,23 @@ def prepare(
     test = None
     if source.test is not None:
         x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
+        _refuse_unseen_classes(y_test, n_out)
         test = (x_test, targets_for_loss(y_test, loss, backend, n_out))
     x, y, val = split_validation(x, y, validation, rng, backend)
     if val is not None:
         val = (val[0], targets_for_loss(val[1], loss, backend, n_out))
     return Prepared(x, y, val, test, n_out)
+
+
+def _refuse_unseen_classes(y_test: Any, n_out: int) -> None:
+    """Test labels beyond the classes the training labels have: the output width comes from those, so say so."""
+    if isinstance(y_test, np.ndarray) and y_test.ndim == 1 and y_test.size and y_test.dtype.kind in "iu":
+        if int(y_test.max()) >= n_out:
+            raise XPNetValueError(
+                f"y_test: labels run up to {int(y_test.max())}, but the training labels hold only classes 0 to "
+                f"{n_out - 1}, and the number of outputs ({n_out}) comes from them; train on data that holds every "
+                "class (a larger --limit, say)"
+            )
 
 
 def as_column(y: Any) -> Any:

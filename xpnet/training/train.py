@@ -248,7 +248,8 @@ def train(
         config |= {"ranks": history.meta["ranks"], "epochs": epochs}
         total_steps = max(epochs * len(batches), 1)
         loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs,
-                    progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm)  # fmt: skip
+                    progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm,
+                    base_lr=lr)  # fmt: skip
         if session is None:  # one process: the backend may compile the whole step (JAX's jit)
             loop.compiled = CompiledStep.build(model, opt, l2, clip_norm, loop.dropout_seed)
         start = None
