@@ -89,6 +89,8 @@ def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):
     xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1}))
     with pytest.raises(xpnet.XPNetValueError, match=r"resume: .*lr: checkpoint 0.05, now 0.1"):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"lr": 0.1}))
+    with pytest.raises(xpnet.XPNetValueError, match=r"validation: checkpoint None, now 0.25"):
+        xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"validation": 0.25}))
 
 
 def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
@@ -96,7 +98,7 @@ def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
     x, y = data()
     xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1}))
     tensors, meta = read_tensors(tmp_path / FILE_NAME, kind=KIND)
-    for key in ("standardize", "shuffle", "ranks", "dropout", "norm", "clip_norm", "weight_decay"):
+    for key in ("standardize", "shuffle", "ranks", "dropout", "norm", "clip_norm", "weight_decay", "validation"):
         del meta["config"][key]
     write_tensors(tmp_path / FILE_NAME, tensors, meta, kind=KIND)
     more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 2}))

@@ -205,7 +205,8 @@ def test_continued_model_refuses_a_conflicting_device_or_dtype():
 def test_a_bad_test_split_is_refused_before_any_training():
     x, y = blobs(n=60)
     epochs_run = []
-    with pytest.raises(xpnet.XPNetValueError, match=r"y.*\[0, 3\)"):
+    with pytest.raises(xpnet.XPNetValueError, match=r"y_test: labels run up to 3, but the training labels hold only "
+                       r"classes 0 to 2, and the number of outputs \(3\) comes from them"):  # fmt: skip
         xpnet.train(((x, y), (x[:5], np.array([0, 1, 2, 3, 0]))), device="cpu", hidden=(4,), epochs=3,
                     progress=False, callbacks=[lambda record, model: epochs_run.append(record["epoch"])])  # fmt: skip
     assert epochs_run == []
@@ -215,10 +216,3 @@ def test_resume_needs_an_integer_seed(tmp_path):
     x, y = blobs(n=40)
     with pytest.raises(xpnet.XPNetValueError, match="seed: resume needs an integer seed"):
         xpnet.train((x, y), device="cpu", epochs=1, progress=False, checkpoint_dir=tmp_path, resume=True, seed=None)
-
-
-def test_test_labels_beyond_the_training_classes_say_where_the_width_comes_from():
-    x, y = blobs(n=64)
-    with pytest.raises(xpnet.XPNetValueError, match=r"y_test: labels run up to 7, but the training labels hold only "
-                       r"classes 0 to 2, and the number of outputs \(3\) comes from them"):  # fmt: skip
-        xpnet.train(((x, y), (x[:4], np.array([0, 1, 2, 7]))), device="cpu", hidden=(4,), epochs=1, progress=False)

@@ -148,4 +148,12 @@ def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: d
         "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),
         "dropout": list(arch.dropout) if any(arch.dropout) else 0.0, "norm": arch.norm,
         "clip_norm": args["clip_norm"], "weight_decay": getattr(opt, "weight_decay", None),
+        "validation": _validation_setting(args["validation"]),
     }  # fmt: skip
+
+
+def _validation_setting(validation: Any) -> float | str | None:
+    """How a run holds out validation data, as recorded: the fraction, ``"given"`` (explicit arrays) or None."""
+    if validation is None or isinstance(validation, (float, int)):
+        return validation
+    return "given"

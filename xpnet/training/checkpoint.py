@@ -34,6 +34,7 @@ _ADDED_LATER = {
     "clip_norm": None,
     "weight_decay": None,
 }  # settings newer than format version 1, with their defaults
+_RECORDED_LATER = ("validation",)  # settings older checkpoints did not record: compared only when recorded
 KIND = "xpnet.checkpoint"
 
 
@@ -118,7 +119,8 @@ def load_checkpoint(
     tensors, meta = read_tensors(path, kind=KIND)
     saved = meta["config"]
     saved = _ADDED_LATER | saved  # checkpoints written before a setting existed ran with its default
-    changed = {k: (saved.get(k), v) for k, v in config.items() if k not in _ADVISORY and saved.get(k) != v}
+    compared = [k for k in config if k not in _ADVISORY and (k in saved or k not in _RECORDED_LATER)]
+    changed = {k: (saved.get(k), config[k]) for k in compared if saved.get(k) != config[k]}
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in sorted(changed.items()))
         raise XPNetValueError(

@@ -66,6 +66,7 @@ RESUME_KEYS = (
     "norm",
     "clip_norm",
     "weight_decay",
+    "validation",
 )
 
 
