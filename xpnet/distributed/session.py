@@ -147,6 +147,8 @@ class Session:
                 self.refuse(self.error_text(exc))
             self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
         except BaseException as exc:
+            if type(exc).__module__.startswith("mpi4py"):  # a collective failed here because a peer is gone
+                self.comm.abort(f"an MPI call failed ({exc}): another rank has most likely died; aborting the MPI job")
             self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
 
     def hold_interrupts(self) -> None:
