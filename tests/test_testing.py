@@ -89,6 +89,28 @@ def test_parity_command_prints_the_table():
     assert "strict:device1" in done.stdout and "agrees" in done.stdout and "all devices agree" in done.stdout
 
 
+def test_parity_command_compares_the_network_it_is_asked_for(monkeypatch, capsys, tmp_path):
+    from xpnet.testing import parity
+
+    seen = {}
+    real = parity.compare_backends
+
+    def spy(devices, **options):
+        seen.update(options)
+        return real(devices, **options)
+
+    monkeypatch.setattr(parity, "compare_backends", spy)
+    out = tmp_path / "parity.json"
+    argv = ["parity", "--devices", "cpu,strict:device1", "--steps", "3", "--activation", "TANH", "--optimizer", "adam"]
+    status = cli.main([*argv, "--dropout", "0.2", "--norm", "layer", "--json", str(out)])
+    assert status == 0, capsys.readouterr().out
+    assert {k: seen[k] for k in ("activation", "optimizer", "dropout", "norm", "steps")} == {
+        "activation": "tanh", "optimizer": "adam", "dropout": 0.2, "norm": "layer", "steps": 3,
+    }  # fmt: skip
+    rows = json.loads(out.read_text())["devices"][1]["per_param_diff"]
+    assert len(rows) == 3 and all(len(row) == 6 for row in rows)  # W, b, the layer norm's scale and shift, W, b
+
+
 def test_check_grads_passes_a_correct_model_and_catches_a_wrong_gradient(monkeypatch):
     rng = np.random.default_rng(0)
     net = xpnet.MLP((5, 7, 3), activation="tanh", device="strict:device1", seed=0)  # float32 on a device

@@ -217,6 +217,12 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
     pa.add_argument("--steps", type=int, default=100, help="optimizer steps to compare")
     pa.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"], help="floating dtype")
     pa.add_argument("--seed", type=int, default=0, help="seed of model, data and batch order")
+    pa.add_argument("--activation", type=str.lower, choices=sorted(ACTIVATIONS), default="relu",
+                    help="hidden activation of the compared network")  # fmt: skip
+    pa.add_argument("--optimizer", type=str.lower, choices=sorted(OPTIMIZERS), default="momentum", help="update rule")
+    pa.add_argument("--dropout", type=float, default=0.0, metavar="RATE", help="dropout rate of the hidden layer")
+    pa.add_argument("--norm", type=str.lower, choices=["batch", "layer"], default=None,
+                    help="normalization of the hidden layer (batch norm: not with --ranks)")  # fmt: skip
     pa.add_argument("--ranks", type=_rank_list, metavar="N[,M...]",
                     help="instead, compare data-parallel runs of N (M, ...) MPI ranks on one device with the 1-process run")  # fmt: skip
     pa.add_argument("--json", metavar="FILE", help="also write the per-step differences as JSON")

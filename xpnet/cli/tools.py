@@ -6,6 +6,7 @@ import argparse
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,12 @@ def devices_command(args: argparse.Namespace) -> None:
             print(report.device_line(name, why))
 
 
+def _network(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``xpnet parity`` trains: its options, named as :func:`~xpnet.testing.compare_backends` takes them."""
+    names = ("steps", "dtype", "seed", "activation", "optimizer", "dropout", "norm")
+    return {name: getattr(args, name) for name in names}
+
+
 def parity_command(args: argparse.Namespace) -> int:
     from ..testing.parity import compare_backends
     from ..testing.rank_parity import compare_ranks
@@ -35,12 +42,12 @@ def parity_command(args: argparse.Namespace) -> int:
         if args.devices and len(args.devices) > 1:
             raise XPNetValueError(f"--devices: --ranks compares runs on one device; received {args.devices}")
         device = args.devices[0] if args.devices else "cpu"
-        result = compare_ranks(args.ranks, device=device, steps=args.steps, dtype=args.dtype, seed=args.seed)
+        result = compare_ranks(args.ranks, device=device, **_network(args))
     else:
         specs = args.devices if args.devices is not None else devices()
         if len(specs) < 2:
             raise XPNetValueError(f"--devices: parity compares at least two devices; received {specs}")
-        result = compare_backends(specs, steps=args.steps, dtype=args.dtype, seed=args.seed)
+        result = compare_backends(specs, **_network(args))
     print(result.table())
     if args.json:
         with atomic_open(args.json, "w") as f:
