@@ -110,7 +110,7 @@ TRAIN_CASES = [
     pytest.param(lambda: train(None), xpnet.XPNetTypeError, r"data: expected .*received None", id="data-None"),
     pytest.param(lambda: train("cifar10"), xpnet.XPNetValueError, r"data: 'cifar10' is neither a data set name \['mnist', 'fashion-mnist', 'kmnist'\] nor an existing .npz or .csv file", id="data-unknown-name"),
     pytest.param(lambda: train((X, Y), early_stopping=2), xpnet.XPNetValueError, r"early_stopping: needs validation data", id="early_stopping-without-validation"),
-    pytest.param(lambda: train((X, Y), model=xpnet.MLP((5, 3), device="cpu")), xpnet.XPNetValueError, r"x: .*\(n_samples >= 1, 5\); received shape \(6, 3\)", id="model-width"),
+    pytest.param(lambda: train((X, Y), model=xpnet.MLP((5, 4, 3), device="cpu")), xpnet.XPNetValueError, r"x: .*\(n_samples >= 1, 5\); received shape \(6, 3\)", id="model-width"),
     pytest.param(lambda: train((X, Y), model="mlp"), xpnet.XPNetTypeError, r"model: expected an xpnet\.MLP; received 'mlp'", id="model-str"),
 ]  # fmt: skip
 

@@ -133,8 +133,9 @@ def test_staged_devices(tmp_path, device):
     )
 
 
-def test_fewer_samples_than_ranks_is_a_clear_error(tmp_path):
-    done, _ = job(3, dict(n=2, train=BASE), tmp_path / "run", timeout=60)
+@pytest.mark.parametrize(("n", "validation"), [(2, None), (4, 0.5)], ids=["data", "after-validation-split"])
+def test_fewer_samples_than_ranks_is_a_clear_error(tmp_path, n, validation):
+    done, _ = job(3, dict(n=n, train={**BASE, "validation": validation}), tmp_path / "run", timeout=60)
     assert done.returncode != 0
     assert "x: 2 training samples cannot be shared by 3 ranks" in done.stderr
 

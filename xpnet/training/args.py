@@ -90,8 +90,11 @@ def check_continued_model(model: Any, device: Any, dtype: Any, architecture: dic
     return model
 
 
-def check_shareable(n: int, session: Any) -> None:
-    if session is not None and n < session.size:
+def check_shareable(x: Any, session: Any) -> None:
+    """Every rank needs at least one training row (checked before any other data check: the job cannot run)."""
+    shape = getattr(x, "shape", None)
+    n = shape[0] if shape else None
+    if session is not None and n is not None and n < session.size:
         raise XPNetValueError(
             f"x: {n} training samples cannot be shared by {session.size} ranks; use fewer ranks or more data"
         )

@@ -221,13 +221,14 @@ def train(
         seed = seed if session is None else session.shared_seed(seed)
         init_rng, shuffle_rng, split_rng, dropout_rng = generators(seed, 4)
         source = load_data(data, y)
+        check_shareable(source.x, session)
         backend = model.backend if model is not None else pick_backend(device, source.x, session)
         scope.enter_context(backend.activate())  # cuda:N: CuPy allocates on the current GPU, whatever device= says
         loss = model.loss if model is not None else loss
         widths = (None, None) if model is None else (model.sizes[0], model.sizes[-1])
         ready = prepare(source, backend, loss, validation=validation, rng=split_rng, n_features=widths[0],
                         n_out=widths[1], standardize=standardize)  # fmt: skip
-        check_shareable(ready.x.shape[0], session)
+        check_shareable(ready.x, session)  # what the validation split left
         if model is None:
             sizes = (ready.x.shape[1], *hidden, ready.n_outputs)
             model = MLP(sizes, activation=activation, loss=loss, dropout=dropout, norm=norm, device=backend,
