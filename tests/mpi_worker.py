@@ -2,9 +2,10 @@
 
 ``python mpi_worker.py SPEC_JSON OUT_PREFIX``: trains on :func:`make_data` with ``SPEC["train"]`` as keyword
 arguments of :func:`xpnet.train` and writes ``OUT_PREFIX.rankR.npz`` (final weights, per-epoch history, test
-figures) from every rank. Optional ``SPEC`` keys make a rank misbehave: ``"fail"`` (raise, SIGKILL itself or hang
-after an epoch), ``"rank_data"`` (each rank draws other data), ``"stop_after_checkpoint"`` (rank 0 prints READY
-after its first mid-epoch checkpoint of epoch 2 and waits to be killed), ``"rank0"`` (settings given on rank 0 only).
+figures, how many files xpnet wrote) from every rank. Optional ``SPEC`` keys make a rank misbehave: ``"fail"``
+(raise, SIGKILL itself or hang after an epoch), ``"rank_data"`` (each rank draws other data), ``"rank_model"``
+(each rank passes ``model=`` initialised from its own seed), ``"stop_after_checkpoint"`` (rank 0 prints READY after
+its first mid-epoch checkpoint of epoch 2 and waits to be killed), ``"rank0"`` (settings given on rank 0 only).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def main() -> None:
             settings[key] = {"progress": True, "checkpoint_every": 7, "early_stopping": 2, "verbose": 1}.get(key, value)
         elif key == "validation":
             settings[key] = value
+    if spec.get("rank_model"):
+        hidden = tuple(settings.pop("hidden"))
+        settings["model"] = xpnet.MLP((12, *hidden, 3), device=settings.pop("device"), dtype=settings.pop("dtype"),
+                                      seed=rank)  # fmt: skip
     callbacks = []
     fail = spec.get("fail")
     if fail is not None:
@@ -67,13 +72,20 @@ def main() -> None:
             return path
 
         train_module.save_checkpoint = save_then_wait
+    written = []  # xpnet's atomic writes end in os.replace: which files did this rank write?
+    replace = os.replace
+    os.replace = lambda src, dst, *a, **k: (written.append(str(dst)), replace(src, dst, *a, **k))[1]
     result = xpnet.train(data, callbacks=callbacks, **{"verbose": 0, **settings})
+    os.replace = replace
     history = result.history
     np.savez(
         f"{prefix}.rank{rank}.npz",
         *[xpnet.to_numpy(p) for p in result.model.params],
         train_loss=np.asarray(history["train_loss"]),
         val_loss=np.asarray([np.nan if v is None else v for v in history["val_loss"]]),
+        seconds=np.asarray(history["seconds"]),
+        files_written=np.asarray(len(written)),
+        samples_per_second=np.asarray(history["samples_per_second"]),
         test=np.asarray([result.test.loss, result.test.accuracy, result.test.n]),
         ranks=np.asarray(result.ranks),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -73,6 +74,8 @@ def assert_same_run(runs: list[dict], ref: dict, tolerance: float) -> None:
     for other in runs[1:]:
         for k in names:
             assert np.array_equal(other[k], runs[0][k]), f"rank weights differ in {k}"
+        for k in ("train_loss", "val_loss", "seconds", "samples_per_second"):  # one history for the job
+            assert np.array_equal(other[k], runs[0][k], equal_nan=True), f"rank histories differ in {k}"
     for k in [*names, "train_loss", "val_loss", "test"]:
         assert relative(runs[0][k], ref[k]) <= tolerance, (k, relative(runs[0][k], ref[k]))
     assert int(runs[0]["ranks"]) == len(runs)
@@ -146,6 +149,12 @@ def test_ranks_with_different_data_refuse_to_train(tmp_path):
     assert "RanksDisagreeError" in done.stderr and "data differ on rank(s) [1, 2]" in done.stderr
 
 
+def test_ranks_with_different_initial_weights_refuse_to_train(tmp_path):
+    done, _ = job(2, dict(n=300, rank_model=True, train=BASE), tmp_path / "run", timeout=60)
+    assert done.returncode != 0
+    assert "RanksDisagreeError" in done.stderr and "weights differ on rank(s) [1]" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(
     ("extra", "what"),
     [
@@ -165,15 +174,20 @@ def test_settings_that_change_when_ranks_meet_must_agree(tmp_path, extra, what):
 
 @pytest.mark.parametrize("how", ["raise", "kill", "hang"])
 def test_a_failing_rank_ends_the_job(tmp_path, how):
+    # 50 epochs would take minutes: a job still running after 30 s (TimeoutExpired) has not been ended by the failure.
     spec = dict(n=2000, fail=dict(rank=1, epoch=2, how=how), train={**BASE, "epochs": 50})
-    done, seconds = job(3, spec, tmp_path / "run", timeout=60, env={"XPNET_COLLECTIVE_TIMEOUT": "2"})
+    done, seconds = job(3, spec, tmp_path / "run", timeout=30, env={"XPNET_COLLECTIVE_TIMEOUT": "2"})
     assert done.returncode != 0
+    said = done.stdout + done.stderr
     expected = {
         "raise": "rank 1 of 3",  # and the error itself
-        "kill": "BAD TERMINATION",  # the launcher's report; rank 0 listed every rank's pid at the start
+        "kill": "BAD TERMINATION",  # the launcher's report names the pid; rank 0 listed every rank's at the start
         "hang": "another rank has died or hangs",
     }[how]
-    assert expected in done.stdout + done.stderr, done.stderr
+    assert expected in said, done.stderr
+    if how == "kill":
+        pid = re.search(r"1=cpu on \S+ pid (\d+)", said)
+        assert pid and re.search(rf"PID {pid[1]}\b", said), said  # the dead pid is rank 1's
     if how == "raise":
         assert "RuntimeError: disk on fire" in done.stderr
     print(f"{how}: job ended with exit {done.returncode} after {seconds:.1f} s")
@@ -212,6 +226,7 @@ def test_resume_after_sigkill_of_the_whole_job(tmp_path):
     whole, _ = job(2, {**spec, "train": {**train, "checkpoint_dir": str(tmp_path / "fresh")}}, tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr
     a, b = outputs(tmp_path / "resumed", 2), outputs(tmp_path / "whole", 2)
+    assert int(b[0]["files_written"]) > 4 and int(b[1]["files_written"]) == 0  # checkpoints: rank 0's alone
     for k in [k for k in a[0] if k.startswith("arr_")]:
         assert np.array_equal(a[0][k], b[0][k]) and np.array_equal(a[1][k], b[1][k]), k  # bit for bit
     assert np.array_equal(a[0]["train_loss"], b[0]["train_loss"])  # the interrupted epoch's loss too

@@ -22,7 +22,7 @@ from array_api_compat import device as device_of
 from .arrays import backend_of, dtype_name, float_dtype, is_host_array, to_device
 from .inventory import devices, unavailable
 from .kernels import axpy, matmul_into, relu_backward
-from .specs import Backend, resolve, resolve_local
+from .specs import Backend, resolve, resolve_local, satisfies
 from .transfer import free_memory, host_view, to_numpy
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "relu_backward",
     "resolve",
     "resolve_local",
+    "satisfies",
     "to_device",
     "to_numpy",
     "unavailable",

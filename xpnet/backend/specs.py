@@ -245,3 +245,14 @@ def resolve_local(spec: str | Backend | None, local_rank: int) -> Backend:
         _torch(key, "cuda")  # the usual error when this PyTorch sees no GPU
         return _torch(key, f"cuda:{local_rank % importlib.import_module('torch').cuda.device_count()}")
     return resolve(spec)
+
+
+def satisfies(spec: str | Backend | None, backend: Backend) -> bool:
+    """Whether a model on ``backend`` is on the device ``spec`` names: ``None``/``"auto"`` take any, and the GPU
+    specs without an index (``"cuda"``, ``"cupy"``, ``"torch:cuda"``: the rank's GPU) take any GPU of their kind."""
+    if spec is None or spec == "auto":
+        return True
+    key = spec.strip().lower() if isinstance(spec, str) else None
+    if key in ("cuda", "cupy", "torch:cuda"):
+        return backend.name == ("torch" if key == "torch:cuda" else "cupy")
+    return resolve(spec).spec == backend.spec

@@ -100,6 +100,11 @@ class Session:
         """True on every rank when ``flag`` is True on at least one (a stop decision all ranks follow)."""
         return bool(self.comm.allgather(np.asarray([int(bool(flag))], dtype=np.int64), what="a stop decision").any())
 
+    def slowest(self, seconds: float) -> float:
+        """The largest of every rank's ``seconds``: an epoch of the job lasts as long as its slowest rank's."""
+        every = self.comm.allgather(np.asarray([seconds], dtype=np.float64), what="timing the epoch")
+        return float(every.max())
+
     def verify(self, when: str, parts: dict[str, Any], hint: str = "") -> None:
         """Raise :class:`xpnet.RanksDisagreeError` on every rank unless every rank holds the same ``parts``.
 

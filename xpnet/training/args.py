@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local
+from ..backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local, satisfies
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from ..nn.network import MLP, check_model
 from ..validation import check_array
@@ -75,10 +75,7 @@ def check_continued_model(model: Any, device: Any, dtype: Any, architecture: dic
             f"{name}: the model given with model= fixes its layers (its {name} is {own!r}); received "
             f"{name}={value!r}; omit {name}, or build the model with xpnet.MLP(..., {name}=...)"
         )
-    # "cuda" and "torch:cuda" mean the GPU of the rank (data-parallel): a model on any GPU of that kind satisfies them
-    unindexed = isinstance(device, str) and device.strip().lower() in ("cuda", "cupy", "torch:cuda")
-    same_kind = unindexed and model.backend.name == ("torch" if device.strip().lower() == "torch:cuda" else "cupy")
-    if device not in (None, "auto") and not same_kind and resolve(device).spec != model.backend.spec:
+    if not satisfies(device, model.backend):
         raise DeviceMismatchError(
             f"device: the model lives on {model.backend.spec!r} but device={device!r} was given; "
             "omit device (or move the model with xpnet.save / xpnet.load(path, device=...))"

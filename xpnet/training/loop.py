@@ -73,6 +73,8 @@ class Loop:
                 v = evaluate(model, *val, x_scale=scale, session=session)
                 record.update(val_loss=v.loss, val_accuracy=v.accuracy)
             record["seconds"] = time.perf_counter() - began
+            if session is not None:  # every rank records the job's time, so every rank's history is the same
+                record["seconds"] = session.slowest(record["seconds"])
             record["samples_per_second"] = batches.n / max(record["seconds"], 1e-9)
             history.append(record)
             with model.backend.activate():
