@@ -42,6 +42,29 @@ def test_compiled_jax_steps_equal_numpy_float64(layers):
     assert report.ok and report.devices[1].max_diff <= 1e-12, report.table()
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"optimizer": "adam"}, {"optimizer": "adamw", "weight_decay": 0.01}, {"optimizer": "rmsprop"},
+     {"optimizer": "nesterov", "clip_norm": 0.5}, {"optimizer": "adam", "clip_norm": 0.5, "dropout": 0.2}],
+    ids=["adam", "adamw", "rmsprop", "nesterov-clipped", "adam-clipped-dropout"],
+)  # fmt: skip
+def test_compiled_jax_steps_of_every_update_rule_equal_numpy(options, monkeypatch):
+    from xpnet.training.compiled import CompiledStep
+
+    compiled = []
+    build = CompiledStep.build
+    monkeypatch.setattr(CompiledStep, "build", lambda *a, **k: compiled.append(build(*a, **k)) or compiled[-1])
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(160, 6)), rng.integers(0, 3, size=160)
+    settings = dict(dtype="float64", hidden=(12,), epochs=3, batch_size=32, lr=0.01, l2=1e-3, seed=4, verbose=0,
+                    progress=False, **options)  # fmt: skip
+    runs = {d: xpnet.train((x, y), device=d, **settings) for d in ("cpu", "jax:cpu")}
+    assert compiled[0] is None and compiled[1] is not None  # the JAX run took the compiled step
+    for a, b in zip(runs["cpu"].model.params, runs["jax:cpu"].model.params):
+        np.testing.assert_allclose(xpnet.to_numpy(b), a, rtol=1e-9, atol=1e-12)
+    assert runs["cpu"].history["train_loss"] == pytest.approx(runs["jax:cpu"].history["train_loss"], rel=1e-10)
+
+
 def test_same_seed_same_initial_weights_and_order():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(300, 6)), rng.integers(0, 4, size=300)

@@ -102,18 +102,40 @@ def test_dropout_masks_are_the_same_on_every_backend(backend):
     np.testing.assert_array_equal(whole[40:], expected)  # a shard draws what the whole batch draws there
 
 
-def test_dropout_is_off_in_evaluation_and_scales_in_training():
+def test_dropout_is_off_in_evaluation_and_scales_in_training(rng):
     net = xpnet.MLP((4, 2000, 3), dropout=0.5, device="cpu", dtype="float64", seed=0)
     x = np.ones((1, 4))
-    hidden = xpnet.MLP.from_params([*net.params[:2], np.eye(2000), np.zeros(2000)], activation="identity")
-    assert np.array_equal(xpnet.to_numpy(net(x)), xpnet.to_numpy(net(x)))  # deterministic: no dropout
+    plain = xpnet.MLP.from_params(net.params)  # the same weights without dropout
+    x8, y8 = rng.normal(size=(8, 4)), rng.integers(0, 3, size=8)
+    np.testing.assert_array_equal(net(x8), plain(x8))  # evaluation: no mask, no 1/keep scaling
+    np.testing.assert_array_equal(net.predict_proba(x8), plain.predict_proba(x8))
+    assert xpnet.evaluate(net, x8, y8).loss == xpnet.evaluate(plain, x8, y8).loss
+    assert (
+        net.loss_and_grads(x8, y8, context=Context(training=True, seed=1, step=2))[0] != plain.loss_and_grads(x8, y8)[0]
+    )
     dense, relu, drop = net.layers[0], net.layers[1], net.layers[2]
     z, _, _ = dense.forward(net.params[:2], [], x, EVALUATION)
     a, _, _ = relu.forward([], [], z, EVALUATION)
     dropped, scale, _ = drop.forward([], [], a, Context(training=True, seed=1, step=2))
     kept = np.asarray(scale) > 0
     assert 0.45 < kept.mean() < 0.55 and np.allclose(np.asarray(dropped)[kept], 2 * np.asarray(a)[kept])
-    assert hidden.sizes == (4, 2000, 2000)
+
+
+def test_batch_norm_evaluates_with_its_running_statistics(rng):
+    x, y = rng.normal(size=(64, 4)) * 3 + 1, rng.integers(0, 3, size=64)
+    result = xpnet.train(x, y, hidden=(6,), norm="batch", epochs=3, batch_size=16, device="cpu", dtype="float64",
+                         seed=0, verbose=0, progress=False)  # fmt: skip
+    net = result.model
+    p = dict(zip(net.param_names, map(xpnet.to_numpy, net.params)))
+    b = dict(zip(net.buffer_names, map(xpnet.to_numpy, net.buffers)))
+    assert np.all(b["running_var1"] != 1.0) and np.all(b["running_mean1"] != 0.0)  # moved by training
+    batch = x[:5]
+    z = batch @ p["W1"] + p["b1"]
+    normed = (z - b["running_mean1"]) / np.sqrt(b["running_var1"] + 1e-5) * p["gamma1"] + p["beta1"]
+    expected = np.maximum(normed, 0.0) @ p["W2"] + p["b2"]
+    np.testing.assert_allclose(xpnet.to_numpy(net(batch)), expected, rtol=1e-12, atol=1e-12)
+    one = xpnet.to_numpy(net(batch[:1]))  # a row's output does not depend on the rows beside it
+    np.testing.assert_allclose(one, expected[:1], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["rmsprop", "adamw"])
