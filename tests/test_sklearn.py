@@ -211,3 +211,44 @@ def test_friedman_r2_at_least_scikit_learns():
                                 x_train, y_train, x_test, y_test)  # fmt: skip
     print(f"make_friedman1 test R², mean of 4 seeds: xpnet {ours:.4f}, scikit-learn {theirs:.4f}")
     assert ours >= theirs - 0.01 and ours > 0.8
+
+
+def test_alpha_and_the_loss_are_on_scikit_learns_scale(monkeypatch):
+    from xpnet.sklearn import _base
+
+    given = []
+    real = _base.train
+    monkeypatch.setattr(_base, "train", lambda *a, **k: given.append(k["l2"]) or real(*a, **k))
+    x, y = blobs(n=80)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(hidden_layer_sizes=(4,), alpha=0.3, batch_size=20, max_iter=1).fit(x, y)
+        # one full-batch epoch at a vanishing learning rate: the epoch's loss is the initial weights' loss
+        reg = MLPRegressor(hidden_layer_sizes=(4,), alpha=0.3, batch_size=80, max_iter=1, optimizer="sgd",
+                           learning_rate_init=1e-12, random_state=0).fit(x, y.astype(float))  # fmt: skip
+    assert given == [pytest.approx(0.3 / 20), pytest.approx(2 * 0.3 / 80)]  # mse is twice sklearn's squared_error
+    half_mean_square = 0.5 * np.mean((reg.predict(x) - y) ** 2)  # scikit-learn's squared_error
+    assert reg.loss_curve_ == [pytest.approx(half_mean_square, rel=1e-9)] and reg.best_loss_ == reg.loss_curve_[0]
+
+
+def test_a_warm_fit_builds_the_optimizer_it_is_given_now():
+    x, y = blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**QUICK, warm_start=True).fit(x, y)
+        assert type(clf._optimizer).__name__ == "Adam" and clf._optimizer.lr == 0.01
+        weights = xpnet.to_numpy(clf.model_.params[0]).copy()
+        clf.set_params(optimizer="sgd", learning_rate_init=0.5, max_iter=1).fit(x, y)
+    assert type(clf._optimizer).__name__ == "SGD" and clf._optimizer.lr == 0.5
+    assert not np.array_equal(weights, xpnet.to_numpy(clf.model_.params[0])) and len(clf.loss_curve_) == 31
+
+
+def test_a_failed_first_partial_fit_leaves_no_classes_behind():
+    x, y = blobs()
+    clf = MLPClassifier(**QUICK)
+    with pytest.raises(ValueError, match="NaN"):  # scikit-learn's own input check
+        clf.partial_fit(np.full_like(x[:10], np.nan), y[:10] % 2, classes=[0, 1])
+    assert not hasattr(clf, "classes_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert clf.fit(x, y).classes_.tolist() == [0, 1, 2]

@@ -111,6 +111,13 @@ def test_parity_command_compares_the_network_it_is_asked_for(monkeypatch, capsys
     assert len(rows) == 3 and all(len(row) == 6 for row in rows)  # W, b, the layer norm's scale and shift, W, b
 
 
+@pytest.mark.parametrize("named", ["cpu,CPU", "cpu,numpy", "strict:device1,strict:DEVICE1,cpu"])
+def test_parity_refuses_a_device_named_twice(named, capsys):
+    assert cli.main(["parity", "--devices", named, "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--devices: " in err and "name the same device" in err and "always agrees with itself" in err
+
+
 def test_check_grads_passes_a_correct_model_and_catches_a_wrong_gradient(monkeypatch):
     rng = np.random.default_rng(0)
     net = xpnet.MLP((5, 7, 3), activation="tanh", device="strict:device1", seed=0)  # float32 on a device

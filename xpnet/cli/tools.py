@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend import devices, resolve, unavailable
 from ..data.sources import NAMED, load_data
-from ..errors import DataIntegrityError, DataNotFoundError, XPNetValueError
+from ..errors import DataIntegrityError, DataNotFoundError, XPNetError, XPNetValueError
 from ..io.atomic import atomic_open
 from ..training import report
 from ..training.history import History
@@ -34,6 +34,22 @@ def _network(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
+def _refuse_repeats(specs: list[str]) -> None:
+    """A device named twice (``cpu,CPU``, ``cpu,numpy``) would "agree" with itself: refuse it."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        try:
+            key = resolve(spec).spec
+        except XPNetError:  # not usable here: compare_backends reports it as skipped
+            key = spec.strip().lower()
+        if key in seen:
+            raise XPNetValueError(
+                f"--devices: {seen[key]!r} and {spec!r} name the same device ({key}); a device always agrees with "
+                f"itself: name two different devices; received {specs}"
+            )
+        seen[key] = spec
+
+
 def parity_command(args: argparse.Namespace) -> int:
     from ..testing.parity import compare_backends
     from ..testing.rank_parity import compare_ranks
@@ -47,6 +63,7 @@ def parity_command(args: argparse.Namespace) -> int:
         specs = args.devices if args.devices is not None else devices()
         if len(specs) < 2:
             raise XPNetValueError(f"--devices: parity compares at least two devices; received {specs}")
+        _refuse_repeats(specs)
         result = compare_backends(specs, **_network(args))
     print(result.table())
     if args.json:

@@ -39,6 +39,7 @@ class XPNetMLP(BaseEstimator):
     """Base of :class:`~xpnet.sklearn.MLPClassifier` and :class:`~xpnet.sklearn.MLPRegressor`."""
 
     _loss = "cross_entropy"
+    _loss_scale = 1.0  # scikit-learn's data loss / xpnet's (its squared error is half the mean square)
     model_: MLP
 
     def __init__(
@@ -185,18 +186,24 @@ class XPNetMLP(BaseEstimator):
         else:
             model = self.model_
             self._seed += 1  # a new batch order for every later call, still reproducible
+            if not incremental:  # a warm fit, as scikit-learn's: the weights stay, the update rule is built anew
+                self._optimizer = make_optimizer(self.optimizer, self.learning_rate_init, momentum=self.momentum)
         early = self.early_stopping and not incremental
         best = math.inf if first else getattr(self, "best_loss_", math.inf)  # warm starts keep improving on it
-        stopper = _Stopper(self.tol, self.n_iter_no_change, self._validation_score if early else None, best)
+        scale = self._loss_scale
+        stopper = _Stopper(self.tol, self.n_iter_no_change, self._validation_score if early else None, best, scale)
+        # scikit-learn's objective is loss + alpha/(2·batch)·Σ‖W‖²; xpnet's loss is 1/scale times its loss, so the
+        # whole objective is scaled by 1/scale: l2 = alpha / (batch · scale) keeps the same optimum
         result = train(
-            (X, targets), model=model, epochs=epochs, batch_size=batch, optimizer=self._optimizer, l2=self.alpha / batch,
+            (X, targets), model=model, epochs=epochs, batch_size=batch, optimizer=self._optimizer,
+            l2=self.alpha / (batch * scale),
             lr_schedule="constant", validation=self.validation_fraction if early else None, seed=self._seed,
             shuffle=self.shuffle, progress=False, verbose=1 if self.verbose else 0,
             callbacks=[] if incremental else [stopper], distributed=False, clip_norm=self.clip_norm,
         )  # fmt: skip
         self.model_ = result.model
         self.model_.classes = getattr(self, "_class_names", None)
-        history = result.history["train_loss"]
+        history = [scale * loss for loss in result.history["train_loss"]]  # on scikit-learn's scale
         self.loss_curve_ += history
         self.n_iter_ = len(history) if not incremental else getattr(self, "n_iter_", 0) + len(history)
         self.t_ += n * len(history)

@@ -24,8 +24,10 @@ _DOC = """
     optimizer : {"adam", "sgd", "momentum", "nesterov"}, default "adam"
         xpnet's update rule (scikit-learn calls it ``solver``; there is no ``"lbfgs"``).
     alpha : float, default 1e-4
-        L2 penalty with scikit-learn's scaling: ``alpha / batch_size`` per step, so xpnet's ``l2`` is
-        ``alpha / batch_size`` (the same value regularizes the same in both libraries).
+        L2 penalty with scikit-learn's scaling (``alpha / (2·batch_size)·Σ‖W‖²`` beside the batch's loss), so the
+        same value regularizes the same in both libraries: xpnet's ``l2`` is ``alpha / batch_size`` for the
+        classifier and ``2·alpha / batch_size`` for the regressor, whose mean squared error is twice
+        scikit-learn's half-mean-square ``squared_error``.
     batch_size : int or "auto", default "auto"
         Samples per step; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate_init : float, default 1e-3
@@ -44,8 +46,10 @@ _DOC = """
     verbose : bool
         Print one line per epoch.
     warm_start : bool
-        ``fit`` continues from the previous fit's weights and optimizer state (and starts afresh when the layers
-        asked for, ``hidden_layer_sizes``, ``activation``, ``dropout`` or ``norm``, changed since).
+        ``fit`` continues from the previous fit's weights with a new optimizer built from the current
+        ``optimizer``/``learning_rate_init``/``momentum``, as scikit-learn does (and starts afresh when the layers
+        asked for, ``hidden_layer_sizes``, ``activation``, ``dropout`` or ``norm``, changed since);
+        ``partial_fit`` keeps the optimizer's state between calls.
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data, stop on its score, keep the best weights.
     validation_fraction : float, default 0.1
@@ -66,7 +70,8 @@ _DOC = """
     model_ : xpnet.MLP
         The trained network, on its device.
     loss_curve_ : list of float
-        Training loss per epoch (the data loss, without the L2 term).
+        Training loss per epoch on scikit-learn's scale (the data loss, without the L2 term; for the regressor half
+        the mean squared error, as scikit-learn's ``squared_error``).
     n_iter_ : int
         Epochs run by the last ``fit`` (``partial_fit`` calls add up).
     best_loss_, validation_scores_, best_validation_score_, t_, n_features_in_
@@ -122,6 +127,12 @@ class MLPClassifier(ClassifierMixin, XPNetMLP):
                     "classes: the first call to partial_fit needs every class label, e.g. np.unique(y)"
                 )
             self.classes_, self._classes_given = np.unique(np.asarray(classes)), True
+            try:
+                return self._fit(X, y, incremental=True, epochs=1)
+            except BaseException:  # a first call that failed leaves no classes behind for the next fit
+                del self.classes_
+                self._classes_given = False
+                raise
         return self._fit(X, y, incremental=True, epochs=1)
 
     def predict_proba(self, X: Any) -> Any:
@@ -145,6 +156,7 @@ class MLPRegressor(RegressorMixin, XPNetMLP):
     __doc__ = "A multilayer perceptron regressor trained by xpnet (identity output, mean squared error).\n" + _DOC
 
     _loss = "mse"
+    _loss_scale = 0.5
 
     def _y_checks(self) -> dict[str, Any]:
         return {"multi_output": True, "y_numeric": True}
