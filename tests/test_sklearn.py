@@ -133,7 +133,10 @@ def test_early_stopping_and_bad_parameters():
     assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     for bad, message in [
-        (dict(hidden_layer_sizes=(0,)), r"hidden_layer_sizes: expected positive integers"),
+        (
+            dict(hidden_layer_sizes=(0,)),
+            r"hidden_layer_sizes: every width must be a positive integer such as \(100,\); received \(0,\)",
+        ),
         (
             dict(activation="swish"),
             r"activation: expected one of \['elu', 'gelu', 'identity', 'leaky_relu', 'logistic', 'relu', 'sigmoid', "

@@ -36,16 +36,17 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(w) for w in sizes)
 
 
-def check_hidden(hidden: Any) -> tuple[int, ...]:
-    """Hidden-layer widths for :func:`xpnet.train`: a (possibly empty) sequence of positive integers."""
+def check_hidden(hidden: Any, name: str = "hidden", example: str = "(512,)") -> tuple[int, ...]:
+    """Hidden-layer widths (``name``: the argument as the caller spells it): a (possibly empty) sequence of
+    positive integers."""
     if isinstance(hidden, np.ndarray) and hidden.ndim == 1:
         hidden = hidden.tolist()
     if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
-        raise XPNetTypeError(f"hidden: expected a sequence of widths such as (512,); received {describe(hidden)}")
+        raise XPNetTypeError(f"{name}: expected a sequence of widths such as {example}; received {describe(hidden)}")
     for width in hidden:
         if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width <= 0:
             raise XPNetValueError(
-                f"hidden: every width must be a positive integer such as (512,); received {describe(hidden)}"
+                f"{name}: every width must be a positive integer such as {example}; received {describe(hidden)}"
             )
     return tuple(int(w) for w in hidden)
 

@@ -24,6 +24,7 @@ from ..nn.architecture import check_architecture
 from ..nn.network import MLP
 from ..optim import Optimizer, make_optimizer
 from ..training.train import train
+from ..validation import check_hidden
 from ._stopping import _Stopper
 
 _NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
@@ -97,10 +98,8 @@ class XPNetMLP(BaseEstimator):
     # ------------------------------------------------------------------ checks
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
-        if any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w <= 0 for w in sizes):
-            raise XPNetValueError(f"hidden_layer_sizes: expected positive integers such as (100,); received {sizes!r}")
-        return tuple(int(w) for w in sizes)
+        sizes = (sizes,) if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool) else sizes
+        return check_hidden(sizes, "hidden_layer_sizes", "(100,)")
 
     def _activation(self) -> str:
         if self.activation not in ACTIVATIONS:
