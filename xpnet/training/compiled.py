@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..nn.layers import Context, Dropout
 from ..nn.random import step_key
 from ..optim import Optimizer
@@ -50,12 +52,12 @@ class CompiledStep:
 
     def __call__(self, x: Array, y: Array, step: int, lr: float) -> tuple[Array, Array]:
         model, opt = self.model, self.optimizer
-        xp, device = model.xp, model.device
-        keys = xp.asarray([step_key(self.seed, step, s) for s in self.streams] or [0], dtype=xp.uint32, device=device)
-        steps = xp.asarray(opt.steps, dtype=model.dtype, device=device)  # a float: β**steps stays in the model dtype
-        lr_array = xp.asarray(lr, dtype=model.dtype, device=device)
-        params, buffers, state, loss, z = self._compiled(model.params, model.buffers, opt.state, steps, lr_array,
-                                                          keys, x, y)  # fmt: skip
+        # Host values, as a compiled step takes them (a device array made per step costs ~1 ms on JAX): the step
+        # count and the learning rate as Python floats (weakly typed: they take the model's dtype, no retrace),
+        # the dropout keys as one small uint32 host vector.
+        keys = np.asarray([step_key(self.seed, step, s) for s in self.streams] or [0], dtype=np.uint32)
+        params, buffers, state, loss, z = self._compiled(model.params, model.buffers, opt.state, float(opt.steps),
+                                                          float(lr), keys, x, y)  # fmt: skip
         model.params[:], model.buffers[:] = params, buffers
         opt.state = {name: list(arrays) for name, arrays in state.items()}
         opt.steps += 1

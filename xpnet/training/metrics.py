@@ -6,6 +6,7 @@ progress refresh): that read is the only host synchronisation of the loop.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -42,22 +43,13 @@ class Metrics:
         self.classifies = classifies  # regression: no accuracy, no confusion matrix
 
     def add(self, loss: Array, z: Array, y: Array, step: int = 1) -> None:
-        """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output pre-activations ``z`` ``(n, k)`` and targets ``y``."""
-        xp, n = self._xp, z.shape[0]
-        # Latch the first step (1-based) whose loss is not finite, without a host read.
-        unset = xp.astype(self._first_bad == 0, self._dtype)
-        finite = xp.astype(xp.isfinite(loss), self._dtype)
-        self._first_bad = self._first_bad + unset * (1.0 - finite) * float(step)
-        if self.classifies:
-            pred, labels = predicted_labels(z), true_labels(y)
-            hits = xp.sum(xp.astype(pred == labels, self._dtype))
-        else:
-            hits = xp.zeros((), dtype=self._dtype, device=device_of(self._sums))
-        self._sums = self._sums + xp.stack([loss * float(n), hits])
-        if self._confusion is not None and self.classifies:
-            truth = one_hot(labels, self.n_classes, self._dtype)  # (n, k)
-            self._confusion = self._confusion + truth.T @ one_hot(pred, self.n_classes, self._dtype)
-        self.count += n
+        """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output
+        pre-activations ``z`` ``(n, k)`` and targets ``y``."""
+        accumulate = _compiled(backend_of(self._sums), self.n_classes, self.classifies)
+        self._sums, self._first_bad, self._confusion = accumulate(
+            self._sums, self._first_bad, self._confusion, loss, z, y, float(step)
+        )
+        self.count += z.shape[0]
 
     def read(self, params: list[Array] | None = None, gather: Gather | None = None) -> dict[str, Any]:
         """One device-to-host transfer: mean loss, accuracy, the first non-finite step, (if kept) the confusion
@@ -95,6 +87,43 @@ class Metrics:
         """Continue from a checkpoint's :meth:`state` (``sums`` on the host or the device)."""
         self._sums = to_device(sums, backend_of(self._sums), dtype=self._dtype)
         self.count = count
+
+
+def _accumulate(
+    n_classes: int,
+    classifies: bool,
+    sums: Array,
+    first_bad: Array,
+    confusion: Array | None,
+    loss: Array,
+    z: Array,
+    y: Array,
+    step: float,
+) -> tuple[Array, Array, Array | None]:
+    """One batch added to the running sums (a pure function: compiled as a whole where the backend compiles)."""
+    xp, dtype = array_namespace(sums), sums.dtype
+    # Latch the first step (1-based) whose loss is not finite, without a host read.
+    unset = xp.astype(first_bad == 0, dtype)
+    finite = xp.astype(xp.isfinite(loss), dtype)
+    first_bad = first_bad + unset * (1.0 - finite) * step
+    if classifies:
+        pred, labels = predicted_labels(z), true_labels(y)
+        hits = xp.sum(xp.astype(pred == labels, dtype))
+    else:
+        hits = xp.zeros((), dtype=dtype, device=device_of(sums))
+    sums = sums + xp.stack([loss * float(z.shape[0]), hits])
+    if confusion is not None and classifies:
+        truth = one_hot(labels, n_classes, dtype)  # (n, k)
+        confusion = confusion + truth.T @ one_hot(pred, n_classes, dtype)
+    return sums, first_bad, confusion
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(backend: Any, n_classes: int, classifies: bool) -> Callable[..., tuple[Array, Array, Array | None]]:
+    """:func:`_accumulate` for these settings: one compiled program on JAX (ten operations dispatched one by one
+    cost more than the step's own compiled program there), the plain function everywhere else."""
+    accumulate = functools.partial(_accumulate, n_classes, classifies)
+    return backend.compile(accumulate, donate=(0, 1, 2)) or accumulate
 
 
 def _combine(rows: np.ndarray) -> np.ndarray:
