@@ -209,3 +209,22 @@ def test_names_are_case_insensitive_like_device_specs() -> None:
         ["train", "--optimizer", "Adam", "--activation", "ReLU", "--placement", "Device"]
     )
     assert (args.optimizer, args.activation, args.placement) == ("adam", "relu", "device")
+
+
+def _recipes() -> list[str]:
+    text = (Path(__file__).parents[1] / "docs" / "examples.md").read_text()
+    return sorted(set(re.findall(r"`xpnet train (--hidden [^`]+)`", text)))
+
+
+@pytest.mark.parametrize("flags", _recipes())
+def test_the_documented_recipes_run(flags: str, tmp_path: Path) -> None:
+    # The same command on 600 samples for one epoch: a renamed or removed flag breaks it (argparse: last one wins).
+    out = tmp_path / "out"
+    done = run_cli("train", *flags.split(), "--limit", "600", "--epochs", "1", "--no-progress", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert (out / "model.safetensors").exists() and "test: loss" in done.stdout
+    assert len(xpnet.load(out / "model.safetensors").sizes) == len(flags.split("--dropout")[0].split()) + 1
+
+
+def test_the_recipes_are_found() -> None:
+    assert len(_recipes()) >= 3 and all("--dropout" in r for r in _recipes())
