@@ -200,6 +200,8 @@ def test_continued_model_refuses_a_conflicting_device_or_dtype():
     with pytest.raises(xpnet.XPNetValueError, match=r"dtype: the model is float32 but dtype='float64'"):
         xpnet.train((x, y), model=net, dtype="float64", epochs=1, progress=False)
     xpnet.train((x, y), model=net, device="cpu", dtype="float32", epochs=1, progress=False)  # agreeing is fine
+    for same in ("CPU", " Auto ", "numpy"):  # specs are case-insensitive here too
+        xpnet.train((x, y), model=net, device=same, epochs=1, progress=False, verbose=0)
 
 
 def test_a_bad_test_split_is_refused_before_any_training():

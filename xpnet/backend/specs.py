@@ -80,7 +80,11 @@ class Backend:
 
     def compile(self, step: Any, donate: tuple[int, ...] = ()) -> Any:
         """``step`` compiled as a whole where the backend compiles (JAX: ``jax.jit``, the arguments at ``donate``
-        donated so their memory is reused); None where it runs operation by operation."""
+        donated so their memory is reused); None where it runs operation by operation.
+
+        The compiled callable also takes Python scalars and small host (NumPy) vectors for its per-call inputs
+        (learning rate, step count, dropout keys): the backend moves them with the call, cheaper than a device
+        array made for each call."""
         if self.name != "jax":
             return None
         return importlib.import_module("jax").jit(step, donate_argnums=donate)
@@ -250,9 +254,9 @@ def resolve_local(spec: str | Backend | None, local_rank: int) -> Backend:
 def satisfies(spec: str | Backend | None, backend: Backend) -> bool:
     """Whether a model on ``backend`` is on the device ``spec`` names: ``None``/``"auto"`` take any, and the GPU
     specs without an index (``"cuda"``, ``"cupy"``, ``"torch:cuda"``: the rank's GPU) take any GPU of their kind."""
-    if spec is None or spec == "auto":
-        return True
     key = spec.strip().lower() if isinstance(spec, str) else None
+    if spec is None or key == "auto":
+        return True
     if key in ("cuda", "cupy", "torch:cuda"):
         return backend.name == ("torch" if key == "torch:cuda" else "cupy")
     return resolve(spec).spec == backend.spec

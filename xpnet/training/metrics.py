@@ -41,12 +41,12 @@ class Metrics:
         self._confusion = xp.zeros((n_classes, n_classes), dtype=like.dtype, device=dev) if confusion else None
         self.count = 0
         self.classifies = classifies  # regression: no accuracy, no confusion matrix
+        self._accumulate = _compiled(backend_of(like), n_classes, classifies)  # chosen once, not per step
 
     def add(self, loss: Array, z: Array, y: Array, step: int = 1) -> None:
         """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output
         pre-activations ``z`` ``(n, k)`` and targets ``y``."""
-        accumulate = _compiled(backend_of(self._sums), self.n_classes, self.classifies)
-        self._sums, self._first_bad, self._confusion = accumulate(
+        self._sums, self._first_bad, self._confusion = self._accumulate(
             self._sums, self._first_bad, self._confusion, loss, z, y, float(step)
         )
         self.count += z.shape[0]
