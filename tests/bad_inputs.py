@@ -22,6 +22,7 @@ T = np.eye(3, dtype=np.float32)[Y]  # one-hot targets (6, 3)
 NET = xpnet.MLP((3, 4, 3), device="cpu", seed=0)
 QUAD = xpnet.MLP((3, 4, 3), loss="quadratic", device="cpu", seed=0)
 STRICT_NET = xpnet.MLP((3, 4, 3), device="strict", seed=0)  # lives on strict:CPU_DEVICE
+STRICT_QUAD = xpnet.MLP((3, 4, 3), loss="quadratic", device="strict", seed=0)
 DEVICE1 = strict.Device("device1")
 X_DEVICE1 = strict.asarray(X, device=DEVICE1)
 Y_DEVICE1 = strict.asarray(Y, device=DEVICE1)

@@ -9,8 +9,15 @@ os.environ.setdefault("JAX_ENABLE_X64", "1")  # the jax-cpu-float64 cells; tests
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from xpnet.testing.matrix import XPDevice
+
+# Property tests draw the same examples on every run (seeded from each test), so the README's test command passes
+# or fails the same way everywhere; XPNET_HYPOTHESIS_PROFILE=explore draws fresh ones each run to hunt for bugs.
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("XPNET_HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture

@@ -12,7 +12,22 @@ from typing import Any
 import array_api_strict as strict
 import numpy as np
 import pytest
-from bad_inputs import MISMATCH, NET, NO_CUPY, QUAD, STRICT_NET, X_DEVICE1, Y_DEVICE1, T, X, Y, check, nan_at, train
+from bad_inputs import (
+    MISMATCH,
+    NET,
+    NO_CUPY,
+    QUAD,
+    STRICT_NET,
+    STRICT_QUAD,
+    X_DEVICE1,
+    Y_DEVICE1,
+    T,
+    X,
+    Y,
+    check,
+    nan_at,
+    train,
+)
 
 import xpnet
 
@@ -172,8 +187,8 @@ MODEL_CASES = [
     pytest.param(lambda: NET.loss_and_grads(X, Y, l2="0.1"), xpnet.XPNetTypeError, r"l2: expected a real number; received '0\.1'", id="l2-str"),
     pytest.param(lambda: STRICT_NET(X_DEVICE1), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-call"),
     pytest.param(lambda: STRICT_NET.predict(X_DEVICE1), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-predict"),
-    pytest.param(lambda: STRICT_NET.loss_and_grads(X_DEVICE1, Y), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-x"),
-    pytest.param(lambda: STRICT_NET.loss_and_grads(X, Y_DEVICE1), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch-y"),
+    pytest.param(lambda: STRICT_NET.loss_and_grads(X_DEVICE1, Y), xpnet.DeviceMismatchError, "x: " + MISMATCH, id="device-mismatch-x"),
+    pytest.param(lambda: STRICT_NET.loss_and_grads(X, Y_DEVICE1), xpnet.DeviceMismatchError, "y: " + MISMATCH, id="device-mismatch-y"),
     pytest.param(lambda: STRICT_NET(strict.asarray(X.astype(np.complex64))), xpnet.XPNetTypeError, r"x: expected real numbers .*received dtype .*complex64", id="device-x-complex"),
     pytest.param(lambda: STRICT_NET.loss_and_grads(X, strict.asarray(Y.astype(np.float32))), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype .*float32", id="device-y-float"),
     pytest.param(lambda: xpnet.MLP.from_params([np.zeros((3, 2))]), xpnet.XPNetValueError, r"params: expected a list .*even length.*received \[array", id="from_params-odd"),
@@ -201,6 +216,8 @@ EVALUATE_CASES = [
     pytest.param(lambda: xpnet.evaluate(NET, X, Y, batch_size=True), xpnet.XPNetTypeError, r"batch_size: .*received True \(type bool\)", id="batch_size-bool"),
     pytest.param(lambda: xpnet.evaluate(NET, X, Y, batch_size=2.5), xpnet.XPNetTypeError, r"batch_size: .*received 2\.5 \(type float\)", id="batch_size-float"),
     pytest.param(lambda: xpnet.evaluate(STRICT_NET, X_DEVICE1, Y), xpnet.DeviceMismatchError, MISMATCH, id="device-mismatch"),
+    pytest.param(lambda: xpnet.evaluate(STRICT_QUAD, X, Y_DEVICE1), xpnet.DeviceMismatchError, "y: " + MISMATCH, id="quadratic-y-labels-device-mismatch"),
+    pytest.param(lambda: xpnet.evaluate(STRICT_QUAD, X, strict.asarray(Y + 0.5)), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype .*float64", id="quadratic-y-device-float-labels"),
     pytest.param(lambda: xpnet.evaluate("net", X, Y), xpnet.XPNetTypeError, r"model: expected an xpnet\.MLP; received 'net'", id="model-str"),
     pytest.param(lambda: xpnet.evaluate(NET, X, Y, x_scale="1/255"), xpnet.XPNetTypeError, r"x_scale: expected a real number; received '1/255'", id="x_scale-str"),
     pytest.param(lambda: xpnet.evaluate(NET, X, Y, x_scale=float("nan")), xpnet.XPNetValueError, r"x_scale: .*received nan", id="x_scale-nan"),

@@ -15,7 +15,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from .backend import Backend, dtype_name, float_dtype, is_host_array, resolve, to_device
-from .errors import XPNetTypeError, XPNetValueError, describe
+from .errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 
 _REAL = ("bool", "integral", "real floating")  # what a device array of inputs or targets may hold
 
@@ -81,7 +81,10 @@ def check_array(name: str, value: Any, target: Backend | None = None) -> Any:
         ) from None
     if target is None:
         return value
-    value = to_device(value, target)  # refuses data on another device
+    try:
+        value = to_device(value, target)  # refuses data on another device
+    except DeviceMismatchError as exc:
+        raise DeviceMismatchError(f"{name}: {exc}") from None
     if not target.xp.isdtype(value.dtype, _REAL):
         raise XPNetTypeError(f"{name}: expected real numbers (bool, integer or float); received dtype {value.dtype}")
     return value

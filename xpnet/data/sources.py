@@ -17,7 +17,7 @@ from ..datasets.files import LoadedFile, load_file
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..nn.losses import get_loss, one_hot
 from ..tabular import encode_labels, host_table
-from ..validation import host_labels
+from ..validation import check_y
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
 
@@ -102,13 +102,14 @@ def _from_arrays(
     return DataSource(name, x, y, test, scale, classes, frame_columns or features)
 
 
-def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int) -> Any:
+def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int, name: str = "y") -> Any:
     """Integer labels become ``(n, classes)`` one-hot rows for losses on ``(n, k)`` class targets (quadratic,
-    binary cross-entropy)."""
+    binary cross-entropy). The labels are checked first: integers, on the host or on ``backend``'s device."""
     if not get_loss(loss).one_hot_labels or getattr(y, "ndim", 2) != 1:
         return y
-    if is_host_array(y):
-        return np.eye(classes, dtype=np.float32)[host_labels("y", np.asarray(y), classes)]
+    y = check_y(y, backend, y.shape[0], classes, integer=True, name=name)
+    if isinstance(y, np.ndarray):
+        return np.eye(classes, dtype=np.float32)[y]
     return one_hot(y, classes, backend.xp.float32)
 
 

@@ -62,7 +62,7 @@ def prepare(
     if source.test is not None:
         x_test, y_test = check_data(*source.test, backend, loss, names=("x_test", "y_test"))
         _refuse_unseen_classes(y_test, n_out)
-        test = (x_test, targets_for_loss(y_test, loss, backend, n_out))
+        test = (x_test, targets_for_loss(y_test, loss, backend, n_out, "y_test"))
     x, y, val = split_validation(x, y, validation, rng, backend)
     if val is not None:
         val = (val[0], targets_for_loss(val[1], loss, backend, n_out))
