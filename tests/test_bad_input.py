@@ -118,6 +118,18 @@ def test_mlp_constructor(call: Callable[[], Any], error: type[Exception], patter
     check(call, error, pattern)
 
 
+def test_a_network_too_large_to_allocate_names_its_widths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed allocation (simulated: a real one could succeed by overcommit and then exhaust the machine)."""
+    from xpnet.nn.layers import Dense
+
+    def out_of_memory(*args: Any) -> Any:
+        raise MemoryError("Unable to allocate 7.28 TiB")
+
+    monkeypatch.setattr(Dense, "create", out_of_memory)
+    pattern = r"sizes: a network of widths \(3, 1000000, 2\) holds about 6,000,002 parameters \(0\.0224 GiB as float32\), more than 'cpu' could allocate \(Unable to allocate 7\.28 TiB\)"
+    check(lambda: xpnet.MLP((3, 10**6, 2), device="cpu"), xpnet.ModelTooLargeError, pattern)
+
+
 # ------------------------------------------------------ net(x), predict, predict_proba, loss_and_grads: bad x
 BAD_X = [
     (X[0], xpnet.XPNetValueError, r"x: expected a 2-D array .*received shape \(3,\)", "1-D"),

@@ -61,6 +61,8 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y[:0])), xpnet.XPNetValueError, r"y: .*\(6,\).*received shape \(0,\)", id="y-empty"),
     pytest.param(lambda: train((X, -Y)), xpnet.XPNetValueError, r"y: labels must .*received min -2", id="y-negative"),
     pytest.param(lambda: train((X, Y + 0.5)), xpnet.XPNetTypeError, r"y: expected integer class labels; received dtype float64", id="y-fractional"),
+    pytest.param(lambda: train((X, Y * 1000)), xpnet.XPNetValueError, r"y: the largest label is 2000, which would make 2001 classes \(output units\) for 6 samples; .*np\.unique\(y, return_inverse=True\)", id="y-sparse-labels"),
+    pytest.param(lambda: train((strict.asarray(X), strict.asarray(Y * 1000)), device="strict"), xpnet.XPNetValueError, r"y: the largest label is 2000", id="y-sparse-device-labels"),
     pytest.param(lambda: train((X, Y[:, None])), xpnet.XPNetValueError, r"y: .*\(6,\).*received shape \(6, 1\)", id="y-column-cross-entropy"),
     pytest.param(lambda: train((X, nan_at(T)), loss="quadratic"), xpnet.XPNetValueError, r"y: expected finite numbers; .*nan", id="quadratic-y-nan"),
     pytest.param(lambda: train((X, -Y), loss="quadratic"), xpnet.XPNetValueError, r"y: labels must .*received min -2", id="quadratic-y-negative"),
@@ -118,6 +120,12 @@ TRAIN_CASES = [
 @pytest.mark.parametrize(("call", "error", "pattern"), TRAIN_CASES)
 def test_train(call: Callable[[], Any], error: type[Exception], pattern: str) -> None:
     check(call, error, pattern)
+
+
+def test_labels_may_leave_a_thousand_classes_unseen() -> None:
+    """The sparse-label refusal starts above max(1000, 10 x samples) classes: 1000 classes from 6 samples train."""
+    result = train((X, np.array([0, 1, 2, 0, 1, 999])), device="strict")
+    assert result.model.sizes[-1] == 1000
 
 
 # ------------------------------------------------------------------------------------------------- load_mnist

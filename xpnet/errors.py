@@ -27,6 +27,10 @@ class RanksDisagreeError(XPNetValueError):
     """The processes of a data-parallel job hold different settings, data or weights (raised on every rank)."""
 
 
+class ModelTooLargeError(XPNetError, MemoryError):
+    """A network's parameters could not be allocated (widths too large for this machine's or device's memory)."""
+
+
 class DataIntegrityError(XPNetValueError):
     """A data or model file is corrupt, truncated, of the wrong format or fails its checksum."""
 

@@ -20,6 +20,7 @@ from ..tabular import encode_labels, host_table
 from ..validation import check_y
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
+MOST_CLASSES_UNSEEN = 1000  # labels may imply up to max(this, 10 x samples) classes; more is a numbering slip
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,15 @@ def n_outputs(y: Any, loss: str) -> int:
     host = np.asarray(y) if is_host_array(y) else None
     if (host.size if host is not None else y.shape[0]) == 0:
         raise XPNetValueError("y: the training data are empty")
-    largest = host.max() if host is not None else to_numpy(array_namespace(y).max(y))  # one value read, not y
-    return int(largest) + 1
+    largest = int(host.max() if host is not None else to_numpy(array_namespace(y).max(y)))  # one value read, not y
+    n = int(y.shape[0])
+    if largest + 1 > max(MOST_CLASSES_UNSEEN, 10 * n):  # most classes could never have a sample
+        raise XPNetValueError(
+            f"y: the largest label is {largest}, which would make {largest + 1} classes (output units) for {n} "
+            "samples; labels are class indices 0..k-1: renumber other values with np.unique(y, return_inverse=True)[1], "
+            "or pass them as strings (class names)"
+        )
+    return largest + 1
 
 
 def split_validation(

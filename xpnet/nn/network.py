@@ -3,6 +3,7 @@ every backend. Its state (parameters, buffers, settings) travels through :mod:`x
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backend import Backend, backend_of, dtype_name, float_dtype, resolve, to_numpy
-from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from ..errors import DeviceMismatchError, ModelTooLargeError, XPNetTypeError, XPNetValueError, describe
 from ..tabular import model_inputs, model_labels
 from ..validation import check_inputs, check_sizes, check_x, check_y
 from .architecture import Architecture, build_layers, check_architecture
@@ -89,13 +90,21 @@ class MLP(BackpropMixin, StateMixin):
         backend = resolve(device)
         self._build(sizes, arch, loss, backend, float_dtype(backend, dtype))
         rng, host_params, host_buffers = generators(seed, 1)[0], [], []
-        for layer in self.layers:
-            made = layer.create(rng, dtype_name(self._dtype))
-            host_params += made[0]
-            host_buffers += made[1]
-        with backend.activate():
-            self.params: list[Array] = [backend.asarray(p) for p in host_params]
-            self.buffers: list[Array] = [backend.asarray(b) for b in host_buffers]
+        try:
+            for layer in self.layers:
+                made = layer.create(rng, dtype_name(self._dtype))
+                host_params += made[0]
+                host_buffers += made[1]
+            with backend.activate():
+                self.params: list[Array] = [backend.asarray(p) for p in host_params]
+                self.buffers: list[Array] = [backend.asarray(b) for b in host_buffers]
+        except MemoryError as exc:
+            count = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+            size = count * np.dtype(dtype_name(self._dtype)).itemsize / 2**30
+            raise ModelTooLargeError(
+                f"sizes: a network of widths {sizes} holds about {count:,} parameters ({size:.3g} GiB as "
+                f"{dtype_name(self._dtype)}), more than {backend.spec!r} could allocate ({exc})"
+            ) from None
 
     def _build(self, sizes: Sequence[int], arch: Architecture, loss: str, backend: Backend, dtype: Any) -> None:
         """Everything but the arrays: layers, names, slots, loss and device."""
