@@ -99,6 +99,14 @@ def test_one_hot_labels_under_cross_entropy_say_the_fix():
             r"like raw 8-bit pixels; .*x / 255",
         ),
         (
+            lambda x, y: (np.random.default_rng(0).random((len(y), 64)) * 254.5, y),  # resampled images
+            r"x: values lie in \[[\d.e-]+, 254\.\d*\] over 64 features, like 8-bit pixels as floats; .*x / 255",
+        ),
+        (
+            lambda x, y: (np.random.default_rng(0).random((len(y), 3)) * 254.5, y),  # a table, not images
+            r"features have means up to [\d.e+]+ and spreads up to [\d.e+]+; .*standardize=True",
+        ),
+        (
             lambda x, y: (x * 1000.0, y),
             r"features have means up to [\d.e+]+ and spreads up to [\d.e+]+; .*standardize=True",
         ),
@@ -106,7 +114,7 @@ def test_one_hot_labels_under_cross_entropy_say_the_fix():
         (lambda x, y: (x, y + 1), r"y: labels run from 1 to 3 and class 0 never occurs; .*pass y - 1"),
         (lambda x, y: (x, np.full_like(y, 2)), r"y: every label is 2: with a single class there is nothing to tell"),
     ],
-    ids=["pixels", "large", "constant", "one-based", "one-class"],
+    ids=["pixels", "float-pixels", "float-table", "large", "constant", "one-based", "one-class"],
 )
 def test_inputs_that_train_to_chance_warn(make, message):
     x, y = make(*blobs(n=60))

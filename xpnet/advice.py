@@ -40,10 +40,18 @@ def check_inputs_scale(x: Any, *, scaled: bool) -> None:
     integral = x.dtype.kind in "iub" or bool(np.all(sample == np.round(sample)))
     columns = sample.astype(np.float64)
     offset, spread = float(np.max(np.abs(columns.mean(axis=0)))), float(np.max(columns.std(axis=0)))
-    if integral and low >= 0 and 64 <= high <= 255:  # counts up to a few dozen train fine; pixels do not
+    # Counts up to a few dozen train fine; pixels do not. Resampled or averaged images are 0-255 floats over many
+    # features (a table whose columns happen to reach 200-255 gets the general advice below, which also holds).
+    images = x.shape[1] >= 64 and high >= 200
+    if low >= 0 and 64 <= high <= 255 and (integral or images):
+        what = (
+            f"values are whole numbers in [{low:g}, {high:g}], like raw 8-bit pixels"
+            if integral
+            else f"values lie in [{low:.4g}, {high:.4g}] over {x.shape[1]} features, like 8-bit pixels as floats"
+        )
         _warn(
-            f"x: values are whole numbers in [{low:g}, {high:g}], like raw 8-bit pixels; unscaled they train slowly "
-            "or diverge: scale them to [0, 1]: x / 255 (or pass standardize=True; xpnet train --standardize)"
+            f"x: {what}; unscaled they train slowly or diverge: scale them to [0, 1]: x / 255 (or pass "
+            "standardize=True; xpnet train --standardize)"
         )
     elif offset > 10 or spread > 10:  # standardized data (even with rare, spiky features) have both near 1
         _warn(
