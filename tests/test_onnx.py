@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.backend import to_numpy
+from xpnet.nn import state
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -47,10 +49,11 @@ def test_onnxruntime_equals_xpnet(tmp_path, activation, loss):
             np.testing.assert_array_equal(out["labels"], xpnet.to_numpy(result.model.predict(x[:rows])))
 
 
-def test_layers_standardization_and_float64(tmp_path):
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_layers_standardization_and_float64(tmp_path, norm):
     rng = np.random.default_rng(1)
     x, y = (rng.normal(size=(200, 5)) * 30 + 100), rng.integers(0, 4, size=200)
-    result = xpnet.train((x, y), hidden=(12, 12), norm="batch", dropout=0.3, standardize=True, dtype="float64",
+    result = xpnet.train((x, y), hidden=(12, 12), norm=norm, dropout=0.3, standardize=True, dtype="float64",
                          epochs=3, device="cpu", verbose=0, progress=False)  # fmt: skip
     path = xpnet.export_onnx(result.model, tmp_path / "m.onnx")
     model = onnx.load(path)
@@ -61,13 +64,17 @@ def test_layers_standardization_and_float64(tmp_path):
 
 
 @pytest.mark.parametrize("device", ["torch:cpu", "strict:device1", "jax:cpu"])
-def test_export_of_a_model_trained_elsewhere(tmp_path, device):
+def test_export_of_a_model_trained_elsewhere(tmp_path, device, monkeypatch):
     if device.split(":")[0] not in {d.split(":")[0] for d in xpnet.devices()}:
         pytest.skip(f"{device} is not available here")
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(64, 6)).astype(np.float32), rng.integers(0, 3, size=64)
-    result = xpnet.train((x, y), hidden=(8,), norm="layer", epochs=2, device=device, verbose=0, progress=False)
+    result = xpnet.train((x, y), hidden=(8,), norm="batch", epochs=2, device=device, verbose=0, progress=False)
+    moved: list[tuple[int, ...]] = []
+    monkeypatch.setattr(state, "to_numpy", lambda a: moved.append(tuple(a.shape)) or to_numpy(a))
     out = run(xpnet.export_onnx(result.model, tmp_path / "m.onnx"), x)
+    # the weights move to the host once: one copy of each parameter and buffer, nothing read twice
+    assert sorted(moved) == sorted(tuple(a.shape) for a in [*result.model.params, *result.model.buffers])
     np.testing.assert_allclose(out["probabilities"], xpnet.to_numpy(result.model.predict_proba(x)), atol=1e-6)
 
 
