@@ -77,7 +77,11 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y), lr=-0.1), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received -0\.1", id="lr-negative"),
     pytest.param(lambda: train((X, Y), lr=float("nan")), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received nan", id="lr-nan"),
     pytest.param(lambda: train((X, Y), l2=-1e-4), xpnet.XPNetValueError, r"l2: expected a finite number >= 0\.0; received -0\.0001", id="l2-negative"),
-    pytest.param(lambda: train((X, Y), momentum=-0.5), xpnet.XPNetValueError, r"momentum: expected a finite number >= 0\.0; received -0\.5", id="momentum-negative"),
+    pytest.param(lambda: train((X, Y), momentum=-0.5), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\); received -0\.5", id="momentum-negative"),
+    pytest.param(lambda: train((X, Y), momentum=1.0), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\); received 1\.0", id="momentum-1"),
+    pytest.param(lambda: train((X, Y), optimizer="nesterov", momentum=2), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\); received 2\.0", id="nesterov-momentum-2"),
+    pytest.param(lambda: train((X, Y), optimizer=xpnet.optim.Adam(0.01, beta2=1.0)), xpnet.XPNetValueError, r"beta2: expected a number in \[0, 1\); received 1\.0", id="adam-beta2-1"),
+    pytest.param(lambda: train((X, Y), optimizer=xpnet.optim.RMSprop(0.01, alpha=float("inf"))), xpnet.XPNetValueError, r"alpha: expected a number in \[0, 1\); received inf", id="rmsprop-alpha-inf"),
     pytest.param(lambda: train((X, Y), activation="swish"), xpnet.XPNetValueError, r"activation: expected one of \['elu', 'gelu', 'identity', .*\]; received 'swish'", id="activation"),
     pytest.param(lambda: train((X, Y), loss="hinge"), xpnet.XPNetValueError, r"loss: expected one of \['binary_cross_entropy', 'cross_entropy', 'mse', 'quadratic'\]; received 'hinge'", id="loss"),
     pytest.param(lambda: train((X, Y), optimizer="lbfgs"), xpnet.XPNetValueError, r"optimizer: expected one of \['adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd'\]; received 'lbfgs'", id="optimizer"),
@@ -170,6 +174,12 @@ CLI_CASES = [
     pytest.param(("--validation", "2"), r"--validation: expected a fraction between 0 and 1, such as 0\.1; received 2$", id="validation-2"),
     pytest.param(("--early-stopping", "3"), r"--early-stopping: needs a validation set to watch; add --validation 0\.1", id="early-stopping-alone"),
     pytest.param(("--optimizer", "LBFGS"), r"argument --optimizer: invalid choice: 'lbfgs' \(choose from '?adam'?, '?adamw", id="optimizer-unknown"),
+    pytest.param(("--dropout", "1.5"), r"--dropout: every rate must lie in \[0, 1\); received 1\.5", id="dropout-1.5"),
+    pytest.param(("--dropout", "0.1", "0.2"), r"--dropout: expected one rate or one per hidden layer \(1\); received \[0\.1, 0\.2\]", id="dropout-per-layer-count"),
+    pytest.param(("--momentum", "2"), r"--momentum: expected a number in \[0, 1\); received 2\.0", id="momentum-2"),
+    pytest.param(("--l2", "-1"), r"--l2: expected a finite number >= 0\.0; received -1\.0", id="l2-negative"),
+    pytest.param(("--clip-norm", "0"), r"--clip-norm: expected a finite number > 0\.0; received 0\.0", id="clip-norm-0"),
+    pytest.param(("--weight-decay", "0.1"), r"--weight-decay: only optimizer='adamw' takes a decoupled weight decay", id="weight-decay-without-adamw"),
 ]  # fmt: skip
 
 
@@ -183,4 +193,5 @@ def test_cli_prints_the_message_and_exits_2(args: tuple[str, ...], pattern: str,
     last_line = proc.stderr.splitlines()[-1]  # after argparse's usage, the error is the last line
     assert last_line.startswith("xpnet: error: "), proc.stderr
     assert re.search(pattern, last_line), last_line
+    assert "data: " not in proc.stdout, "reported only after the data were read"
     assert not (out / "history.json").exists()

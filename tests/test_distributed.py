@@ -252,13 +252,23 @@ def test_cli_trains_on_two_ranks_and_rank_0_writes(tmp_path):
     assert json.loads((out / "history.json").read_text())["meta"]["ranks"] == 2
 
 
-def test_cli_bad_input_on_two_ranks_is_one_error_line(tmp_path):
-    command = [*launcher(2), sys.executable, "-m", "xpnet", "train", "--limit", "600", "--epochs", "1", "--lr", "-1",
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(("--lr", "-1"), "--lr: expected a finite number > 0.0; received -1.0"),
+     (("--validation", "1.5"), "--validation: expected a fraction between 0 and 1, such as 0.1; received 1.5")],
+    ids=["lr", "validation"],
+)  # fmt: skip
+def test_cli_bad_input_on_two_ranks_is_one_error_line_before_the_data(tmp_path, option, message):
+    command = [*launcher(2), sys.executable, "-m", "xpnet", "train", "--limit", "600", "--epochs", "1", *option,
                "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.count("xpnet: error: --lr: expected a finite number > 0.0; received -1.0") == 1, done.stderr
+    assert done.stderr.count(f"xpnet: error: {message}") == 1, done.stderr
     assert "Traceback" not in done.stderr and "aborting the MPI job" not in done.stderr
+    assert "data: " not in done.stdout, done.stdout
+
+
+def test_batch_norm_is_refused_in_data_parallel_training():
     with pytest.raises(xpnet.XPNetValueError, match=r"norm: batch normalization is not supported in data-parallel"):
         compare_ranks((1, 2), norm="batch")
 

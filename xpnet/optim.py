@@ -96,7 +96,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = check_float("momentum", momentum)
+        self.momentum = check_float("momentum", momentum, below=1.0)  # μ >= 1: the velocity never decays
 
     def _velocity(self, params: list[Array], i: int, g: Array) -> Array:
         velocity = self._buffers("velocity", params)
@@ -141,12 +141,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         super().__init__(lr)
-        self.beta1 = check_float("beta1", beta1)
-        self.beta2 = check_float("beta2", beta2)
+        self.beta1 = check_float("beta1", beta1, below=1.0)
+        self.beta2 = check_float("beta2", beta2, below=1.0)
         self.eps = check_float("eps", eps, low_inclusive=False)
-        for name, beta in (("beta1", self.beta1), ("beta2", self.beta2)):
-            if beta >= 1.0:
-                raise XPNetValueError(f"{name}: expected a number in [0, 1); received {beta!r}")
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:
         xp = array_namespace(g)
@@ -196,10 +193,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 1e-3, alpha: float = 0.99, eps: float = 1e-8) -> None:
         super().__init__(lr)
-        self.alpha = check_float("alpha", alpha)
+        self.alpha = check_float("alpha", alpha, below=1.0)
         self.eps = check_float("eps", eps, low_inclusive=False)
-        if self.alpha >= 1.0:
-            raise XPNetValueError(f"alpha: expected a number in [0, 1); received {self.alpha!r}")
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:
         xp = array_namespace(g)

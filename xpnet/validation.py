@@ -51,11 +51,15 @@ def check_hidden(hidden: Any, name: str = "hidden", example: str = "(512,)") -> 
     return tuple(int(w) for w in hidden)
 
 
-def check_float(name: str, value: Any, *, low: float = 0.0, low_inclusive: bool = True) -> float:
-    """A finite real hyperparameter >= low (or > low), returned as a Python float."""
+def check_float(
+    name: str, value: Any, *, low: float = 0.0, low_inclusive: bool = True, below: float | None = None
+) -> float:
+    """A finite real hyperparameter >= low (or > low), and < below when given, returned as a Python float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise XPNetTypeError(f"{name}: expected a real number; received {describe(value)}")
     value = float(value)
+    if below is not None and not (math.isfinite(value) and low <= value < below):
+        raise XPNetValueError(f"{name}: expected a number in [{low:g}, {below:g}); received {value!r}")
     if not math.isfinite(value) or value < low or (value == low and not low_inclusive):
         relation = ">=" if low_inclusive else ">"
         raise XPNetValueError(f"{name}: expected a finite number {relation} {low}; received {value!r}")

@@ -23,6 +23,7 @@ from ..io.format import save
 from ..nn.network import MLP
 from ..tabular import encode_labels
 from ..training import report
+from ..training.args import check_settings
 from ..training.train import train
 from .messages import as_flag
 
@@ -43,6 +44,20 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise XPNetValueError("--early-stopping: needs a validation set to watch; add --validation 0.1 (a fraction)")
     if args.limit is not None and args.limit <= 0:
         raise XPNetValueError(f"--limit: expected a positive number of training samples; received {args.limit}")
+    check_settings(TRAIN_DEFAULTS | train_options(args) | checkpointing(args))  # train()'s own checks, before the data
+
+
+def train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`xpnet.train` given on the command line."""
+    options = {name: getattr(args, name) for name in TRAIN_DEFAULTS if name not in NOT_OPTIONS}
+    if isinstance(options["dropout"], list) and len(options["dropout"]) == 1:
+        options["dropout"] = options["dropout"][0]  # one rate for every hidden layer
+    return options
+
+
+def checkpointing(args: argparse.Namespace) -> dict[str, Any]:
+    """``--resume DIR`` / ``--checkpoint-dir DIR`` as :func:`xpnet.train`'s ``checkpoint_dir`` and ``resume``."""
+    return {"checkpoint_dir": args.resume or args.checkpoint_dir, "resume": bool(args.resume)}
 
 
 def read_data(args: argparse.Namespace) -> LoadedFile:
@@ -74,9 +89,9 @@ def make_output_folder(out: Path) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    check_arguments(args)
     session = start_session(args.distributed)
     if session is None:
+        check_arguments(args)
         _train(args, None)
         return 0
     session.error_text = lambda exc: f"xpnet: error: {as_flag(str(exc), args)}"
@@ -86,6 +101,7 @@ def train_command(args: argparse.Namespace) -> int:
         session.on_interrupt = lambda: print(f"xpnet: continue with: {command}", file=sys.stderr, flush=True)
     with session.guard():
         try:
+            check_arguments(args)  # inside the session: bad arguments are reported once, by rank 0
             _train(args, session)
         except (TrainingDivergedError, RanksDisagreeError):  # raised on every rank: reported once, by rank 0
             if session.is_root:
@@ -104,13 +120,10 @@ def _train(args: argparse.Namespace, session: Session | None) -> None:
     if root:
         print(f"data: {loaded.name} ({loaded.x.shape[0]} training samples)")
         print(f"device: {backend.spec} ({backend.name})")
-    options = {name: getattr(args, name) for name in TRAIN_DEFAULTS if name not in NOT_OPTIONS}
+    options = train_options(args) | checkpointing(args)
     if session is not None:
         options["distributed"] = session  # this command's session, with its hooks, not a new one
-    if isinstance(options["dropout"], list) and len(options["dropout"]) == 1:
-        options["dropout"] = options["dropout"][0]  # one rate for every hidden layer
-    checkpoint_dir = args.resume or args.checkpoint_dir
-    result = train(loaded, device=backend, checkpoint_dir=checkpoint_dir, resume=bool(args.resume), **options)
+    result = train(loaded, device=backend, **options)
     if not root:
         return
     result.history.meta.update(data=loaded.name, limit=args.limit)

@@ -3,18 +3,80 @@ and the small decisions made from the arguments alone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._version import __version__
 from ..backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local, satisfies
+from ..data.batches import check_batch_size
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
+from ..nn.architecture import check_architecture
+from ..nn.losses import get_loss
 from ..nn.network import MLP, check_model
-from ..validation import check_array
+from ..optim import Optimizer, make_optimizer
+from ..validation import check_array, check_float, check_hidden
+from .schedules import Schedule, get_schedule
 
 Callback = Callable[[dict[str, Any], MLP], Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The arguments of :func:`xpnet.train` that need no data, checked and in the form training uses."""
+
+    epochs: int
+    batch_size: int
+    hooks: list[Callback]
+    l2: float
+    verbose: int
+    schedule: Schedule
+    every: int | None
+    clip_norm: float | None
+    hidden: Sequence[int]
+    model: MLP | None
+    opt: Optimizer
+
+
+def check_settings(args: dict[str, Any]) -> Settings:
+    """Check :func:`xpnet.train`'s arguments (a dict of all of them) that need no data, so that a mistake is
+    reported before any data is read (``xpnet train`` calls this first too); each error names the argument."""
+    epochs, batch_size = check_epochs(args["epochs"]), check_batch_size(args["batch_size"])
+    hooks, verbose = check_callbacks(args["callbacks"]), check_verbose(args["verbose"])
+    lr, l2 = check_float("lr", args["lr"], low_inclusive=False), check_float("l2", args["l2"])
+    schedule, every = get_schedule(args["lr_schedule"]), check_every(args["checkpoint_every"])
+    clip_norm = args["clip_norm"]
+    clip_norm = None if clip_norm is None else check_float("clip_norm", clip_norm, low_inclusive=False)
+    model, hidden = args["model"], args["hidden"]
+    if model is not None:
+        fixed = {name: args[name] for name in ARCHITECTURE_DEFAULTS}
+        model = check_continued_model(model, args["device"], args["dtype"], fixed)
+    else:
+        hidden = check_hidden(hidden)
+        get_loss(args["loss"])
+        check_architecture(len(hidden), args["activation"], args["dropout"], args["norm"], 0.1, 1e-5)
+    if args["resume"] and not isinstance(args["seed"], (int, np.integer)):
+        raise XPNetValueError(
+            f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(args['seed'])}"
+        )
+    if args["checkpoint_dir"] is None and (args["resume"] or every is not None):
+        raise XPNetValueError("checkpoint_dir: resume and checkpoint_every need a checkpoint_dir; received None")
+    if args["early_stopping"] is not None and args["validation"] is None:
+        raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
+    optimizer, weight_decay = args["optimizer"], args["weight_decay"]
+    if isinstance(optimizer, Optimizer) and weight_decay is not None:
+        raise XPNetValueError(
+            f"weight_decay: {type(optimizer).__name__} objects carry their own settings; received weight_decay="
+            f"{weight_decay!r} beside one. Pass xpnet.optim.AdamW(lr, weight_decay=...) instead"
+        )
+    opt = (
+        optimizer
+        if isinstance(optimizer, Optimizer)
+        else make_optimizer(optimizer, lr, momentum=args["momentum"], weight_decay=weight_decay)
+    )
+    return Settings(epochs, batch_size, hooks, l2, verbose, schedule, every, clip_norm, hidden, model, opt)
 
 
 def check_epochs(epochs: Any) -> int:

@@ -11,28 +11,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ..backend import Backend
-from ..data.batches import Batches, check_batch_size
+from ..data.batches import Batches
 from ..data.sources import load_data
 from ..distributed import Session, join_training
 from ..distributed import start as start_session
-from ..errors import XPNetValueError, describe
 from ..nn.init import Seed, generators
 from ..nn.network import MLP
-from ..optim import Optimizer, make_optimizer
-from ..validation import check_float, check_hidden
+from ..optim import Optimizer
 from .args import (
     Callback,
     check_batch_statistics,
-    check_callbacks,
-    check_continued_model,
-    check_epochs,
-    check_every,
     check_norm_alone,
+    check_settings,
     check_shareable,
-    check_verbose,
     pick_backend,
     run_meta,
 )
@@ -44,7 +36,7 @@ from .loop import Loop, attach_checkpoints
 from .prepare import prepare, standardization
 from .report import EpochPrinter
 from .result import TrainResult
-from .schedules import Schedule, get_schedule
+from .schedules import Schedule
 
 # Settings a resumed run must share with the run that wrote the checkpoint.
 RESUME_KEYS = (
@@ -185,32 +177,16 @@ def train(
     TrainingDivergedError
         The loss became NaN or infinite; the error names the epoch and step and carries the last good weights.
     """
-    epochs, batch_size, hooks = check_epochs(epochs), check_batch_size(batch_size), check_callbacks(callbacks)
-    lr, l2, verbose = check_float("lr", lr, low_inclusive=False), check_float("l2", l2), check_verbose(verbose)
-    schedule, every = get_schedule(lr_schedule), check_every(checkpoint_every)
-    clip_norm = None if clip_norm is None else check_float("clip_norm", clip_norm, low_inclusive=False)
-    if model is not None:
-        fixed = {"hidden": hidden, "activation": activation, "loss": loss, "dropout": dropout, "norm": norm}
-        model = check_continued_model(model, device, dtype, fixed)
-    hidden = check_hidden(hidden) if model is None else hidden
-    if resume and not isinstance(seed, (int, np.integer)):
-        raise XPNetValueError(
-            f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(seed)}"
-        )
-    if checkpoint_dir is None and (resume or every is not None):
-        raise XPNetValueError("checkpoint_dir: resume and checkpoint_every need a checkpoint_dir; received None")
-    if early_stopping is not None and validation is None:
-        raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
-    if isinstance(optimizer, Optimizer) and weight_decay is not None:
-        raise XPNetValueError(
-            f"weight_decay: {type(optimizer).__name__} objects carry their own settings; received weight_decay="
-            f"{weight_decay!r} beside one. Pass xpnet.optim.AdamW(lr, weight_decay=...) instead"
-        )
-    opt = (
-        optimizer
-        if isinstance(optimizer, Optimizer)
-        else make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay)
+    checked = check_settings(dict(locals()))  # locals() here: exactly the arguments
+    epochs, batch_size, hooks, l2, verbose = (
+        checked.epochs,
+        checked.batch_size,
+        checked.hooks,
+        checked.l2,
+        checked.verbose,
     )
+    schedule, every, clip_norm, hidden = checked.schedule, checked.every, checked.clip_norm, checked.hidden
+    model, opt = checked.model, checked.opt
     lr = opt.lr
     session = start_session(distributed)
     check_norm_alone((model.arch.norm if model is not None else norm), session)
