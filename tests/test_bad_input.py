@@ -167,8 +167,8 @@ def _x_cases() -> list[Any]:
             if method == "train":
                 pattern = pattern.replace(r"\(n_samples >= 1, 3\)", r"\(n_samples >= 1, ")
             marks = []
-            if method in ("evaluate", "train") and name == "overflow":
-                marks = []  # the cast to the model's dtype happens in Batches
+            if method == "train" and name == "overflow":  # 1e300 everywhere is also a constant x: advised first
+                marks = [pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")]
             cases.append(pytest.param(lambda c=call, x=x: c(x), error, pattern, id=f"{method}-{name}", marks=marks))
     return cases
 

@@ -27,7 +27,10 @@ from xpnet.data import Batches
 pytest.importorskip("array_api_strict")
 pytest.importorskip("torch")
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow/NaN inputs on purpose
+pytestmark = [  # drawn data: overflow/NaN inputs and odd data sets on purpose
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning"),
+]
 
 
 def budget(examples: int, *, shrink: bool = True) -> settings:

@@ -101,7 +101,8 @@ def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
     for key in ("standardize", "shuffle", "ranks", "dropout", "norm", "clip_norm", "weight_decay", "validation"):
         del meta["config"][key]
     write_tensors(tmp_path / FILE_NAME, tensors, meta, kind=KIND)
-    more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 2}))
+    with pytest.warns(UserWarning, match=r"set for 1 epochs and this one for 2: the cosine learning-rate schedule"):
+        more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 2}))
     assert [r["epoch"] for r in more.history] == [1, 2]
     with pytest.raises(xpnet.XPNetValueError, match=r"dropout: checkpoint 0.0, now \[0.5\]"):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"dropout": 0.5}))
@@ -111,7 +112,8 @@ def test_resume_without_a_checkpoint_starts_afresh_and_more_epochs_continue(tmp_
     x, y = data()
     first = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 2}))
     assert len(first.history) == 2 and (tmp_path / FILE_NAME).exists() and (tmp_path / "history.json").exists()
-    more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 3}))
+    with pytest.warns(UserWarning, match=r"set for 2 epochs and this one for 3"):
+        more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"epochs": 3}))
     assert [r["epoch"] for r in more.history] == [1, 2, 3]
     assert more.history[:2] == first.history[:2]
 
@@ -126,6 +128,7 @@ def test_checkpoint_options_need_a_folder():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # the data are odd on purpose
 def test_divergence_names_the_step_and_keeps_the_last_good_weights(tmp_path):
     x, y = data()
     x = x.copy()
@@ -144,6 +147,7 @@ def test_divergence_names_the_step_and_keeps_the_last_good_weights(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # the data are odd on purpose
 def test_weights_that_overflow_while_the_loss_is_finite_are_caught(tmp_path):
     """One huge step can leave a finite loss but infinite weights: neither the model nor the checkpoint keeps them."""
     x, y = data()
@@ -180,6 +184,7 @@ def test_running_statistics_that_overflow_are_caught():
     assert all(np.isfinite(xpnet.to_numpy(b)).all() for b in info.value.model.buffers)
 
 
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # the data are odd on purpose
 def test_a_snapshot_can_be_restored_twice():
     model = xpnet.MLP((3, 4, 2), norm="batch", device="cpu", seed=0)
     snap = model.snapshot()

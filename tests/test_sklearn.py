@@ -32,6 +32,7 @@ from xpnet.sklearn import MLPClassifier, MLPRegressor, load_estimator, save_esti
 EXPECTED_FAILURES: dict[str, str] = {}
 
 
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # scikit-learn's check data: one label, offset x
 @parametrize_with_checks([MLPClassifier(), MLPRegressor()], expected_failed_checks=lambda est: EXPECTED_FAILURES)
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
@@ -73,6 +74,7 @@ def test_array_api_inputs_train_and_predict_on_their_device(spec):
         clf.predict(x)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # a short max_iter on purpose
 def test_string_labels_int_and_float32_inputs_partial_fit_and_warm_start():
     x, y = blobs()
     names = np.array(["ant", "bee", "cat"])[y]

@@ -161,6 +161,7 @@ def test_bad_arguments_are_named(kwargs, match):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # huge inputs on purpose
 def test_divergence_is_reported_with_the_epoch():
     x, y = blobs(n=64)
     expected = r"epoch \d+.*smaller learning rate than lr=1e\+10 \(the schedule's [\d.e+]+ at that step\)"
