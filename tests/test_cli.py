@@ -226,5 +226,14 @@ def test_the_documented_recipes_run(flags: str, tmp_path: Path) -> None:
     assert len(xpnet.load(out / "model.safetensors").sizes) == len(flags.split("--dropout")[0].split()) + 1
 
 
+def test_batch_norms_momentum_and_eps_reach_the_model(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    flags = ("--norm", "batch", "--norm-momentum", "0.3", "--norm-eps", "0.001", "--hidden", "8", "--device", "cpu")
+    done = run_cli("train", *flags, "--limit", "600", "--epochs", "1", "--no-progress", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    arch = xpnet.load(out / "model.safetensors").arch
+    assert (arch.norm, arch.norm_momentum, arch.norm_eps) == ("batch", 0.3, 0.001)
+
+
 def test_the_recipes_are_found() -> None:
     assert len(_recipes()) >= 3 and all("--dropout" in r for r in _recipes())

@@ -219,6 +219,8 @@ def test_batch_norm_refuses_a_batch_of_one_sample(rng):
                        r"batch of 1; choose another batch_size \(such as 33\)"):  # fmt: skip
         xpnet.train((x, y), hidden=(5,), norm="batch", batch_size=32, epochs=1, progress=False, verbose=0)
     xpnet.train((x, y), hidden=(5,), norm="layer", batch_size=32, epochs=1, progress=False, verbose=0)
+    with pytest.raises(xpnet.XPNetValueError, match=r"batch_size: norm='batch' needs at least 2 samples per batch"):
+        xpnet.train((x, y), hidden=(5,), norm="batch", batch_size=1, epochs=1, progress=False, verbose=0)
 
 
 def test_a_given_model_fixes_its_architecture(rng):
@@ -226,10 +228,27 @@ def test_a_given_model_fixes_its_architecture(rng):
     x, y = data(rng, n=32)
     for same in ({"dropout": [0.2]}, {"dropout": 0.2}, {"hidden": (5,)}, {"activation": "tanh"}):  # accepted
         xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, **same)
-    for option in ({"dropout": 0.5}, {"norm": "layer"}, {"hidden": (7,)}, {"activation": "gelu"}, {"loss": "mse"}):
+    for option in ({"dropout": 0.5}, {"norm": "layer"}, {"hidden": (7,)}, {"activation": "gelu"}, {"loss": "mse"},
+                   {"norm_momentum": 0.5}, {"norm_eps": 1e-3}):  # fmt: skip
         name = next(iter(option))
         with pytest.raises(xpnet.XPNetValueError, match=rf"{name}: the model given with model= fixes its layers"):
             xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, **option)
+
+
+def test_train_sets_batch_norms_momentum_and_eps(rng, tmp_path):
+    x, y = data(rng, n=64)
+    settings = dict(hidden=(5,), norm="batch", epochs=2, batch_size=16, device="cpu", progress=False, verbose=0)
+    frozen = xpnet.train((x, y), norm_momentum=0.0, norm_eps=1e-3, **settings)
+    assert (frozen.model.arch.norm_momentum, frozen.model.arch.norm_eps) == (0.0, 1e-3)
+    assert (frozen.history.meta["norm_momentum"], frozen.history.meta["norm_eps"]) == (0.0, 1e-3)
+    mean, var = (xpnet.to_numpy(b) for b in frozen.model.buffers)  # momentum 0: never moved from their start
+    np.testing.assert_array_equal(mean, 0.0)
+    np.testing.assert_array_equal(var, 1.0)
+    moved = xpnet.train((x, y), norm_momentum=1.0, **settings).model  # momentum 1: the last batch's statistics
+    assert np.all(xpnet.to_numpy(moved.buffers[0]) != 0.0)
+    assert xpnet.load(xpnet.save(frozen.model, tmp_path / "m.safetensors")).arch.norm_eps == 1e-3
+    with pytest.raises(xpnet.XPNetValueError, match=r"norm_momentum: expected a number in \[0, 1\]; received 2\.0"):
+        xpnet.train((x, y), norm_momentum=2.0, **settings)
 
 
 def test_the_architecture_defaults_are_trains():

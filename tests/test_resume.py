@@ -91,6 +91,8 @@ def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"lr": 0.1}))
     with pytest.raises(xpnet.XPNetValueError, match=r"validation: checkpoint None, now 0.25"):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"validation": 0.25}))
+    with pytest.raises(xpnet.XPNetValueError, match=r"norm_eps: checkpoint 1e-05, now 0.001"):
+        xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"norm_eps": 1e-3}))
 
 
 def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
@@ -98,7 +100,8 @@ def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
     x, y = data()
     xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1}))
     tensors, meta = read_tensors(tmp_path / FILE_NAME, kind=KIND)
-    for key in ("standardize", "shuffle", "ranks", "dropout", "norm", "clip_norm", "weight_decay", "validation"):
+    for key in ("standardize", "shuffle", "ranks", "dropout", "norm", "norm_momentum", "norm_eps", "clip_norm",
+                "weight_decay", "validation"):  # fmt: skip
         del meta["config"][key]
     write_tensors(tmp_path / FILE_NAME, tensors, meta, kind=KIND)
     with pytest.warns(UserWarning, match=r"set for 1 epochs and this one for 2: the cosine learning-rate schedule"):

@@ -117,6 +117,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
                    help="dropout rate after every hidden layer (or one rate per hidden layer)")  # fmt: skip
     t.add_argument("--norm", type=lower, choices=["batch", "layer"], default=d["norm"],
                    help="batch or layer normalization between each hidden Dense and its activation")  # fmt: skip
+    t.add_argument("--norm-momentum", type=float, default=d["norm_momentum"], metavar="M",
+                   help="batch norm's running statistics: (1 - M)·running + M·batch (default %(default)s)")  # fmt: skip
+    t.add_argument("--norm-eps", type=float, default=d["norm_eps"], metavar="EPS",
+                   help="added to the variance by batch and layer norm (default %(default)s)")  # fmt: skip
     t.add_argument("--clip-norm", type=float, default=d["clip_norm"], metavar="NORM",
                    help="clip the gradients' global norm to NORM")  # fmt: skip
     t.add_argument("--weight-decay", type=float, default=d["weight_decay"], metavar="RATE",

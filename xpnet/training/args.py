@@ -56,7 +56,10 @@ def check_settings(args: dict[str, Any]) -> Settings:
     else:
         hidden = check_hidden(hidden)
         get_loss(args["loss"])
-        check_architecture(len(hidden), args["activation"], args["dropout"], args["norm"], 0.1, 1e-5)
+        check_architecture(
+            len(hidden), args["activation"], args["dropout"], args["norm"], args["norm_momentum"], args["norm_eps"]
+        )
+    check_batch_statistics(model.arch.norm if model is not None else args["norm"], 2, batch_size)  # before the data
     if args["resume"] and not isinstance(args["seed"], (int, np.integer)):
         raise XPNetValueError(
             f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(args['seed'])}"
@@ -109,7 +112,8 @@ def check_callbacks(callbacks: Any) -> list[Callback]:
 
 
 ARCHITECTURE_DEFAULTS: dict[str, Any] = {"hidden": (512,), "activation": "relu", "loss": "cross_entropy",
-                                         "dropout": 0.0, "norm": None}  # xpnet.train's defaults  # fmt: skip
+                                         "dropout": 0.0, "norm": None, "norm_momentum": 0.1,
+                                         "norm_eps": 1e-5}  # xpnet.train's defaults  # fmt: skip
 
 
 def _agrees(value: Any, fixed: Any) -> bool:
@@ -124,11 +128,13 @@ def _agrees(value: Any, fixed: Any) -> bool:
 
 def check_continued_model(model: Any, device: Any, dtype: Any, architecture: dict[str, Any]) -> MLP:
     """A model to continue training; an explicit device or dtype must agree with it (nothing moves silently), and
-    the architecture options (``hidden``, ``activation``, ``loss``, ``dropout``, ``norm``), which the model fixes,
-    must be left at their defaults or agree with it."""
+    the architecture options (``hidden``, ``activation``, ``loss``, ``dropout``, ``norm``, ``norm_momentum``,
+    ``norm_eps``), which the model fixes, must be left at their defaults or agree with it."""
     model = check_model(model)
+    arch = model.arch
     fixed = {"hidden": tuple(model.sizes[1:-1]), "activation": model.activation, "loss": model.loss,
-             "dropout": model.arch.dropout, "norm": model.arch.norm}  # fmt: skip
+             "dropout": arch.dropout, "norm": arch.norm, "norm_momentum": arch.norm_momentum,
+             "norm_eps": arch.norm_eps}  # fmt: skip
     for name, value in architecture.items():
         default, own = ARCHITECTURE_DEFAULTS[name], fixed[name]
         if _agrees(value, default) or _agrees(value, own):
@@ -176,6 +182,11 @@ def check_batch_statistics(norm: str | None, n: int, batch_size: int) -> None:
     """Batch norm cannot normalize a batch of one sample (its variance is undefined): no batch may hold one."""
     if norm != "batch":
         return
+    if batch_size == 1:
+        raise XPNetValueError(
+            "batch_size: norm='batch' needs at least 2 samples per batch (one sample has no variance); received 1; "
+            "use a larger batch_size or norm='layer'"
+        )
     if n == 1:
         raise XPNetValueError("x: norm='batch' needs at least 2 training samples; received 1")
     if n > batch_size and n % batch_size == 1:
@@ -209,6 +220,7 @@ def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: d
         "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
         "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),
         "dropout": list(arch.dropout) if any(arch.dropout) else 0.0, "norm": arch.norm,
+        "norm_momentum": arch.norm_momentum, "norm_eps": arch.norm_eps,
         "clip_norm": args["clip_norm"], "weight_decay": getattr(opt, "weight_decay", None),
         "validation": _validation_setting(args["validation"]),
     }  # fmt: skip

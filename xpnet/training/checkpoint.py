@@ -31,6 +31,8 @@ _ADDED_LATER = {
     "ranks": 1,
     "dropout": 0.0,
     "norm": None,
+    "norm_momentum": 0.1,
+    "norm_eps": 1e-5,
     "clip_norm": None,
     "weight_decay": None,
 }  # settings newer than format version 1, with their defaults

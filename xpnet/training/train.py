@@ -56,6 +56,8 @@ RESUME_KEYS = (
     "shuffle",
     "dropout",
     "norm",
+    "norm_momentum",
+    "norm_eps",
     "clip_norm",
     "weight_decay",
     "validation",
@@ -94,6 +96,8 @@ def train(
     verbose: int = 1,
     dropout: float | Sequence[float] = 0.0,
     norm: str | None = None,
+    norm_momentum: float = 0.1,
+    norm_eps: float = 1e-5,
     clip_norm: float | None = None,
     weight_decay: float | None = None,
 ) -> TrainResult:
@@ -160,6 +164,9 @@ def train(
         drawn on the device from ``seed``, the step and the layer (the same on every backend and on resume).
     norm : {None, "batch", "layer"}
         Batch or layer normalization between every hidden ``Dense`` and its activation (see :class:`xpnet.MLP`).
+    norm_momentum, norm_eps : float
+        Batch norm's running statistics follow ``(1 - m)·running + m·batch`` (PyTorch's convention); ``eps`` is
+        added to the variance by batch and layer norm.
     clip_norm : float, optional
         Scale the gradients down whenever their global norm (over all parameters) exceeds this.
     weight_decay : float, optional
@@ -208,7 +215,7 @@ def train(
         if model is None:
             sizes = (ready.x.shape[1], *hidden, ready.n_outputs)
             model = MLP(sizes, activation=activation, loss=loss, dropout=dropout, norm=norm, device=backend,
-                        dtype=dtype or "float32", seed=init_rng)  # fmt: skip
+                        dtype=dtype or "float32", seed=init_rng, norm_momentum=norm_momentum, norm_eps=norm_eps)  # fmt: skip
             model.classes, model.feature_names = source.classes, source.features
             model.image_shape = source.image_shape
             if standardize:
