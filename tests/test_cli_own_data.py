@@ -281,18 +281,17 @@ def test_plot_without_matplotlib_and_of_a_missing_file(tmp_path: Path) -> None:
     )
 
 
-def interruptible() -> None:
-    """In the child: Ctrl-C's default action, even when the tests run with SIGINT ignored (a shell script's
-    background job inherits it ignored, and so would the child, which would then never be interrupted)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_says_where_the_checkpoint_is_and_how_to_resume(tmp_path: Path) -> None:
     ckpt = tmp_path / "ck"
     command = [sys.executable, "-m", "xpnet", "train", "--epochs", "50", "--hidden", "32", "--device", "cpu",
                "--no-progress", "--checkpoint-dir", str(ckpt), "--checkpoint-every", "20", "--out", str(tmp_path / "o")]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=interruptible)  # fmt: skip
+    # A child inherits an ignored SIGINT (a shell script's background job runs the tests so) and would then never be
+    # interrupted; a handled one is reset to the default by exec. So handle it here while the child starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
     deadline = time.monotonic() + 120
     while not (ckpt / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
