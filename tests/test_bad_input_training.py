@@ -77,9 +77,9 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y), lr=-0.1), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received -0\.1", id="lr-negative"),
     pytest.param(lambda: train((X, Y), lr=float("nan")), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received nan", id="lr-nan"),
     pytest.param(lambda: train((X, Y), l2=-1e-4), xpnet.XPNetValueError, r"l2: expected a finite number >= 0\.0; received -0\.0001", id="l2-negative"),
-    pytest.param(lambda: train((X, Y), momentum=-0.5), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\); received -0\.5", id="momentum-negative"),
-    pytest.param(lambda: train((X, Y), momentum=1.0), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\); received 1\.0", id="momentum-1"),
-    pytest.param(lambda: train((X, Y), optimizer="nesterov", momentum=2), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\); received 2\.0", id="nesterov-momentum-2"),
+    pytest.param(lambda: train((X, Y), momentum=-0.5), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\]; received -0\.5", id="momentum-negative"),
+    pytest.param(lambda: train((X, Y), momentum=1.5), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\]; received 1\.5", id="momentum-1.5"),
+    pytest.param(lambda: train((X, Y), optimizer="nesterov", momentum=2), xpnet.XPNetValueError, r"momentum: expected a number in \[0, 1\]; received 2\.0", id="nesterov-momentum-2"),
     pytest.param(lambda: train((X, Y), optimizer=xpnet.optim.Adam(0.01, beta2=1.0)), xpnet.XPNetValueError, r"beta2: expected a number in \[0, 1\); received 1\.0", id="adam-beta2-1"),
     pytest.param(lambda: train((X, Y), optimizer=xpnet.optim.RMSprop(0.01, alpha=float("inf"))), xpnet.XPNetValueError, r"alpha: expected a number in \[0, 1\); received inf", id="rmsprop-alpha-inf"),
     pytest.param(lambda: train((X, Y), activation="swish"), xpnet.XPNetValueError, r"activation: expected one of \['elu', 'gelu', 'identity', .*\]; received 'swish'", id="activation"),
@@ -176,7 +176,9 @@ CLI_CASES = [
     pytest.param(("--optimizer", "LBFGS"), r"argument --optimizer: invalid choice: 'lbfgs' \(choose from '?adam'?, '?adamw", id="optimizer-unknown"),
     pytest.param(("--dropout", "1.5"), r"--dropout: every rate must lie in \[0, 1\); received 1\.5", id="dropout-1.5"),
     pytest.param(("--dropout", "0.1", "0.2"), r"--dropout: expected one rate or one per hidden layer \(1\); received \[0\.1, 0\.2\]", id="dropout-per-layer-count"),
-    pytest.param(("--momentum", "2"), r"--momentum: expected a number in \[0, 1\); received 2\.0", id="momentum-2"),
+    pytest.param(("--momentum", "2"), r"--momentum: expected a number in \[0, 1\]; received 2\.0", id="momentum-2"),
+    pytest.param(("--dtype", "float16"), r"dtype: expected 'float32' or 'float64'; received 'float16'", id="dtype-float16"),
+    pytest.param(("--validation", "0.1", "--early-stopping", "-1"), r"--early-stopping: expected patience as an integer >= 0; received -1", id="early-stopping-negative"),
     pytest.param(("--l2", "-1"), r"--l2: expected a finite number >= 0\.0; received -1\.0", id="l2-negative"),
     pytest.param(("--norm", "batch", "--norm-momentum", "2"), r"--norm-momentum: expected a number in \[0, 1\]; received 2\.0", id="norm-momentum-2"),
     pytest.param(("--norm", "batch", "--batch-size", "1"), r"--batch-size: norm='batch' needs at least 2 samples per batch", id="batch-norm-batch-size-1"),
@@ -184,6 +186,10 @@ CLI_CASES = [
     pytest.param(("--clip-norm", "0"), r"--clip-norm: expected a finite number > 0\.0; received 0\.0", id="clip-norm-0"),
     pytest.param(("--weight-decay", "0.1"), r"--weight-decay: only optimizer='adamw' takes a decoupled weight decay", id="weight-decay-without-adamw"),
 ]  # fmt: skip
+
+
+def test_momentum_one_is_accepted_as_in_scikit_learn() -> None:
+    assert xpnet.optim.Momentum(0.1, momentum=1.0).momentum == 1.0 == xpnet.optim.Nesterov(0.1, momentum=1).momentum
 
 
 @pytest.mark.parametrize(("args", "pattern"), CLI_CASES)

@@ -255,8 +255,9 @@ def test_cli_trains_on_two_ranks_and_rank_0_writes(tmp_path):
 @pytest.mark.parametrize(
     ("option", "message"),
     [(("--lr", "-1"), "--lr: expected a finite number > 0.0; received -1.0"),
-     (("--validation", "1.5"), "--validation: expected a fraction between 0 and 1, such as 0.1; received 1.5")],
-    ids=["lr", "validation"],
+     (("--validation", "1.5"), "--validation: expected a fraction between 0 and 1, such as 0.1; received 1.5"),
+     (("--norm", "batch"), "--norm: batch normalization is not supported in data-parallel training")],
+    ids=["lr", "validation", "batch-norm"],
 )  # fmt: skip
 def test_cli_bad_input_on_two_ranks_is_one_error_line_before_the_data(tmp_path, option, message):
     command = [*launcher(2), sys.executable, "-m", "xpnet", "train", "--limit", "600", "--epochs", "1", *option,

@@ -209,6 +209,7 @@ def test_resume_is_bit_exact_with_dropout_and_running_statistics(tmp_path):
     assert len(resumed.model.buffers) == 2
 
 
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # one sample: a constant x
 def test_batch_norm_refuses_a_batch_of_one_sample(rng):
     model = xpnet.MLP((4, 5, 3), norm="batch")
     x, y = data(rng, n=65)
@@ -221,6 +222,9 @@ def test_batch_norm_refuses_a_batch_of_one_sample(rng):
     xpnet.train((x, y), hidden=(5,), norm="layer", batch_size=32, epochs=1, progress=False, verbose=0)
     with pytest.raises(xpnet.XPNetValueError, match=r"batch_size: norm='batch' needs at least 2 samples per batch"):
         xpnet.train((x, y), hidden=(5,), norm="batch", batch_size=1, epochs=1, progress=False, verbose=0)
+    with pytest.raises(xpnet.XPNetValueError, match=r"x: norm='batch' needs at least 2 training samples; received 1"):
+        xpnet.train((x[:1], y[:1]), hidden=(5,), norm="batch", batch_size=1, epochs=1, progress=False, verbose=0)
+    xpnet.train((x, y), hidden=(), norm="batch", batch_size=1, epochs=1, progress=False, verbose=0)  # no hidden layer
 
 
 def test_a_given_model_fixes_its_architecture(rng):

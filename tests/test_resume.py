@@ -91,8 +91,10 @@ def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"lr": 0.1}))
     with pytest.raises(xpnet.XPNetValueError, match=r"validation: checkpoint None, now 0.25"):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"validation": 0.25}))
+    xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path / "ln", **(SETTINGS | {"epochs": 1, "norm": "layer"}))
     with pytest.raises(xpnet.XPNetValueError, match=r"norm_eps: checkpoint 1e-05, now 0.001"):
-        xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"norm_eps": 1e-3}))
+        xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path / "ln", resume=True,
+                    **(SETTINGS | {"epochs": 1, "norm": "layer", "norm_eps": 1e-3}))  # fmt: skip
 
 
 def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
@@ -109,6 +111,33 @@ def test_a_checkpoint_from_before_newer_settings_existed_resumes(tmp_path):
     assert [r["epoch"] for r in more.history] == [1, 2]
     with pytest.raises(xpnet.XPNetValueError, match=r"dropout: checkpoint 0.0, now \[0.5\]"):
         xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True, **(SETTINGS | {"dropout": 0.5}))
+
+
+def test_a_given_models_checkpoint_from_before_norm_settings_were_recorded_resumes(tmp_path):
+    """A model given with model= could carry other norm settings than train's defaults before train took them."""
+    x, y = data()
+
+    def model():
+        return xpnet.MLP((20, 32, 4), norm="layer", norm_eps=1e-3, device="cpu", seed=3)
+
+    settings = SETTINGS | {"epochs": 1, "lr_schedule": "constant"}
+    xpnet.train((x[:200], y[:200]), model=model(), checkpoint_dir=tmp_path, **settings)
+    tensors, meta = read_tensors(tmp_path / FILE_NAME, kind=KIND)
+    assert meta["config"]["norm_eps"] == 1e-3 and meta["config"]["norm_momentum"] is None  # layer norm: no momentum
+    del meta["config"]["norm_momentum"], meta["config"]["norm_eps"]
+    write_tensors(tmp_path / FILE_NAME, tensors, meta, kind=KIND)
+    more = xpnet.train(
+        (x[:200], y[:200]), model=model(), checkpoint_dir=tmp_path, resume=True, **(settings | {"epochs": 2})
+    )
+    assert [r["epoch"] for r in more.history] == [1, 2]
+
+
+def test_norm_settings_without_a_norm_do_not_stop_a_resume(tmp_path):
+    x, y = data()
+    xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, **(SETTINGS | {"epochs": 1, "lr_schedule": "constant"}))
+    more = xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, resume=True,
+                       **(SETTINGS | {"epochs": 2, "lr_schedule": "constant", "norm_eps": 1e-3}))  # fmt: skip
+    assert [r["epoch"] for r in more.history] == [1, 2] and more.history.meta["norm_eps"] is None
 
 
 def test_resume_without_a_checkpoint_starts_afresh_and_more_epochs_continue(tmp_path):

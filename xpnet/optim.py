@@ -96,7 +96,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = check_float("momentum", momentum, below=1.0)  # μ >= 1: the velocity never decays
+        self.momentum = check_float("momentum", momentum, high=1.0, high_inclusive=True)  # as scikit-learn's
 
     def _velocity(self, params: list[Array], i: int, g: Array) -> Array:
         velocity = self._buffers("velocity", params)
@@ -141,8 +141,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         super().__init__(lr)
-        self.beta1 = check_float("beta1", beta1, below=1.0)
-        self.beta2 = check_float("beta2", beta2, below=1.0)
+        self.beta1 = check_float("beta1", beta1, high=1.0)
+        self.beta2 = check_float("beta2", beta2, high=1.0)
         self.eps = check_float("eps", eps, low_inclusive=False)
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:
@@ -193,7 +193,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 1e-3, alpha: float = 0.99, eps: float = 1e-8) -> None:
         super().__init__(lr)
-        self.alpha = check_float("alpha", alpha, below=1.0)
+        self.alpha = check_float("alpha", alpha, high=1.0)
         self.eps = check_float("eps", eps, low_inclusive=False)
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:

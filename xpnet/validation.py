@@ -52,14 +52,24 @@ def check_hidden(hidden: Any, name: str = "hidden", example: str = "(512,)") -> 
 
 
 def check_float(
-    name: str, value: Any, *, low: float = 0.0, low_inclusive: bool = True, below: float | None = None
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    low_inclusive: bool = True,
+    high: float | None = None,
+    high_inclusive: bool = False,
 ) -> float:
-    """A finite real hyperparameter >= low (or > low), and < below when given, returned as a Python float."""
+    """A finite real hyperparameter >= low (or > low) and, when ``high`` is given, < high (or <= high), returned as
+    a Python float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise XPNetTypeError(f"{name}: expected a real number; received {describe(value)}")
     value = float(value)
-    if below is not None and not (math.isfinite(value) and low <= value < below):
-        raise XPNetValueError(f"{name}: expected a number in [{low:g}, {below:g}); received {value!r}")
+    if high is not None:
+        above = value > high if high_inclusive else value >= high
+        if not math.isfinite(value) or value < low or (value == low and not low_inclusive) or above:
+            interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+            raise XPNetValueError(f"{name}: expected a number in {interval}; received {value!r}")
     if not math.isfinite(value) or value < low or (value == low and not low_inclusive):
         relation = ">=" if low_inclusive else ">"
         raise XPNetValueError(f"{name}: expected a finite number {relation} {low}; received {value!r}")

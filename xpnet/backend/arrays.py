@@ -49,11 +49,17 @@ def dtype_name(dtype: Any) -> str:
         return str(dtype).rsplit(".", 1)[-1].strip("'>)")
 
 
-def float_dtype(target: Backend, dtype: Any) -> Any:
-    """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked against the device."""
+def float_name(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` for a name or dtype object; anything else is an error naming ``dtype``."""
     name = dtype_name(dtype)
     if name not in ("float32", "float64"):
         raise XPNetValueError(f"dtype: expected 'float32' or 'float64'; received {describe(dtype)}")
+    return name
+
+
+def float_dtype(target: Backend, dtype: Any) -> Any:
+    """The namespace's floating dtype for ``dtype`` (a name or dtype object), checked against the device."""
+    name = float_name(dtype)
     resolved = getattr(target.xp, name)
     if not target.supports_dtype(resolved):
         hint = " (on JAX, set JAX_ENABLE_X64=1 before it is imported)" if target.name == "jax" else ""

@@ -23,7 +23,7 @@ from ..io.format import save
 from ..nn.network import MLP
 from ..tabular import encode_labels
 from ..training import report
-from ..training.args import check_settings
+from ..training.args import check_batch_statistics, check_norm_alone, check_settings
 from ..training.train import train
 from .messages import as_flag
 
@@ -34,7 +34,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 NOT_OPTIONS = {"data", "y", "device", "callbacks", "model", "checkpoint_dir", "resume", "verbose"}
 
 
-def check_arguments(args: argparse.Namespace) -> None:
+def check_arguments(args: argparse.Namespace, session: Session | None) -> None:
     """Mistakes the arguments alone show, reported before any data is read, in the command line's words."""
     if args.validation is not None and not 0.0 < args.validation < 1.0:
         raise XPNetValueError(
@@ -45,6 +45,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.limit is not None and args.limit <= 0:
         raise XPNetValueError(f"--limit: expected a positive number of training samples; received {args.limit}")
     check_settings(TRAIN_DEFAULTS | train_options(args) | checkpointing(args))  # train()'s own checks, before the data
+    check_norm_alone(args.norm, session)
+    check_batch_statistics(args.norm, 2, args.batch_size)  # a batch of one sample: refused before the data too
 
 
 def train_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def make_output_folder(out: Path) -> None:
 def train_command(args: argparse.Namespace) -> int:
     session = start_session(args.distributed)
     if session is None:
-        check_arguments(args)
+        check_arguments(args, None)
         _train(args, None)
         return 0
     session.error_text = lambda exc: f"xpnet: error: {as_flag(str(exc), args)}"
@@ -101,7 +103,7 @@ def train_command(args: argparse.Namespace) -> int:
         session.on_interrupt = lambda: print(f"xpnet: continue with: {command}", file=sys.stderr, flush=True)
     with session.guard():
         try:
-            check_arguments(args)  # inside the session: bad arguments are reported once, by rank 0
+            check_arguments(args, session)  # inside the session: bad arguments are reported once, by rank 0
             _train(args, session)
         except (TrainingDivergedError, RanksDisagreeError):  # raised on every rank: reported once, by rank 0
             if session.is_root:

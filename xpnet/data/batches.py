@@ -44,11 +44,15 @@ def check_batch_size(batch_size: Any) -> int:
     return int(batch_size)
 
 
+def check_placement(placement: Any) -> str:
+    if not isinstance(placement, str) or placement not in PLACEMENTS:
+        raise XPNetValueError(f"placement: expected one of {list(PLACEMENTS)}; received {describe(placement)}")
+    return placement
+
+
 def choose_placement(placement: str, nbytes: int, target: Backend, budget_fraction: float = 0.5) -> str:
     """Resolve ``"auto"``: keep the data on the device when it takes at most ``budget_fraction`` of free memory."""
-    if placement not in PLACEMENTS:
-        raise XPNetValueError(f"placement: expected one of {list(PLACEMENTS)}; received {describe(placement)}")
-    if placement != "auto":
+    if check_placement(placement) != "auto":
         return placement
     free = free_memory(target)
     return "device" if free is None or nbytes <= budget_fraction * free else "stream"

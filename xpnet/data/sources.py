@@ -134,18 +134,25 @@ def n_outputs(y: Any, loss: str) -> int:
     return largest + 1
 
 
-def split_validation(
-    x: Any, y: Any, validation: Any, rng: np.random.Generator, backend: Backend
-) -> tuple[Any, Any, Any]:
-    """Hold out ``validation`` (a fraction, drawn with ``rng``) or take explicit ``(x_val, y_val)``."""
-    if validation is None:
-        return x, y, None
-    if isinstance(validation, (tuple, list)) and len(validation) == 2:
-        return x, y, tuple(validation)
+def check_validation(validation: Any) -> Any:
+    """``validation`` as :func:`xpnet.train` takes it: None, a fraction in (0, 1) or a pair ``(x_val, y_val)``."""
+    if validation is None or (isinstance(validation, (tuple, list)) and len(validation) == 2):
+        return validation
     if isinstance(validation, bool) or not isinstance(validation, (float, int)) or not 0.0 < validation < 1.0:
         raise XPNetValueError(
             f"validation: expected a fraction in (0, 1) or (x_val, y_val); received {describe(validation)}"
         )
+    return validation
+
+
+def split_validation(
+    x: Any, y: Any, validation: Any, rng: np.random.Generator, backend: Backend
+) -> tuple[Any, Any, Any]:
+    """Hold out ``validation`` (a fraction, drawn with ``rng``) or take explicit ``(x_val, y_val)``."""
+    if check_validation(validation) is None:
+        return x, y, None
+    if isinstance(validation, (tuple, list)):
+        return x, y, tuple(validation)
     n = x.shape[0]
     n_val = round(n * validation)
     if not 0 < n_val < n:

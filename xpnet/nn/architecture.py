@@ -60,9 +60,7 @@ def check_architecture(
         raise XPNetValueError(f"dropout: every rate must lie in [0, 1); received {list(rates)}")
     if norm not in NORMS:
         raise XPNetValueError(f"norm: expected None, 'batch' or 'layer'; received {describe(norm)}")
-    momentum = check_float("norm_momentum", norm_momentum)
-    if momentum > 1.0:
-        raise XPNetValueError(f"norm_momentum: expected a number in [0, 1]; received {momentum!r}")
+    momentum = check_float("norm_momentum", norm_momentum, high=1.0, high_inclusive=True)
     return Architecture(activation, rates, norm, momentum, check_float("norm_eps", norm_eps, low_inclusive=False))
 
 

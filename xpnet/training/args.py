@@ -10,14 +10,16 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..backend import Backend, backend_of, dtype_name, is_host_array, resolve, resolve_local, satisfies
-from ..data.batches import check_batch_size
+from ..backend import Backend, backend_of, dtype_name, float_name, is_host_array, resolve, resolve_local, satisfies
+from ..data.batches import check_batch_size, check_placement
+from ..data.sources import check_validation
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from ..nn.architecture import check_architecture
 from ..nn.losses import get_loss
 from ..nn.network import MLP, check_model
 from ..optim import Optimizer, make_optimizer
 from ..validation import check_array, check_float, check_hidden
+from .callbacks import EarlyStopping
 from .schedules import Schedule, get_schedule
 
 Callback = Callable[[dict[str, Any], MLP], Any]
@@ -38,6 +40,7 @@ class Settings:
     hidden: Sequence[int]
     model: MLP | None
     opt: Optimizer
+    stopping: EarlyStopping | None
 
 
 def check_settings(args: dict[str, Any]) -> Settings:
@@ -59,14 +62,20 @@ def check_settings(args: dict[str, Any]) -> Settings:
         check_architecture(
             len(hidden), args["activation"], args["dropout"], args["norm"], args["norm_momentum"], args["norm_eps"]
         )
-    check_batch_statistics(model.arch.norm if model is not None else args["norm"], 2, batch_size)  # before the data
+    if args["dtype"] is not None:
+        float_name(args["dtype"])
+    check_placement(args["placement"])
+    check_validation(args["validation"])
+    stopping = args["early_stopping"]
+    if stopping is not None and not isinstance(stopping, EarlyStopping):
+        stopping = EarlyStopping(stopping)
     if args["resume"] and not isinstance(args["seed"], (int, np.integer)):
         raise XPNetValueError(
             f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(args['seed'])}"
         )
     if args["checkpoint_dir"] is None and (args["resume"] or every is not None):
         raise XPNetValueError("checkpoint_dir: resume and checkpoint_every need a checkpoint_dir; received None")
-    if args["early_stopping"] is not None and args["validation"] is None:
+    if stopping is not None and args["validation"] is None:
         raise XPNetValueError("early_stopping: needs validation data; pass validation=0.1 or (x_val, y_val)")
     optimizer, weight_decay = args["optimizer"], args["weight_decay"]
     if isinstance(optimizer, Optimizer) and weight_decay is not None:
@@ -79,7 +88,7 @@ def check_settings(args: dict[str, Any]) -> Settings:
         if isinstance(optimizer, Optimizer)
         else make_optimizer(optimizer, lr, momentum=args["momentum"], weight_decay=weight_decay)
     )
-    return Settings(epochs, batch_size, hooks, l2, verbose, schedule, every, clip_norm, hidden, model, opt)
+    return Settings(epochs, batch_size, hooks, l2, verbose, schedule, every, clip_norm, hidden, model, opt, stopping)
 
 
 def check_epochs(epochs: Any) -> int:
@@ -182,13 +191,13 @@ def check_batch_statistics(norm: str | None, n: int, batch_size: int) -> None:
     """Batch norm cannot normalize a batch of one sample (its variance is undefined): no batch may hold one."""
     if norm != "batch":
         return
+    if n == 1:
+        raise XPNetValueError("x: norm='batch' needs at least 2 training samples; received 1")
     if batch_size == 1:
         raise XPNetValueError(
             "batch_size: norm='batch' needs at least 2 samples per batch (one sample has no variance); received 1; "
             "use a larger batch_size or norm='layer'"
         )
-    if n == 1:
-        raise XPNetValueError("x: norm='batch' needs at least 2 training samples; received 1")
     if n > batch_size and n % batch_size == 1:
         other = next(b for b in range(batch_size + 1, n + 1) if n == b or n % b != 1)
         raise XPNetValueError(
@@ -220,7 +229,8 @@ def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: d
         "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
         "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),
         "dropout": list(arch.dropout) if any(arch.dropout) else 0.0, "norm": arch.norm,
-        "norm_momentum": arch.norm_momentum, "norm_eps": arch.norm_eps,
+        "norm_momentum": arch.norm_momentum if arch.norm == "batch" else None,  # only what acts on the network
+        "norm_eps": arch.norm_eps if arch.norm else None,
         "clip_norm": args["clip_norm"], "weight_decay": getattr(opt, "weight_decay", None),
         "validation": _validation_setting(args["validation"]),
     }  # fmt: skip

@@ -31,12 +31,12 @@ _ADDED_LATER = {
     "ranks": 1,
     "dropout": 0.0,
     "norm": None,
-    "norm_momentum": 0.1,
-    "norm_eps": 1e-5,
     "clip_norm": None,
     "weight_decay": None,
 }  # settings newer than format version 1, with their defaults
-_RECORDED_LATER = ("validation",)  # settings older checkpoints did not record: compared only when recorded
+# Settings older checkpoints did not record, compared only when recorded: before xpnet.train took norm_momentum and
+# norm_eps, a model given with model= could already have other values than the defaults.
+_RECORDED_LATER = ("validation", "norm_momentum", "norm_eps")
 KIND = "xpnet.checkpoint"
 
 

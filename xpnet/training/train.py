@@ -193,7 +193,7 @@ def train(
         checked.verbose,
     )
     schedule, every, clip_norm, hidden = checked.schedule, checked.every, checked.clip_norm, checked.hidden
-    model, opt = checked.model, checked.opt
+    model, opt, stopping = checked.model, checked.opt, checked.stopping
     lr = opt.lr
     session = start_session(distributed)
     check_norm_alone((model.arch.norm if model is not None else norm), session)
@@ -220,14 +220,14 @@ def train(
             model.image_shape = source.image_shape
             if standardize:
                 model.set_standardization(*standardization(ready.x, source.scale))
-        check_batch_statistics(model.arch.norm, ready.x.shape[0], batch_size)
+        check_batch_statistics(model.arch.norm if len(model.sizes) > 2 else None, ready.x.shape[0], batch_size)
         x, y = model._check_data(ready.x, ready.y)
         val = None if ready.val is None else model._check_data(*ready.val)
         test = None if ready.test is None else model._check_data(*ready.test)  # checked now, not after hours
         batches = Batches(x, y, backend, model.dtype, batch_size=batch_size, rng=shuffle_rng if shuffle else None,
                           placement=placement, scale=source.scale, shard=None if session is None else session.shard)  # fmt: skip
-        if early_stopping is not None:
-            hooks.append(early_stopping if isinstance(early_stopping, EarlyStopping) else EarlyStopping(early_stopping))
+        if stopping is not None:
+            hooks.append(stopping)
         history = History(meta=run_meta(source.name, backend.spec, batches, model, opt, locals()))
         config = {k: history.meta[k] for k in RESUME_KEYS} | {"n_train": batches.n}
         config |= {"ranks": history.meta["ranks"], "epochs": epochs}
