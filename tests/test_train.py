@@ -219,3 +219,12 @@ def test_resume_needs_an_integer_seed(tmp_path):
     x, y = blobs(n=40)
     with pytest.raises(xpnet.XPNetValueError, match="seed: resume needs an integer seed"):
         xpnet.train((x, y), device="cpu", epochs=1, progress=False, checkpoint_dir=tmp_path, resume=True, seed=None)
+
+
+@pytest.mark.parametrize(("optimizer", "lr"), [("momentum", 0.05), ("sgd", 0.05), ("adam", 1e-3), ("rmsprop", 1e-3)])
+def test_each_optimizer_gets_its_own_default_learning_rate(optimizer, lr):
+    x, y = blobs(n=64)
+    result = xpnet.train((x, y), hidden=(4,), optimizer=optimizer, epochs=1, device="cpu", progress=False, verbose=0)
+    assert result.optimizer.lr == lr and result.history.meta["lr"] == lr
+    given = xpnet.train((x, y), hidden=(4,), optimizer=optimizer, lr=0.2, epochs=1, device="cpu", verbose=0)
+    assert given.optimizer.lr == 0.2 and given.history.meta["lr"] == 0.2

@@ -218,14 +218,23 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 
-def make_optimizer(name: str, lr: float, **options: float | None) -> Optimizer:
-    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``).
+# The peak learning rate each optimizer gets when none is given: the rate the reference MLPs train well at with
+# gradient steps, and the usual 1e-3 of the optimizers that divide the gradient by its running scale (at 0.05 Adam
+# and RMSprop jump out of the minimum: MNIST 80% and a diverging loss after an epoch, against 87% at 1e-3).
+DEFAULT_LR: dict[str, float] = {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3, "adamw": 1e-3,
+                                "rmsprop": 1e-3}  # fmt: skip
+
+
+def make_optimizer(name: str, lr: float | None = None, **options: float | None) -> Optimizer:
+    """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``)
+    with peak learning rate ``lr`` (None: :data:`DEFAULT_LR` of that optimizer).
 
     Options given as None are ignored, and so is ``momentum`` for optimizers without one (it has a default in
     :func:`xpnet.train`); ``weight_decay`` for any optimizer but AdamW is an error (``l2`` is the coupled penalty).
     """
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise XPNetValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}; received {describe(name)}")
+    lr = DEFAULT_LR[name] if lr is None else lr
     cls = OPTIMIZERS[name]
     accepted = inspect.signature(cls).parameters
     if options.get("weight_decay") is not None and "weight_decay" not in accepted:

@@ -103,7 +103,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--loss", type=lower, choices=sorted(LOSSES), default=d["loss"], help="loss function")
     t.add_argument("--optimizer", type=lower, choices=sorted(OPTIMIZERS), default=d["optimizer"], help="update rule")
-    t.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate")
+    t.add_argument("--lr", type=float, default=d["lr"],
+                   help="peak learning rate (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop)")  # fmt: skip
     t.add_argument("--momentum", type=float, default=d["momentum"], help="momentum coefficient")
     t.add_argument("--batch-size", type=int, default=d["batch_size"], help="samples per step")
     t.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the weights")

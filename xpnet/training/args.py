@@ -48,7 +48,8 @@ def check_settings(args: dict[str, Any]) -> Settings:
     reported before any data is read (``xpnet train`` calls this first too); each error names the argument."""
     epochs, batch_size = check_epochs(args["epochs"]), check_batch_size(args["batch_size"])
     hooks, verbose = check_callbacks(args["callbacks"]), check_verbose(args["verbose"])
-    lr, l2 = check_float("lr", args["lr"], low_inclusive=False), check_float("l2", args["l2"])
+    lr = None if args["lr"] is None else check_float("lr", args["lr"], low_inclusive=False)
+    l2 = check_float("l2", args["l2"])
     schedule, every = get_schedule(args["lr_schedule"]), check_every(args["checkpoint_every"])
     clip_norm = args["clip_norm"]
     clip_norm = None if clip_norm is None else check_float("clip_norm", clip_norm, low_inclusive=False)
@@ -224,7 +225,7 @@ def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: d
         "xpnet": __version__, "data": data, "device": device, "placement": batches.placement,
         "sizes": list(model.sizes), "activation": model.activation, "loss": model.loss,
         "dtype": dtype_name(model.dtype), "optimizer": optimizer if isinstance(optimizer, str) else type(opt).__name__.lower(),
-        "lr": args["lr"], "momentum": args["momentum"], "l2": args["l2"], "batch_size": args["batch_size"],
+        "lr": opt.lr, "momentum": args["momentum"], "l2": args["l2"], "batch_size": args["batch_size"],
         "lr_schedule": schedule if isinstance(schedule, str) else "custom", "epochs": args["epochs"],
         "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
         "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),

@@ -75,7 +75,7 @@ def train(
     epochs: int = 20,
     batch_size: int = 128,
     optimizer: str | Optimizer = "momentum",
-    lr: float = 0.05,
+    lr: float | None = None,
     momentum: float = 0.9,
     l2: float = 1e-4,
     lr_schedule: str | Schedule = "cosine",
@@ -124,8 +124,11 @@ def train(
     optimizer : {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"} or Optimizer
         An optimizer object continues with its state (velocities, moments, step count) and its own ``lr`` as the
         peak rate; ``lr`` and ``momentum`` are then ignored.
-    lr, momentum, l2 : float
-        Peak learning rate; momentum coefficient; L2 penalty ``½·l2·Σ‖W‖²``.
+    lr : float, optional
+        Peak learning rate; default: the optimizer's (0.05 for ``sgd``, ``momentum`` and ``nesterov``, 1e-3 for
+        ``adam``, ``adamw`` and ``rmsprop``: ``xpnet.optim.DEFAULT_LR``).
+    momentum, l2 : float
+        Momentum coefficient; L2 penalty ``½·l2·Σ‖W‖²``.
     lr_schedule : {"constant", "step", "cosine"} or callable
         Factor applied to ``lr`` as a function of the fraction of training done.
     validation : float or (x_val, y_val), optional
