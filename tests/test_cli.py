@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,14 @@ def test_plot_functions_check_input_and_name_the_install(tmp_path: Path, monkeyp
         plot_errors(np.zeros((3, 784)), np.zeros(3, int), np.zeros(4, int), tmp_path / "e.png")
     with pytest.raises(xpnet.XPNetValueError, match="no epochs"):
         plot_history(xpnet.History(), tmp_path / "c.png")
+    with pytest.raises(xpnet.XPNetValueError, match=r"path: '.*c\.xyz' names no image format matplotlib writes; "
+                       r"expected a suffix among .*\.pdf, .*\.png, .*\.svg"):  # fmt: skip
+        plot_history([{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5}], tmp_path / "c.xyz")
+    assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a regression run: no empty accuracy panel, no legend without lines
+        plot_history([{"epoch": 1, "train_loss": 1.0, "train_accuracy": None}], tmp_path / "r.svg")
+    assert (tmp_path / "r.svg").read_text().count("<svg") == 1
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
     with pytest.raises(xpnet.XPNetError, match=re.escape('pip install "xpnet[plot]"')):
         plot_history([{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5}], tmp_path / "c.png")

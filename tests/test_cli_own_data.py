@@ -273,6 +273,9 @@ def test_plot_without_matplotlib_and_of_a_missing_file(tmp_path: Path) -> None:
     assert (
         'plotting needs matplotlib, which is not installed; install it with: pip install "xpnet[plot]"' in done.stderr
     )
+    suffix = run_cli("plot", str(history), "-o", str(tmp_path / "c.xyz"))
+    assert suffix.returncode == 2 and "Traceback" not in suffix.stderr
+    assert "xpnet: error: --output: " in suffix.stderr and "names no image format matplotlib writes" in suffix.stderr
     missing = run_cli("plot", "nope.json", cwd=tmp_path)
     assert missing.returncode == 2
     assert (

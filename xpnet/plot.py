@@ -16,8 +16,9 @@ import numpy as np
 
 from .datasets.remote import MissingDependencyError
 from .errors import XPNetValueError
+from .io.atomic import atomic_open
 
-__all__ = ["plot_errors", "plot_history"]
+__all__ = ["image_path", "plot_errors", "plot_history"]
 
 
 def _new_figure(**options: Any) -> Any:
@@ -34,11 +35,26 @@ def _new_figure(**options: Any) -> Any:
     return figure
 
 
-def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``figure`` to ``path`` (format from the suffix), creating missing parent folders."""
+def image_path(path: str | os.PathLike[str], name: str = "path") -> Path:
+    """``path`` checked to end in an image format matplotlib writes (``.png``, ``.pdf``, ``.svg``, ...)."""
+    _new_figure()  # says how to install matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    if path.suffix[1:].lower() not in formats:
+        raise XPNetValueError(
+            f"{name}: {str(path)!r} names no image format matplotlib writes; expected a suffix among "
+            f"{', '.join('.' + kind for kind in sorted(formats))}"
+        )
+    return path
+
+
+def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``figure`` to ``path`` (format from the suffix), atomically, creating missing parent folders."""
+    path = image_path(path)
+    with atomic_open(path, "wb") as f:
+        figure.savefig(f, format=path.suffix[1:].lower(), dpi=120)
     return path
 
 
@@ -71,7 +87,9 @@ def plot_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     figure = _new_figure(figsize=(10, 4), layout="constrained")  # first: says how to install matplotlib
     from matplotlib.ticker import MaxNLocator
 
-    for ax, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
+    metrics = ("loss", "accuracy") if any(r.get("train_accuracy") is not None for r in history) else ("loss",)
+    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):  # a regression run (mse) has no accuracy: its loss alone
         for split in ("train", "val"):
             key = f"{split}_{metric}"
             points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]

@@ -120,6 +120,8 @@ def plot_command(args: argparse.Namespace) -> None:
     from .. import plot
 
     path = Path(args.path)
+    if args.output is not None:
+        plot.image_path(args.output, "--output")  # before the history is read
     if args.errors:
         written = plot.plot_errors(*_load_errors(path), args.output or path / "errors.png")
     else:

@@ -44,6 +44,15 @@ def check_arguments(args: argparse.Namespace, session: Session | None) -> None:
         raise XPNetValueError("--early-stopping: needs a validation set to watch; add --validation 0.1 (a fraction)")
     if args.limit is not None and args.limit <= 0:
         raise XPNetValueError(f"--limit: expected a positive number of training samples; received {args.limit}")
+    if args.checkpoint_every is not None and not (args.checkpoint_dir or args.resume):
+        raise XPNetValueError(
+            "--checkpoint-every: needs a folder to write the checkpoints into; add --checkpoint-dir DIR"
+        )
+    for flag, folder in (("--resume", args.resume), ("--checkpoint-dir", args.checkpoint_dir)):
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            raise XPNetValueError(
+                f"{flag}: {folder} is a file; expected the folder that holds (or will hold) the checkpoint"
+            )
     check_settings(TRAIN_DEFAULTS | train_options(args) | checkpointing(args))  # train()'s own checks, before the data
     check_norm_alone(args.norm, session)
     check_batch_statistics(args.norm, 2, args.batch_size)  # a batch of one sample: refused before the data too

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,16 +17,23 @@ from ..errors import XPNetTypeError, XPNetValueError, describe
 Seed = int | np.random.SeedSequence | np.random.Generator | None
 
 
-def generators(seed: Seed, count: int = 2) -> list[np.random.Generator]:
-    """Independent host generators (init, shuffling, ...) spawned from one ``seed``."""
+def check_seed(seed: Any) -> None:
+    """A seed :func:`generators` takes: a non-negative int, a numpy SeedSequence or Generator, or None."""
     if isinstance(seed, np.random.Generator):
-        return list(seed.spawn(count))
+        return
     if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence))):
         raise XPNetTypeError(
             f"seed: expected an int, a numpy SeedSequence or Generator, or None; received {describe(seed)}"
         )
     if isinstance(seed, (int, np.integer)) and seed < 0:
         raise XPNetValueError(f"seed: expected a non-negative integer; received {seed}")
+
+
+def generators(seed: Seed, count: int = 2) -> list[np.random.Generator]:
+    """Independent host generators (init, shuffling, ...) spawned from one ``seed``."""
+    check_seed(seed)
+    if isinstance(seed, np.random.Generator):
+        return list(seed.spawn(count))
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [np.random.default_rng(child) for child in sequence.spawn(count)]
 

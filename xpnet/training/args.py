@@ -3,6 +3,7 @@ and the small decisions made from the arguments alone."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from ..data.batches import check_batch_size, check_placement
 from ..data.sources import check_validation
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
 from ..nn.architecture import check_architecture
+from ..nn.init import check_seed
 from ..nn.losses import get_loss
 from ..nn.network import MLP, check_model
 from ..optim import Optimizer, make_optimizer
@@ -70,6 +72,13 @@ def check_settings(args: dict[str, Any]) -> Settings:
     stopping = args["early_stopping"]
     if stopping is not None and not isinstance(stopping, EarlyStopping):
         stopping = EarlyStopping(stopping)
+    check_seed(args["seed"])
+    folder = args["checkpoint_dir"]
+    if folder is not None and os.path.exists(folder) and not os.path.isdir(folder):
+        raise XPNetValueError(
+            f"checkpoint_dir: {os.fspath(folder)!r} is a file; expected a folder (for checkpoint.safetensors and "
+            "history.json)"
+        )
     if args["resume"] and not isinstance(args["seed"], (int, np.integer)):
         raise XPNetValueError(
             f"seed: resume needs an integer seed, so the validation split and batch order can be redrawn; received {describe(args['seed'])}"
