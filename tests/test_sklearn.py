@@ -146,6 +146,7 @@ def test_early_stopping_and_bad_parameters():
         ),
         (dict(batch_size=0), r"batch_size: expected 'auto' or a positive integer"),
         (dict(max_iter=0), r"max_iter: expected a positive integer"),
+        (dict(alpha=-1), r"alpha: expected a finite number >= 0\.0; received -1"),  # not the l2 it becomes
         (
             dict(optimizer="lbfgs"),
             r"optimizer: expected one of \['adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd'\]",

@@ -61,6 +61,11 @@ def load_data(data: Any, y: Any = None) -> DataSource:
                 raise XPNetValueError("data: expected ((x, y), (x_test, y_test)) with two pairs")
             return _from_arrays("arrays", first[0], first[1], (second[0], second[1]))
         return _from_arrays("arrays", first, second, None)
+    if len(getattr(data, "shape", ())) == 2:  # an array or table x: its labels were left out
+        raise XPNetTypeError(
+            f"y: missing; received x of shape {tuple(data.shape)} alone: pass the labels or targets too, as "
+            "train(x, y) or train((x, y))"
+        )
     raise XPNetTypeError(
         "data: expected a data set name or file, x and y (train(x, y)), (x, y) or ((x, y), (x_test, y_test)); "
         f"received {describe(data)}"

@@ -24,7 +24,7 @@ from ..nn.architecture import check_architecture
 from ..nn.network import MLP
 from ..optim import Optimizer, make_optimizer
 from ..training.train import train
-from ..validation import check_hidden
+from ..validation import check_float, check_hidden
 from ._stopping import _Stopper
 
 _NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
@@ -126,6 +126,7 @@ class XPNetMLP(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise XPNetValueError(f"{name}: expected a positive integer; received {describe(value)}")
+        check_float("alpha", self.alpha)  # named as the user set it, not as the l2 it becomes
         if self.early_stopping and not 0.0 < self.validation_fraction < 1.0:
             raise XPNetValueError(
                 f"validation_fraction: expected a fraction in (0, 1); received {describe(self.validation_fraction)}"
