@@ -211,6 +211,11 @@ def test_train_resume_continues_a_checkpointed_run(tmp_path: Path) -> None:
     table = [line.split()[0] for line in again.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert table == ["2"]  # epoch 1 came from the checkpoint
     assert [r["epoch"] for r in json.loads((tmp_path / "o" / "history.json").read_text())["epochs"]] == [1, 2]
+    done = run_cli(*args, "--epochs", "2", "--resume", str(tmp_path / "ck"))  # the run is complete
+    assert done.returncode == 0, done.stderr
+    assert "(the run finished its 2 epochs: nothing to train; more epochs continue it)" in done.stdout
+    short = run_cli(*args, "--epochs", "1", "--resume", str(tmp_path / "ck"))
+    assert short.returncode == 2 and "pass epochs=2 (the run it belongs to) or more" in short.stderr
 
 
 def test_names_are_case_insensitive_like_device_specs() -> None:

@@ -173,6 +173,6 @@ def _refuse_ending_before(directory: str | os.PathLike, meta: dict[str, Any], ep
     if isinstance(epochs, int) and epochs < needed and not meta.get("stopped_early"):
         raise XPNetValueError(
             f"epochs: the checkpoint in {directory} is at epoch {epoch}, step {position}; a run of {epochs} epochs "
-            f"would end before it and train nothing: pass epochs={needed} or more to continue it, or choose a new "
-            "checkpoint_dir"
+            f"would end before it and train nothing: pass epochs={needed} (the run it belongs to) or more, or choose a "
+            "new checkpoint_dir"
         )

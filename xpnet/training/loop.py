@@ -222,8 +222,12 @@ def attach_checkpoints(
     if start is not None:
         loop.last_checkpoint = (str(directory), start)
     if say:
-        found = (
-            f"at epoch {start.epoch}, step {start.position}" if start else "(no checkpoint there yet: from the start)"
-        )
+        if start is None:
+            found = "(no checkpoint there yet: from the start)"
+        elif start.epoch > loop.epochs or start.stopped_early:
+            done = "stopped early" if start.stopped_early else f"finished its {loop.epochs} epochs"
+            found = f"(the run {done}: nothing to train; more epochs continue it)"
+        else:
+            found = f"at epoch {start.epoch}, step {start.position}"
         print(f"resuming from {directory} {found}", flush=True)
     return start
