@@ -114,6 +114,7 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y, Y)), xpnet.XPNetTypeError, r"(?s)data: expected .*\(x, y\).*; received \(array.*\(type tuple\)", id="data-3-tuple"),
     pytest.param(lambda: train(((X, Y), (X,))), xpnet.XPNetValueError, r"data: expected \(\(x, y\), \(x_test, y_test\)\) with two pairs", id="data-test-not-a-pair"),
     pytest.param(lambda: train(((X, Y), (X[:, :2], Y))), xpnet.XPNetValueError, r"x(_test)?: .*received shape \(6, 2\)", id="data-test-features"),
+    pytest.param(lambda: train((X, np.array(["ant", "bee"] * 3)), loss="mse"), xpnet.XPNetValueError, r"y: loss='mse' regresses numeric targets; received class names \('ant', 'bee'\): classify them with loss='cross_entropy'", id="mse-class-names"),
     pytest.param(lambda: train(X), xpnet.XPNetTypeError, r"y: missing; received x of shape \(6, 3\) alone: pass the labels or targets too, as train\(x, y\)", id="y-missing"),
     pytest.param(lambda: train(None), xpnet.XPNetTypeError, r"data: expected .*received None", id="data-None"),
     pytest.param(lambda: train("cifar10"), xpnet.XPNetValueError, r"data: 'cifar10' is neither a data set name \['mnist', 'fashion-mnist', 'kmnist'\] nor an existing .npz or .csv file", id="data-unknown-name"),

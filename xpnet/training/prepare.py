@@ -45,6 +45,12 @@ def prepare(
     standardize: bool = False,
 ) -> Prepared:
     """Check ``source`` for ``loss`` on ``backend``; ``n_features``/``n_out`` are a continued model's widths."""
+    if loss == "mse" and source.classes is not None:
+        shown = ", ".join(repr(c) for c in source.classes[:5]) + (", ..." if len(source.classes) > 5 else "")
+        raise XPNetValueError(
+            f"y: loss='mse' regresses numeric targets; received class names ({shown}): classify them with "
+            "loss='cross_entropy', or pass numbers"
+        )
     if loss == "mse":  # regression: one target per row is a column of targets
         source = dataclasses.replace(
             source,
