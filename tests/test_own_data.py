@@ -113,8 +113,14 @@ def test_one_hot_labels_under_cross_entropy_say_the_fix():
         (lambda x, y: (np.ones_like(x), y), r"every feature is constant"),
         (lambda x, y: (x, y + 1), r"y: labels run from 1 to 3 and class 0 never occurs; .*pass y - 1"),
         (lambda x, y: (x, np.full_like(y, 2)), r"y: every label is 2: with a single class there is nothing to tell"),
+        (
+            lambda x, y: (x, y * 10),
+            r"y: labels run from 0 to 20 but 18 of those 21 classes never occur \(1, 2, 3, 4, 5, "
+            r"\.\.\.\); each still gets an output\. .*np\.unique\(y, return_inverse=True\)\[1\]",
+        ),
+        (lambda x, y: (x, np.where(y == 1, 2, y)), r"but 1 of those 3 classes never occurs \(1\)"),
     ],
-    ids=["pixels", "float-pixels", "float-table", "large", "constant", "one-based", "one-class"],
+    ids=["pixels", "float-pixels", "float-table", "large", "constant", "one-based", "one-class", "codes", "a-gap"],
 )
 def test_inputs_that_train_to_chance_warn(make, message):
     x, y = make(*blobs(n=60))

@@ -62,8 +62,8 @@ def check_inputs_scale(x: Any, *, scaled: bool) -> None:
 
 
 def check_labels(y: Any, loss: str) -> None:
-    """Warn when integer class labels are all one class, or never use class 0 (1-based labels waste an output and
-    skew the start)."""
+    """Warn when integer class labels are all one class, never use class 0 (1-based labels waste an output and
+    skew the start) or skip classes (codes such as 10, 20, 30 taken for class indices)."""
     if loss != "cross_entropy" or not isinstance(y, np.ndarray) or y.ndim != 1 or y.size == 0:
         return
     if y.dtype.kind not in "iu":
@@ -79,6 +79,16 @@ def check_labels(y: Any, loss: str) -> None:
             f"y: labels run from {low} to {high} and class 0 never occurs; the network gets {high + 1} outputs, one "
             "never used. If the labels are 1-based, pass y - 1 (in a file: number them from 0, or use class names)"
         )
+    else:
+        absent = np.flatnonzero(np.bincount(y, minlength=high + 1) == 0)
+        if absent.size:
+            shown = ", ".join(str(c) for c in absent[:5]) + (", ..." if absent.size > 5 else "")
+            _warn(
+                f"y: labels run from 0 to {high} but {absent.size} of those {high + 1} classes "
+                f"{'never occurs' if absent.size == 1 else 'never occur'} ({shown}); "
+                "each still gets an output. If the labels are codes rather than class indices, renumber them with "
+                "np.unique(y, return_inverse=True)[1] (or use class names)"
+            )
 
 
 def one_hot_hint(y: Any) -> str:
