@@ -215,7 +215,10 @@ def test_train_resume_continues_a_checkpointed_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "(the run finished its 2 epochs: nothing to train; more epochs continue it)" in done.stdout
     short = run_cli(*args, "--epochs", "1", "--resume", str(tmp_path / "ck"))
-    assert short.returncode == 2 and "pass epochs=2 (the run it belongs to) or more" in short.stderr
+    assert (
+        short.returncode == 2
+        and "pass epochs=3 or more to continue it (epochs=2 takes it as it stands)" in short.stderr
+    )
 
 
 def test_names_are_case_insensitive_like_device_specs() -> None:

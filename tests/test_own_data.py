@@ -165,11 +165,14 @@ def test_resume_says_where_and_warns_about_a_changed_schedule(tmp_path, capsys):
     xpnet.train(x, y, **{**settings, "epochs": 2})
     capsys.readouterr()
     xpnet.train(x, y, resume=True, **{**settings, "epochs": 2})
-    assert f"resuming from {tmp_path / 'ck'} at epoch 3, step 0" in capsys.readouterr().out
+    assert (
+        f"resuming from {tmp_path / 'ck'} (the run finished its 2 epochs: nothing to train" in capsys.readouterr().out
+    )
     with pytest.warns(UserWarning, match=r"set for 2 epochs and this one for 4: the cosine learning-rate schedule"):
         xpnet.train(x, y, resume=True, **{**settings, "epochs": 4})
     with pytest.raises(xpnet.XPNetValueError, match=r"epochs: the checkpoint in .* is at epoch 5, step 0; a run of 3 "
-                       r"epochs would end before it and train nothing: pass epochs=4 or more"):  # fmt: skip
+                       r"epochs would end before it and train nothing: pass epochs=5 or more to continue it \(epochs=4 takes it as "
+                       r"it stands\)"):  # fmt: skip
         xpnet.train(x, y, resume=True, **{**settings, "epochs": 3})
     from xpnet.training.checkpoint import _refuse_ending_before
 

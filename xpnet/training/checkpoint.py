@@ -171,8 +171,12 @@ def _refuse_ending_before(directory: str | os.PathLike, meta: dict[str, Any], ep
     epoch, position = int(meta["epoch"]), int(meta["position"])
     needed = epoch if position else epoch - 1  # finish the epoch in progress; at an epoch's start, the ones done
     if isinstance(epochs, int) and epochs < needed and not meta.get("stopped_early"):
+        fix = (
+            f"epochs={needed} or more to continue it"
+            if position
+            else f"epochs={needed + 1} or more to continue it (epochs={needed} takes it as it stands)"
+        )
         raise XPNetValueError(
             f"epochs: the checkpoint in {directory} is at epoch {epoch}, step {position}; a run of {epochs} epochs "
-            f"would end before it and train nothing: pass epochs={needed} (the run it belongs to) or more, or choose a "
-            "new checkpoint_dir"
+            f"would end before it and train nothing: pass {fix}, or choose a new checkpoint_dir"
         )
