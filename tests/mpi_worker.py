@@ -3,7 +3,7 @@
 ``python mpi_worker.py SPEC_JSON OUT_PREFIX``: trains on :func:`make_data` with ``SPEC["train"]`` as keyword
 arguments of :func:`xpnet.train` and writes ``OUT_PREFIX.rankR.npz`` (final weights, per-epoch history, test
 figures, how many files xpnet wrote) from every rank. Optional ``SPEC`` keys make a rank misbehave: ``"fail"``
-(raise, SIGKILL itself or hang after an epoch), ``"rank_data"`` (each rank draws other data), ``"rank_model"``
+(raise, SIGKILL itself, be interrupted or hang after an epoch), ``"rank_data"`` (each rank draws other data), ``"rank_model"``
 (each rank passes ``model=`` initialised from its own seed), ``"stop_after_checkpoint"`` (rank 0 prints READY after
 its first mid-epoch checkpoint of epoch 2 and waits to be killed), ``"rank0"`` (settings given on rank 0 only).
 """
@@ -56,6 +56,8 @@ def main() -> None:
                     raise RuntimeError("disk on fire")
                 if fail["how"] == "kill":
                     os.kill(os.getpid(), 9)
+                if fail["how"] == "interrupt":  # as a Ctrl-C that reaches this rank alone
+                    raise KeyboardInterrupt
                 time.sleep(600)  # "hang"
 
         callbacks.append(misbehave)

@@ -194,6 +194,23 @@ def test_a_failing_rank_ends_the_job(tmp_path, how):
     print(f"{how}: job ended with exit {done.returncode} after {seconds:.1f} s")
 
 
+def test_an_interrupt_that_rank_0_cannot_see_is_reported_by_the_interrupted_rank(tmp_path):
+    # Rank 1 is interrupted after epoch 2 while rank 0 goes on into the next step's allreduce and waits there for
+    # rank 1: rank 0 never sees the interrupt, so rank 1, after giving rank 0 its grace, says where the checkpoint is.
+    ck = tmp_path / "ck"
+    spec = dict(
+        n=2000, fail=dict(rank=1, epoch=2, how="interrupt"), train={**BASE, "epochs": 50, "checkpoint_dir": str(ck)}
+    )
+    done, seconds = job(2, spec, tmp_path / "run", timeout=30)
+    assert done.returncode == 130, done.stderr
+    assert re.search(
+        rf"xpnet: interrupted; the last checkpoint is in {re.escape(str(ck))} \(epoch 2, step 0\)", done.stderr
+    )
+    assert done.stderr.count("xpnet: interrupted; the last checkpoint") == 1
+    assert "rank 1 of 2" in done.stderr and "interrupted; aborting the MPI job" in done.stderr
+    print(f"interrupt on rank 1 alone: job ended with exit 130 after {seconds:.1f} s")
+
+
 def _interrupted_checkpoint(tmp_path: Path, spec: dict) -> Path:
     """Run 2 ranks until rank 0 has written a mid-epoch checkpoint in epoch 2, then SIGKILL the whole job."""
     command = [*launcher(2), sys.executable, str(WORKER), json.dumps({**spec, "stop_after_checkpoint": True}),

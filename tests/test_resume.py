@@ -227,3 +227,27 @@ def test_a_snapshot_can_be_restored_twice():
         xpnet.train((x, y), model=model, epochs=1, progress=False, verbose=0, lr=0.5)  # updates in place
         for p, e in zip(snap[0], expected):
             np.testing.assert_array_equal(p, e)
+
+
+def test_a_ctrl_c_while_a_checkpoint_is_written_reports_that_checkpoint(tmp_path, monkeypatch, capsys):
+    """The Ctrl-C arrives just after the checkpoint is renamed into place: it is acted on once the loop has noted
+    the checkpoint, so the report names the one on disk (it said "no checkpoint was written yet")."""
+    loop_module = sys.modules["xpnet.training.loop"]
+    original = loop_module.save_checkpoint
+
+    def save_then_ctrl_c(*args, **kwargs):
+        path = original(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return path
+
+    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # also where the tests run with it ignored
+    try:
+        x, y = data()
+        with pytest.raises(KeyboardInterrupt):
+            xpnet.train((x[:200], y[:200]), checkpoint_dir=tmp_path, checkpoint_every=3, **SETTINGS)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    said = capsys.readouterr().err
+    assert f"xpnet: interrupted; the last checkpoint is in {tmp_path} (epoch 1, step 3)" in said, said
+    assert read_tensors(tmp_path / FILE_NAME, kind=KIND)[1]["position"] == 3

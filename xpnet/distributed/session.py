@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import numpy as np
@@ -39,6 +39,7 @@ class Session:
     # Set by a front end (the xpnet command) to word bad input its way and to add to the report of a Ctrl-C.
     error_text: Callable[[BaseException], str] | None = None
     on_interrupt: Callable[[], None] | None = None
+    _interrupted: bool = field(default=False, init=False, repr=False)
 
     @property
     def rank(self) -> int:
@@ -143,8 +144,8 @@ class Session:
         except (TrainingDivergedError, RanksDisagreeError):
             raise
         except KeyboardInterrupt:
-            self.hold_interrupts()
-            if self.on_interrupt is not None and self.is_root:
+            self.interrupted()
+            if self.on_interrupt is not None:  # rank 0, or another rank that rank 0 left to report (see interrupted)
                 self.on_interrupt()
             self.comm.abort("interrupted; aborting the MPI job", code=130)
         except (XPNetError, OSError) as exc:  # bad input, usually met by every rank: said once when worded
@@ -155,6 +156,18 @@ class Session:
             if type(exc).__module__.startswith("mpi4py"):  # a collective failed here because a peer is gone
                 self.comm.abort(f"an MPI call failed ({exc}): another rank has most likely died; aborting the MPI job")
             self.comm.abort(f"{type(exc).__name__}: {exc}; aborting the MPI job")
+
+    def interrupted(self) -> None:
+        """This rank was interrupted (Ctrl-C) and the job ends. Further Ctrl-C are ignored, and a rank other than 0
+        first gives rank 0 :data:`REFUSE_GRACE` seconds to report and end the job: the report appears once. Rank 0
+        may instead be waiting in a collective for this rank (the interrupt reaches it only when that returns);
+        then this rank, still alive after the wait, reports in its place."""
+        if self._interrupted:
+            return
+        self._interrupted = True
+        self.hold_interrupts()
+        if not self.is_root and self.size > 1:
+            time.sleep(REFUSE_GRACE)
 
     def hold_interrupts(self) -> None:
         """Ignore further Ctrl-C in this process, which is ending: a terminal's SIGINT and the launcher's copy of it

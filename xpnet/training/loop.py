@@ -20,6 +20,7 @@ from ..optim import Optimizer
 from .checkpoint import Position, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
 from .history import History
+from .interrupts import deferred_interrupts
 from .metrics import Metrics
 from .step import train_step
 
@@ -210,9 +211,10 @@ def attach_checkpoints(
     model, opt = loop.model, loop.optimizer
 
     def write(where: Position) -> None:
-        if session is None or session.is_root:  # rank 0 writes every file
-            save_checkpoint(directory, model=model, optimizer=opt, where=where, history=history, config=config)
-        loop.last_checkpoint = (str(directory), where)
+        with deferred_interrupts():  # the checkpoint on disk and the note of it change together
+            if session is None or session.is_root:  # rank 0 writes every file
+                save_checkpoint(directory, model=model, optimizer=opt, where=where, history=history, config=config)
+            loop.last_checkpoint = (str(directory), where)
 
     loop.checkpoint, loop.checkpoint_every = write, every
     if not resume:

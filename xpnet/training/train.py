@@ -255,8 +255,8 @@ def train(
             stopped = loop.run(hooks, val, source.scale, history, start, session)
         except KeyboardInterrupt:
             if session is not None:
-                session.hold_interrupts()  # the job ends: a second Ctrl-C must not cut this report short
-            if checkpoint_dir is not None and root:
+                session.interrupted()  # the job ends; a rank other than 0 reports only if rank 0 could not
+            if checkpoint_dir is not None:
                 print(f"xpnet: interrupted; {loop.where_to_resume()}", file=sys.stderr, flush=True)
             raise
         finally:
