@@ -62,6 +62,13 @@ def test_csv_round_trip_train_predict_eval(tmp_path: Path) -> None:
     evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(test_csv), "--label", "species")
     assert evaluated.returncode == 0, evaluated.stderr
     assert f"{test_csv}: loss" in evaluated.stdout and f"accuracy {100 * accuracy:.2f}%" in evaluated.stdout
+    features_only = tmp_path / "features.csv"  # no header, no label column: its last feature is no label
+    features_only.write_text("\n".join(",".join(row) for row in (r[:4] for r in list(csv.reader(open(test_csv)))[1:])))
+    unlabelled = run_cli("eval", str(out / "model.safetensors"), "--data", str(features_only))
+    assert unlabelled.returncode == 2, unlabelled.stderr
+    assert "features.csv has 4 columns, as many as the model's inputs, so no label column to evaluate against" in (
+        unlabelled.stderr
+    )
 
 
 def test_eval_finds_the_label_column_the_model_does_not_take(tmp_path: Path) -> None:

@@ -67,6 +67,16 @@ def _labelled_test_set(model: MLP, args: argparse.Namespace) -> tuple[str, np.nd
                        **_image_options(model, args))  # fmt: skip
     if loaded.y is None:
         raise XPNetValueError(f"--data: {args.data} has no labels to evaluate against")
+    if (
+        loaded.test is None
+        and args.label is None
+        and np.ndim(loaded.x) == 2
+        and loaded.x.shape[1] + 1 == model.sizes[0]
+    ):
+        raise XPNetValueError(  # its last feature column was taken for the labels
+            f"--data: {args.data} has {model.sizes[0]} columns, as many as the model's inputs, so no label column to "
+            "evaluate against; add the labels (--label COLUMN names one), or get predictions with xpnet predict"
+        )
     x, y = loaded.test if loaded.test is not None else (_columns_for(model, loaded, args.data), loaded.y)
     y = np.asarray(y)
     if not model._loss.classifies:  # regression: real targets, one column per output
