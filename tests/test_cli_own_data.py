@@ -269,6 +269,11 @@ def test_parity_with_one_device_is_an_error() -> None:
     done = run_cli("parity", "--devices", "cpu", "--steps", "2")
     assert done.returncode == 2
     assert "xpnet: error: --devices: parity compares at least two devices; received ['cpu']" in done.stderr
+    for where in (("--devices", "cpu,strict"), ("--ranks", "2")):  # no steps: nothing would be compared
+        none = run_cli("parity", *where, "--steps", "0")
+        assert none.returncode == 2 and "xpnet: error: --steps: expected a positive number of training steps" in (
+            none.stderr
+        ), none.stderr
 
 
 def test_plot_without_matplotlib_and_of_a_missing_file(tmp_path: Path) -> None:

@@ -169,6 +169,16 @@ def _compare(entry: DeviceParity, run: list[Any], reference: list[Any], tol: flo
             entry.first_divergence, entry.verdict = step, "DISAGREES"
 
 
+def check_run(dtype: Any, steps: Any) -> str:
+    """A parity run's dtype (returned by name) and number of steps, checked."""
+    name = dtype_name(dtype)
+    if name not in TOLERANCES:
+        raise XPNetValueError(f"dtype: expected one of {sorted(TOLERANCES)}; received {dtype!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise XPNetValueError(f"steps: expected a positive number of training steps to compare; received {steps!r}")
+    return name
+
+
 def compare_backends(
     devices: Sequence[str | Backend] | None = None,
     *,
@@ -209,9 +219,7 @@ def compare_backends(
         (``param_diff``), the first step above tolerance, and the verdict (``reference``, ``agrees``,
         ``DISAGREES`` or ``skipped: why``).
     """
-    name = dtype_name(dtype)
-    if name not in TOLERANCES:
-        raise XPNetValueError(f"dtype: expected one of {sorted(TOLERANCES)}; received {dtype!r}")
+    name = check_run(dtype, steps)
     tol = TOLERANCES[name] if tolerance is None else tolerance
     specs = list(devices) if devices is not None else usable_devices()
     if not specs:

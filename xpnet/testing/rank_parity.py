@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import dtype_name, resolve
+from ..backend import resolve
 from ..distributed import start
 from ..errors import BackendUnavailableError, XPNetValueError
 from ..training.args import check_norm_alone
-from .parity import TOLERANCES, DeviceParity, ParityReport, _compare, _trajectory
+from .parity import TOLERANCES, DeviceParity, ParityReport, _compare, _trajectory, check_run
 
 
 def launcher(ranks: int) -> list[str]:
@@ -82,9 +82,7 @@ def compare_ranks(
     uneven shards are part of every comparison. Returns a :class:`~xpnet.testing.parity.ParityReport` whose
     reference is the 1-process run and whose entries are named ``"cpu, 2 ranks"`` and so on.
     """
-    name = dtype_name(dtype)
-    if name not in TOLERANCES:
-        raise XPNetValueError(f"dtype: expected one of {sorted(TOLERANCES)}; received {dtype!r}")
+    name = check_run(dtype, steps)
     bad = [n for n in ranks if isinstance(n, bool) or not isinstance(n, int) or n < 1]
     if bad or not ranks:
         raise XPNetValueError(f"ranks: expected positive numbers of processes such as 2,3; received {list(ranks)}")
