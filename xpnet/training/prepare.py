@@ -59,10 +59,10 @@ def prepare(
         )
     x, y = check_data(source.x, source.y, backend, loss, n_features=n_features)
     check_inputs_scale(x, scaled=source.scale is not None or standardize)
-    check_labels(y, loss)
     # The output width comes from the training targets (or the model); test and validation labels follow it.
-    if n_out is None:
+    if n_out is None:  # labels implying too many classes are refused here, before any advice on them
         n_out = len(source.classes) if source.classes else n_outputs(y, loss if y.ndim == 2 else "cross_entropy")
+    check_labels(y, loss)
     y = targets_for_loss(y, loss, backend, n_out)
     test = None
     if source.test is not None:
