@@ -147,6 +147,13 @@ def test_header_flag_overrides_the_guess(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "(60 training samples)" in done.stdout
     assert xpnet.load(out / "model.safetensors").feature_names == ["0", "1"]
+    # eval and predict on such a file need no --header: its first row holds the model's feature names
+    evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(table))
+    assert evaluated.returncode == 0 and f"{table}: loss" in evaluated.stdout and "(60 samples)" in evaluated.stdout, (
+        evaluated.stderr
+    )
+    predicted = run_cli("predict", str(out / "model.safetensors"), str(table), "-o", str(tmp_path / "p.csv"))
+    assert predicted.returncode == 0 and "predicted 60 rows" in predicted.stdout, predicted.stderr
 
 
 def test_bad_csv_names_the_column_and_row(tmp_path: Path) -> None:

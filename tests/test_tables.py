@@ -10,6 +10,7 @@ import pytest
 
 from xpnet import XPNetValueError
 from xpnet.datasets.files import load_file, load_inputs
+from xpnet.datasets.tables import read_table
 
 
 def write(tmp_path: Path, text: str, name: str = "t.csv", encoding: str = "utf-8") -> Path:
@@ -94,3 +95,11 @@ def test_inputs_of_an_unknown_file_type_are_refused(tmp_path):
     path = write(tmp_path, "1,2\n", name="inputs.xlsx")
     with pytest.raises(XPNetValueError, match=r"unknown file type '.xlsx'; expected .npz, .csv"):
         load_inputs(path, n_features=2)
+
+
+def test_a_first_row_of_the_known_column_names_is_a_header(tmp_path):
+    path = tmp_path / "numbered.csv"
+    path.write_text("0,1,2\n5,6,1\n7,8,0\n")
+    assert read_table(path).header is None  # numbers over numbers: data
+    assert read_table(path, known=["0", "1"]).header == ["0", "1", "2"]  # a model's feature names, in order
+    assert read_table(path, known=["1", "0"]).header is None  # in another order: not these names

@@ -106,7 +106,7 @@ def load_csv(
     """A table (see :mod:`xpnet.datasets.tables` for the header rule): the label column (``label``, a column
     named like :data:`~xpnet.datasets.tables.LABEL_NAMES`, or the last) and the numeric feature columns;
     ``labelled=False`` reads every column as a feature."""
-    table = read_table(path, header)
+    table = read_table(path, header, features)
     column = label_column(path, table, label, features) if labelled else None
     return _from_table(path, table, column, read_labels=column is not None)
 
@@ -162,7 +162,7 @@ def load_inputs(
             else load_npz(path, need_labels=False)
         )
         return dataclasses.replace(loaded, name=str(path))
-    table = read_table(path, header)
+    table = read_table(path, header, feature_names)
     width = table.cells.shape[1]
     if feature_names and table.header:
         loaded = _from_table(path, table, None, read_labels=False, keep=feature_names)

@@ -61,9 +61,12 @@ def _read_rows(path: Path) -> list[list[str]]:
     return rows
 
 
-def looks_like_header(rows: list[list[str]]) -> bool:
-    """Whether ``rows[0]`` names the columns: some cell of it is not a number while the cells under it are."""
+def looks_like_header(rows: list[list[str]], known: list[str] | None = None) -> bool:
+    """Whether ``rows[0]`` names the columns: some cell of it is not a number while the cells under it are, or it
+    holds the ``known`` column names (a model's features, numbers such as ``0,1,2`` included) in their order."""
     first, body = rows[0], rows[1 : 1 + _SNIFF_ROWS]
+    if known and [cell for cell in first if cell in known] == list(known):
+        return True
     if not body:
         return not all(is_number(cell) for cell in first)
     return any(
@@ -71,10 +74,11 @@ def looks_like_header(rows: list[list[str]]) -> bool:
     )
 
 
-def read_table(path: Path, header: bool | None = None) -> Table:
-    """The cells of the CSV at ``path`` with every row as wide as the first; ``header`` as in the module's doc."""
+def read_table(path: Path, header: bool | None = None, known: list[str] | None = None) -> Table:
+    """The cells of the CSV at ``path`` with every row as wide as the first; ``header`` as in the module's doc
+    (``known``: column names the first row holds if it is a header, see :func:`looks_like_header`)."""
     rows = _read_rows(path)
-    has_header = looks_like_header(rows) if header is None else bool(header)
+    has_header = looks_like_header(rows, known) if header is None else bool(header)
     names = rows[0] if has_header else None
     body = rows[1:] if has_header else rows
     width = len(rows[0])
