@@ -21,15 +21,23 @@ from .io.atomic import atomic_open
 __all__ = ["image_path", "plot_errors", "plot_history"]
 
 
-def _new_figure(**options: Any) -> Any:
-    """A matplotlib Figure on an Agg canvas, or MissingDependencyError saying how to install matplotlib."""
+def _matplotlib() -> None:
+    """MissingDependencyError saying how to install matplotlib, when it is not."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError(
             'plotting needs matplotlib, which is not installed; install it with: pip install "xpnet[plot]"'
         ) from exc
+
+
+def _new_figure(**options: Any) -> Any:
+    """A matplotlib Figure on an Agg canvas, or MissingDependencyError saying how to install matplotlib."""
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(**options)
     FigureCanvasAgg(figure)
     return figure
@@ -37,7 +45,7 @@ def _new_figure(**options: Any) -> Any:
 
 def image_path(path: str | os.PathLike[str], name: str = "path") -> Path:
     """``path`` checked to end in an image format matplotlib writes (``.png``, ``.pdf``, ``.svg``, ...)."""
-    _new_figure()  # says how to install matplotlib
+    _matplotlib()
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()

@@ -28,7 +28,7 @@ from ..backend.threads import affinity_mask, share_cores
 from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetError, XPNetValueError, describe
 from ..nn.init import Seed
 
-REFUSE_GRACE = 2.0  # seconds a rank other than 0 waits before ending the job over bad input (see Session.refuse)
+REFUSE_GRACE = 2.0  # seconds a rank other than 0 waits for rank 0 to report and end the job (see Session.after_root)
 
 
 @dataclass
@@ -165,22 +165,21 @@ class Session:
         if self._interrupted:
             return
         self._interrupted = True
-        self.hold_interrupts()
-        if not self.is_root and self.size > 1:
-            time.sleep(REFUSE_GRACE)
-
-    def hold_interrupts(self) -> None:
-        """Ignore further Ctrl-C in this process, which is ending: a terminal's SIGINT and the launcher's copy of it
-        both arrive, and the second must not cut the report of the first short."""
         with contextlib.suppress(ValueError):  # only the main thread may set handlers
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's SIGINT and the launcher's copy both arrive
+        self.after_root()
+
+    def after_root(self) -> None:
+        """On a rank other than 0, wait :data:`REFUSE_GRACE` seconds: whatever every rank is about to report and end
+        the job over, rank 0 says it first, once (its abort ends this rank during the wait)."""
+        if not self.is_root:
+            time.sleep(REFUSE_GRACE)
 
     def refuse(self, message: str) -> NoReturn:
         """End the job over bad input with exit status 2, printing ``message`` as it is. Every rank usually meets
         the same input: rank 0 prints and aborts at once, any other rank gives it :data:`REFUSE_GRACE` seconds
         first, so the message appears once (and still appears when only that rank was refused)."""
-        if not self.is_root:
-            time.sleep(REFUSE_GRACE)
+        self.after_root()
         self.comm.abort(message, code=2, plain=True)
 
 
