@@ -23,6 +23,9 @@ CASES: tuple[tuple[str, str, str, bool], ...] = (
     ("torch-meta-float32", "torch:meta", "float32", False),
     ("jax-cpu-float32", "jax:cpu", "float32", False),
     ("jax-cpu-float64", "jax:cpu", "float64", False),  # needs JAX_ENABLE_X64=1 (skipped otherwise)
+    # CuPy's traits on the CPU (xpnet.testing.cupy_standin), on the second of two simulated GPUs: an array made on
+    # the current device instead of the model's, or a device object hashed, fails here as on a real GPU
+    ("standin-cupy-cuda1-float32", "cuda:1", "float32", False),
     ("cupy-float32", "cuda:0", "float32", True),
     ("cupy-float64", "cuda:0", "float64", True),
     ("torch-cuda-float32", "torch:cuda:0", "float32", True),
@@ -102,6 +105,11 @@ class XPDevice:
 
     def __str__(self) -> str:
         return f"{self.id} ({self.spec}, {self.dtype_name})"
+
+
+def is_standin(case_id: str) -> bool:
+    """Whether the case runs on the CuPy stand-in (installed around the test by the ``xp_device`` fixture)."""
+    return case_id.startswith("standin-cupy")
 
 
 def make_xp_device(case_id: str, spec: str, dtype: str) -> XPDevice:

@@ -14,10 +14,14 @@ Cases whose backend is not installed are skipped with the install hint; GPU case
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from ..errors import BackendUnavailableError, XPNetValueError
-from .matrix import XPDevice, make_xp_device, selected_cases
+from . import cupy_standin
+from .matrix import XPDevice, is_standin, make_xp_device, selected_cases
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,9 +37,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def xp_device(request: pytest.FixtureRequest) -> XPDevice:
-    """An :class:`xpnet.testing.XPDevice`: one (backend, device, dtype) of the matrix."""
+def xp_device(request: pytest.FixtureRequest) -> Iterator[XPDevice]:
+    """An :class:`xpnet.testing.XPDevice`: one (backend, device, dtype) of the matrix. The ``standin-cupy`` cells
+    run with the CuPy stand-in installed (:mod:`xpnet.testing.cupy_standin`) for the whole test."""
     case_id, spec, dtype, _ = request.param
+    with contextlib.ExitStack() as stack:
+        if is_standin(case_id):
+            if cupy_standin.real_cupy_present():
+                pytest.skip("a real CuPy is installed here: the cupy-* cells test it, not the stand-in")
+            stack.enter_context(cupy_standin.installed())
+        yield _resolve(case_id, spec, dtype)
+
+
+def _resolve(case_id: str, spec: str, dtype: str) -> XPDevice:
     try:
         device = make_xp_device(case_id, spec, dtype)
         device.dtype  # noqa: B018 - a device without this dtype (float64 on JAX without x64) is skipped

@@ -1,0 +1,152 @@
+"""The CuPy stand-in (xpnet.testing.cupy_standin) has CuPy's traits, and xpnet copes with each.
+
+docs/devices.md lists the traits: a stand-in that lost one would let the bug it stands for back in. What a GPU user
+does first runs on the stand-in (and on every real GPU) in tests/test_gpu_first_hour.py.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.backend import reducers
+from xpnet.testing import cupy_standin
+
+pytestmark = pytest.mark.skipif(cupy_standin.real_cupy_present(), reason="a real CuPy is here: the gpu tests run")
+
+
+@pytest.fixture
+def cupy():
+    with cupy_standin.installed() as module:
+        yield module
+
+
+# ------------------------------------------------------------------------------------------------ the traits
+def test_device_objects_are_unhashable_context_managers(cupy):
+    device = cupy.cuda.Device(1)
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(device)
+    with pytest.raises(TypeError, match="unhashable"):
+        {device: 1}  # noqa: B018
+    assert device == cupy.cuda.Device(1) and device != cupy.cuda.Device(0)
+    with device:
+        assert cupy.cuda.runtime.getDevice() == 1
+        with cupy.cuda.Device(0):
+            assert cupy.cuda.runtime.getDevice() == 0
+        assert cupy.cuda.runtime.getDevice() == 1
+    assert cupy.cuda.runtime.getDevice() == 0
+
+
+def test_arrays_are_made_on_the_current_device_whatever_device_says(cupy):
+    import array_api_compat.cupy as xp
+
+    made = xp.zeros((2, 3), dtype=xp.float32, device=cupy.cuda.Device(1))  # array-api-compat ignores device=
+    assert made.device == cupy.cuda.Device(0)
+    with cupy.cuda.Device(1):
+        assert xp.zeros((2,), dtype=xp.float32).device == cupy.cuda.Device(1)
+
+
+def test_kernels_refuse_operands_on_another_device_and_numpy_operands(cupy):
+    on_zero = cupy.ones((3,))
+    with cupy.cuda.Device(1):
+        on_one = cupy.ones((3,))
+        with pytest.raises(ValueError, match="different from the current device"):
+            on_one + on_zero
+    with pytest.raises(ValueError, match="different from the current device"):
+        cupy.sum(on_one)
+    for mixed in (lambda: on_zero + np.ones(3), lambda: np.ones(3) + on_zero, lambda: cupy.add(on_zero, np.ones(3))):
+        with pytest.raises(TypeError):
+            mixed()
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        np.asarray(on_zero)
+    assert isinstance(on_zero.get(), np.ndarray) and cupy.asnumpy(on_zero).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_reductions_return_0d_arrays_and_scalars_read_with_a_sync(cupy):
+    total = cupy.arange(4.0).sum()
+    assert isinstance(total, cupy.ndarray) and total.shape == ()
+    assert float(total) == 6.0 and bool(total) and int(total) == 6
+
+
+def test_asarray_of_host_data_keeps_a_pinned_block_and_set_does_not(cupy):
+    pool = cupy.get_default_pinned_memory_pool()
+    pool.free_all_blocks()
+    cupy.asarray(np.ones(3 * 2**20, np.uint8))  # 3 MiB: a 4 MiB block, kept
+    assert pool.n_free_blocks() == 1 and pool.held_bytes() == 4 * 2**20
+    pool.free_all_blocks()
+    cupy.empty((3 * 2**20,), dtype=np.uint8).set(np.ones(3 * 2**20, np.uint8))
+    assert pool.n_free_blocks() == 0
+
+
+def test_a_captured_graph_replays_on_the_same_memory_with_its_arguments_baked_in(cupy):
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        x, total, lr = cupy.asarray(np.ones(3)), cupy.zeros(3), cupy.asarray(np.asarray(0.5))
+        stream.begin_capture()
+        total += x * lr * 2.0  # lr a device scalar, 2.0 a baked-in number
+        out = x.sum()  # a new array: poisoned until a launch computes it
+        with pytest.raises(RuntimeError, match="capturing"):
+            float(out)  # a host read inside a capture
+        with pytest.raises(RuntimeError, match="capturing"):
+            cupy.asarray(np.ones(3))  # a host-to-device copy inside a capture
+        graph = stream.end_capture()
+    assert total.get().tolist() == [0.0, 0.0, 0.0] and np.isnan(out.get())  # nothing ran at capture
+    graph.launch()
+    x.set(np.full(3, 2.0))
+    lr.set(np.asarray(0.25))
+    graph.launch()  # reads the new contents of x and lr
+    assert total.get().tolist() == [2.0, 2.0, 2.0] and float(out) == 6.0
+
+
+def test_an_operation_on_another_stream_during_a_capture_is_refused(cupy):
+    stream, x = cupy.cuda.Stream(), cupy.ones(2)
+    with stream:
+        stream.begin_capture()
+    with pytest.raises(RuntimeError, match="StreamCaptureImplicit"):
+        x * 2
+    with stream:
+        stream.end_capture()
+
+
+@pytest.mark.parametrize("form", ["bytes", "tuple"])
+def test_nccl_unique_ids_cross_the_broadcast_in_either_form(cupy, monkeypatch, form):
+    monkeypatch.setenv("XPNET_STANDIN_NCCL_ID", form)
+    nccl = __import__("cupy.cuda.nccl", fromlist=["nccl"])
+    uid = nccl.get_unique_id()
+    assert isinstance(uid, bytes if form == "bytes" else tuple)
+    decoded = reducers.decode_unique_id(reducers.encode_unique_id(uid).copy())
+    assert decoded == uid and type(decoded) is type(uid)
+    nccl.NcclCommunicator(1, decoded, 0)  # takes it back in its own form
+    other = tuple(uid) if form == "bytes" else bytes(np.asarray(uid, np.int8).view(np.uint8))
+    with pytest.raises(TypeError, match="commId"):
+        nccl.NcclCommunicator(1, other, 0)  # CuPy 14 takes bytes only, CuPy 13 tuples only
+
+
+def test_the_nccl_reducer_joins_with_an_id_of_either_form(cupy, monkeypatch):
+    class OneRank:
+        rank, size = 0, 1
+
+        def broadcast(self, values, what=""):
+            return np.array(values, copy=True)
+
+    backend = xpnet.backend.resolve("cuda:1")
+    for form in ("bytes", "tuple"):
+        monkeypatch.setenv("XPNET_STANDIN_NCCL_ID", form)
+        reducer = reducers.NcclReducer(OneRank(), backend)
+        with backend.activate():
+            flat = backend.asarray(np.arange(4.0, dtype=np.float32))
+            assert reducer.allreduce_sum(flat).get().tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+# ------------------------------------------------------------------------------------ xpnet's use of them
+def test_moving_a_data_set_leaves_no_pinned_block_behind(cupy):
+    pool = cupy.get_default_pinned_memory_pool()
+    pool.free_all_blocks()
+    rng = np.random.default_rng(1)
+    x, y = rng.random((20_000, 32)).astype(np.float32), rng.integers(0, 2, 20_000)  # 2.4 MiB on the device
+    xpnet.train((x, y), device="cuda:1", epochs=1, batch_size=256, placement="device", progress=False, verbose=0)
+    assert pool.held_bytes() <= 2**20, pool.held_bytes()  # not the data set's 4 MiB block
+
+
