@@ -27,6 +27,11 @@ class RanksDisagreeError(XPNetValueError):
     """The processes of a data-parallel job hold different settings, data or weights (raised on every rank)."""
 
 
+class MPILaunchError(XPNetValueError):
+    """A launcher started several processes but MPI joined each into a job of its own (a launcher from another
+    MPI than the one mpi4py uses): each would train alone, on the whole data set."""
+
+
 class ModelTooLargeError(XPNetError, MemoryError):
     """A network's parameters could not be allocated (widths too large for this machine's or device's memory)."""
 

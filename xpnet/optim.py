@@ -16,7 +16,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .backend import axpy
+from .backend import axpy, device_scope
 from .errors import XPNetValueError, describe
 from .validation import check_float
 
@@ -59,10 +59,12 @@ class Optimizer:
         self.state = {name: list(arrays) for name, arrays in buffers.items()}
 
     def step(self, params: list[Array], grads: list[Array]) -> None:
-        """Apply one update to ``params`` (modified in place) from ``grads`` (same order and shapes)."""
+        """Apply one update to ``params`` (modified in place) from ``grads`` (same order and shapes), on their
+        device (made current for the update: ``cuda:N``'s state and temporaries are made there)."""
         self.steps += 1
-        for i, g in enumerate(grads):
-            self._update(params, i, g)
+        with device_scope(params[0]):
+            for i, g in enumerate(grads):
+                self._update(params, i, g)
 
     def _update(self, params: list[Array], i: int, g: Array) -> None:
         raise NotImplementedError
@@ -115,8 +117,9 @@ class Momentum(Optimizer):
     def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
         self.steps += 1
         self.state["velocity"] = list(buffers)
-        for i, v in enumerate(buffers):
-            params[i] = axpy(-self.lr, v, params[i])
+        with device_scope(params[0]):
+            for i, v in enumerate(buffers):
+                params[i] = axpy(-self.lr, v, params[i])
 
 
 class Nesterov(Momentum):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .arrays import backend_of, dtype_name, float_dtype, float_name, is_host_array, to_device
+from .arrays import backend_of, device_scope, dtype_name, float_dtype, float_name, is_host_array, to_device
 from .inventory import devices, unavailable
 from .kernels import axpy, matmul_into, relu_backward
 from .specs import Backend, resolve, resolve_local, satisfies
@@ -31,6 +31,7 @@ __all__ = [
     "axpy",
     "backend_of",
     "device_of",
+    "device_scope",
     "devices",
     "dtype_name",
     "float_dtype",

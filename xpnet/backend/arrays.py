@@ -4,10 +4,12 @@ dtype names, and the one way data moves onto a device (:func:`to_device`, which 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_cupy_array
 from array_api_compat import device as device_of
 
 from ..errors import DeviceMismatchError, XPNetValueError, describe
@@ -32,6 +34,36 @@ def backend_of(x: Any) -> Backend:
     if name == "array_api_strict":
         return Backend(f"strict:{dev._device}", "strict", xp, dev)
     return Backend(f"{name}:{dev}", name, xp, dev)
+
+
+def device_scope(x: Any) -> contextlib.AbstractContextManager[Any]:
+    """The GPU array ``x`` lives on made current while the block runs: CuPy makes arrays and runs kernels on the
+    current GPU, so public functions that take arrays of ``cuda:N`` enter this. Nothing on other backends."""
+    return x.device if is_cupy_array(x) else contextlib.nullcontext()
+
+
+PINNED_STAGING_LIMIT = 1 << 20  # bytes: larger host arrays go to CuPy by ndarray.set, not through the pinned pool
+
+
+def _to_cupy(xp: Any, host: np.ndarray) -> Any:
+    """``host`` on the current GPU. ``cupy.asarray`` stages the copy through a block of CuPy's pinned memory pool
+    (rounded up to a power of two) and the pool keeps the block: moving a 600 MB data set would hold 1 GiB of host
+    memory for the rest of the process. Small arrays (batches) take that path, whose block is reused by every batch
+    of one size and whose copy is queued asynchronously; large ones are copied straight from their own memory."""
+    if host.nbytes < PINNED_STAGING_LIMIT:
+        return xp.asarray(host)
+    out = xp.empty(host.shape, dtype=host.dtype)
+    out.set(np.ascontiguousarray(host))
+    return out
+
+
+def _jax_host(host: np.ndarray) -> np.ndarray:
+    """``host`` in the dtype JAX would give it: 64-bit numbers become 32-bit without ``JAX_ENABLE_X64``."""
+    import jax
+
+    if host.dtype.itemsize == 8 and host.dtype.kind in "iuf" and not getattr(jax.config, "jax_enable_x64", False):
+        return host.astype(host.dtype.kind + "4" if host.dtype.kind != "u" else "u4")
+    return host
 
 
 def is_host_array(x: Any) -> bool:
@@ -82,7 +114,9 @@ def to_device(a: Any, target: Backend, dtype: Any = None) -> Any:
             host = host.copy()  # torch:cpu would share the buffer and warns about read-only memory
         if target.name == "cupy":
             with dev:
-                return xp.asarray(host)
+                return _to_cupy(xp, host)
+        if target.name == "jax":  # jnp.asarray compiles two small programs per shape and dtype; device_put none
+            return importlib.import_module("jax").device_put(_jax_host(host), dev)
         return xp.asarray(host, device=dev)
     source = backend_of(a)
     if source.spec != target.spec:

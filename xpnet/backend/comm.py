@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, XPNetValueError
+from ..errors import BackendUnavailableError, MPILaunchError, XPNetValueError
 from .arrays import dtype_name
 from .specs import Backend
 
@@ -38,13 +38,39 @@ DEFAULT_TIMEOUT = 300.0
 ABORT_GRACE = 0.5  # seconds between printing why a rank aborts and MPI_Abort
 
 
-def launched_size() -> int:
-    """The number of processes a launcher (mpiexec, mpirun, srun) started this job with; 1 when none did."""
+def launched_by() -> tuple[str, int] | None:
+    """``(variable, processes)``: the environment variable by which a launcher (mpiexec, mpirun, srun) announced
+    the number of processes it started; None when none did."""
     for name in WORLD_SIZE_VARIABLES:
         value = os.environ.get(name, "")
         if value.isdigit():
-            return int(value)
-    return 1
+            return name, int(value)
+    return None
+
+
+def launched_size() -> int:
+    """The number of processes a launcher started this job with; 1 when none did."""
+    found = launched_by()
+    return 1 if found is None else found[1]
+
+
+def check_launch(comm: Communicator) -> None:
+    """Refuse a world of one rank where the launcher started several processes: its mpiexec belongs to another MPI
+    than the one mpi4py loaded (an MPICH mpiexec with mpi4py on Open MPI, say), and each process would be a
+    job of its own, training on the whole data set and writing the same files as the others."""
+    found = launched_by()
+    if found is None or found[1] <= 1 or comm.size > 1:
+        return
+    variable, processes = found
+    library = " ".join(str(comm.mpi.Get_library_version()).strip().splitlines()[0].split())
+    raise MPILaunchError(
+        f"distributed: the launcher started {processes} processes ({variable}={processes}) but MPI made this one a "
+        f"job of 1 rank: the launcher belongs to another MPI than the one mpi4py uses ({library}), so each process "
+        "would train alone on the whole data set and write the same files. Start the job with the mpiexec of "
+        'that MPI (to see which: python -c "from mpi4py import MPI; print(MPI.Get_library_version())" and '
+        'python -c "import mpi4py; print(mpi4py.get_config())"; see docs/distributed.md), or train each process '
+        "alone on purpose with distributed=False (xpnet train --no-distributed)"
+    )
 
 
 def collective_timeout() -> float | None:

@@ -104,10 +104,10 @@ class NcclReducer(PinnedHostReducer):
     def __init__(self, comm: Any, backend: Backend) -> None:
         super().__init__(comm, backend)
         nccl = importlib.import_module("cupy.cuda.nccl")
-        uid = np.asarray(nccl.get_unique_id(), dtype=np.int64) if comm.rank == 0 else np.zeros(128, np.int64)
+        uid = encode_unique_id(nccl.get_unique_id()) if comm.rank == 0 else np.zeros(2 + _ID_VALUES, np.int64)
         uid = comm.broadcast(uid, what="the NCCL unique id broadcast")
         with backend.device:
-            self._nccl = nccl.NcclCommunicator(comm.size, tuple(int(v) for v in uid), comm.rank)
+            self._nccl = nccl.NcclCommunicator(comm.size, decode_unique_id(uid), comm.rank)
         self._sum = nccl.NCCL_SUM
         self._types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
 
@@ -117,6 +117,30 @@ class NcclReducer(PinnedHostReducer):
             flat.data.ptr, flat.data.ptr, flat.size, self._types[dtype_name(flat.dtype)], self._sum, stream.ptr
         )
         return flat
+
+
+_ID_VALUES = 128  # NCCL_UNIQUE_ID_BYTES
+
+
+def encode_unique_id(uid: Any) -> np.ndarray:
+    """NCCL's unique id as ``int64`` values to broadcast: its form (1: ``bytes``, as CuPy 14 returns it; 0: a
+    tuple of ints, as CuPy 13 does, signed or not by the platform's ``char``), its length, then its values."""
+    if isinstance(uid, (bytes, bytearray)):
+        values, form = np.frombuffer(bytes(uid), dtype=np.uint8), 1
+    else:
+        values, form = np.asarray(uid, dtype=np.int64), 0
+    if values.ndim != 1 or values.shape[0] > _ID_VALUES:
+        raise XPNetValueError(f"NCCL unique id: expected at most {_ID_VALUES} values; received shape {values.shape}")
+    out = np.zeros(2 + _ID_VALUES, dtype=np.int64)  # the form, the count, the values
+    out[0], out[1], out[2 : 2 + values.shape[0]] = form, values.shape[0], values
+    return out
+
+
+def decode_unique_id(encoded: np.ndarray) -> Any:
+    """The id :func:`encode_unique_id` encoded, in the form the CuPy that drew it takes back."""
+    form, count = int(encoded[0]), int(encoded[1])
+    values = encoded[2 : 2 + count]
+    return bytes(values.astype(np.uint8)) if form == 1 else tuple(int(v) for v in values)
 
 
 _ROUTES: dict[str, type[HostReducer]] = {"nccl": NcclReducer, "cuda-aware-mpi": CudaAwareReducer}

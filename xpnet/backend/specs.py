@@ -53,6 +53,9 @@ class Backend:
     def __str__(self) -> str:
         return self.spec
 
+    def __hash__(self) -> int:  # by the spec alone: a CuPy Device is unhashable (__eq__ without __hash__)
+        return hash(self.spec)
+
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Move ``a`` (host NumPy or an array of this backend) onto this device, optionally casting."""
         from .arrays import to_device  # arrays.py builds on this module

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, dtype_name, free_memory, to_device
+from ..backend import Backend, dtype_name, float_dtype, free_memory, to_device
+from ..backend.memo import by_spec
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..validation import check_batch_data
 
@@ -158,11 +159,11 @@ class Batches:
 
     def _finish(self, xb: Array, yb: Array) -> tuple[Array, Array]:
         """Cast (and scale) a batch on the device: the same code for both placements."""
-        xp = self.target.xp
-        xb = xp.astype(xb, self.dtype, copy=False)  # a fresh gather already: no second copy
-        if self.scale is not None:
-            xb = xb * self.scale
-        return xb, (yb if self._integer_y else xp.astype(yb, self.dtype, copy=False))
+        return _finisher(self.target, dtype_name(self.dtype), self.scale, bool(self._integer_y))(xb, yb, None)
+
+    def _take(self, x: Array, y: Array, rows: Array) -> tuple[Array, Array]:
+        """Rows ``rows`` of device data, cast and scaled: one compiled program where the backend compiles."""
+        return _finisher(self.target, dtype_name(self.dtype), self.scale, bool(self._integer_y))(x, y, rows)
 
     def __iter__(self) -> Iterator[tuple[Array, Array]]:
         """One epoch of batches; each call draws a new permutation from ``rng``."""
@@ -186,7 +187,6 @@ class Batches:
         return self._streamed(order, bounds)
 
     def _from_device(self, order: np.ndarray, bounds: list[tuple[int, int]]) -> Iterator[tuple[Array, Array]]:
-        xp = self.target.xp
         if self._device is None:  # sharded: this epoch's rows of this rank, in training order, in one transfer
             mine = np.concatenate([order[s:e] for s, e in bounds]) if bounds else order[:0]
             x, y = (to_device(a, self.target) for a in self._gather(mine))
@@ -197,8 +197,7 @@ class Batches:
         x, y = self._device
         index = to_device(order, self.target)  # one transfer per epoch
         for s, e in bounds:
-            rows = index[s:e]
-            yield self._finish(xp.take(x, rows, axis=0), xp.take(y, rows, axis=0))
+            yield self._take(x, y, index[s:e])
 
     def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host rows of one batch (runs in the prefetch thread; NumPy releases the GIL while copying)."""
@@ -218,3 +217,20 @@ class Batches:
                     s, e = bounds[i + 1]
                     pending = pool.submit(self._gather, order[s:e])
                 yield self._finish(to_device(xb, self.target), to_device(yb, self.target))
+
+
+@by_spec(maxsize=64)
+def _finisher(target: Backend, dtype: str, scale: float | None, integer_y: bool) -> Any:
+    """``(x, y, rows) -> (x', y')``: rows ``rows`` of ``x`` and ``y`` (all of them when ``rows`` is None) cast to
+    ``dtype`` (``y`` only when real-valued) and ``x`` scaled; compiled as one program where the backend compiles."""
+    xp, cast = target.xp, float_dtype(target, dtype)
+
+    def finish(x: Array, y: Array, rows: Array | None) -> tuple[Array, Array]:
+        if rows is not None:
+            x, y = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0)
+        x = xp.astype(x, cast, copy=False)  # a fresh gather already: no second copy
+        if scale is not None:
+            x = x * scale
+        return x, (y if integer_y else xp.astype(y, cast, copy=False))
+
+    return target.compile(finish) or finish

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..backend import Backend, resolve_local, to_numpy
-from ..backend.comm import Communicator, connect, launched_size
+from ..backend.comm import Communicator, check_launch, connect, launched_size
 from ..backend.threads import affinity_mask, share_cores
 from ..errors import RanksDisagreeError, TrainingDivergedError, XPNetError, XPNetValueError, describe
 from ..nn.init import Seed
@@ -233,6 +233,7 @@ def start(distributed: Any = "auto") -> Session | None:
     if distributed is False or (distributed == "auto" and launched_size() <= 1):
         return None
     comm = connect()
+    check_launch(comm)  # N processes launched, each a world of 1: refused before anything is read or written
     if distributed == "auto" and comm.size == 1:
         return None
     comm.start_watchdog()

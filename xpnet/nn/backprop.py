@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..validation import check_float, check_targets
 from .layers import EVALUATION, Context, Dense
+from .programs import program
 
 Array = Any
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,10 +81,9 @@ class BackpropMixin:
         return loss, grads
 
     def _loss_and_output(self, x: Array, y: Array) -> tuple[Array, Array]:
-        """Evaluation-mode forward pass only: the data loss and the last layer's output ``z`` (for evaluation)."""
-        z, _ = self._forward(x, EVALUATION)
-        loss, _ = self._loss.value_and_delta(z, y)
-        return loss, z
+        """Evaluation-mode forward pass only: the data loss and the last layer's output ``z`` (for evaluation);
+        one compiled program per batch shape where the backend compiles."""
+        return program(self, "loss_and_output", _loss_and_output)(x, y)
 
     def _backprop(
         self, x: Array, y: Array, l2: float, into: list[tuple[Array, float]] | None = None, context: Context = TRAINING
@@ -109,3 +109,9 @@ class BackpropMixin:
             for i, g in zip(slots, layer_grads):
                 grads[i] = g
         return loss, grads, z
+
+
+def _loss_and_output(model: Any, x: Array, y: Array) -> tuple[Array, Array]:
+    z, _ = model._forward(x, EVALUATION)
+    loss, _ = model._loss.value_and_delta(z, y)  # the gradient is not used: a compiler drops it
+    return loss, z

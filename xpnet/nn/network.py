@@ -19,6 +19,7 @@ from .backprop import BackpropMixin, on_device
 from .init import Seed, generators
 from .layers import EVALUATION, Context, Dense
 from .losses import get_loss
+from .programs import program
 from .state import StateMixin
 
 Array = Any
@@ -248,17 +249,29 @@ class MLP(BackpropMixin, StateMixin):
     def __call__(self, x: Array) -> Array:
         """Network output ``(n, k)`` in evaluation mode: logits for cross-entropy, sigmoid outputs for the quadratic
         and binary cross-entropy losses, values for mse."""
-        return self._loss.output(self._forward(self._inputs(x), EVALUATION)[0])
+        return program(self, "output", _output)(self._inputs(x))
 
     @on_device
     def predict_proba(self, x: Array) -> Array:
         """Class probabilities ``(n, k)`` (rows sum to 1) on the model's device."""
-        return self._loss.proba(self._forward(self._inputs(x), EVALUATION)[0])
+        return program(self, "proba", _proba)(self._inputs(x))
 
     @on_device
     def predict(self, x: Array) -> Array:
         """Predicted class indices ``(n,)`` on the model's device."""
-        return self.xp.argmax(self._forward(self._inputs(x), EVALUATION)[0], axis=1)
+        return program(self, "predict", _predict)(self._inputs(x))
+
+
+def _output(net: MLP, x: Array) -> Array:
+    return net._loss.output(net._forward(x, EVALUATION)[0])
+
+
+def _proba(net: MLP, x: Array) -> Array:
+    return net._loss.proba(net._forward(x, EVALUATION)[0])
+
+
+def _predict(net: MLP, x: Array) -> Array:
+    return array_namespace(x).argmax(net._forward(x, EVALUATION)[0], axis=1)
 
 
 def _slots(names: list[list[str]]) -> list[list[int]]:

@@ -15,6 +15,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_device, to_numpy
+from ..backend.memo import by_spec
 from ..nn.losses import one_hot
 
 Array = Any
@@ -59,14 +60,8 @@ class Metrics:
         ranks' sums, so every rank reads the totals of the whole job. ``"sums"`` and ``"count"`` are the raw
         totals; ``"rank_sums"`` ``(ranks, 2)`` and ``"rank_counts"`` each rank's own, for checkpoints.
         """
-        xp = self._xp
-        parts = [self._sums, self._first_bad]
-        if params is not None:
-            flags = [1.0 - xp.astype(xp.all(xp.isfinite(p)), self._dtype) for p in params]
-            parts.append(xp.reshape(xp.sum(xp.stack(flags)), (1,)))
-        if self._confusion is not None:
-            parts.append(xp.reshape(self._confusion, (-1,)))
-        host = np.append(to_numpy(xp.concat(parts)).astype(np.float64), float(self.count))
+        summary = _summary(backend_of(self._sums))(self._sums, self._first_bad, params, self._confusion)
+        host = np.append(to_numpy(summary).astype(np.float64), float(self.count))
         rows = host[None] if gather is None else gather(host)  # (ranks, len): every rank's own figures
         host = _combine(rows)
         count = int(host[-1])
@@ -118,12 +113,30 @@ def _accumulate(
     return sums, first_bad, confusion
 
 
-@functools.lru_cache(maxsize=32)
+@by_spec(maxsize=32)
 def _compiled(backend: Any, n_classes: int, classifies: bool) -> Callable[..., tuple[Array, Array, Array | None]]:
     """:func:`_accumulate` for these settings: one compiled program on JAX (ten operations dispatched one by one
     cost more than the step's own compiled program there), the plain function everywhere else."""
     accumulate = functools.partial(_accumulate, n_classes, classifies)
     return backend.compile(accumulate, donate=(0, 1, 2)) or accumulate
+
+
+def _summarise(sums: Array, first_bad: Array, params: list[Array] | None, confusion: Array | None) -> Array:
+    """``[loss·n, correct, first bad step, (parameters holding a NaN or infinity), (confusion...)]`` in one vector."""
+    xp = array_namespace(sums)
+    parts = [sums, first_bad]
+    if params is not None:
+        flags = [1.0 - xp.astype(xp.all(xp.isfinite(p)), sums.dtype) for p in params]
+        parts.append(xp.reshape(xp.sum(xp.stack(flags)), (1,)))
+    if confusion is not None:
+        parts.append(xp.reshape(confusion, (-1,)))
+    return xp.concat(parts)
+
+
+@by_spec(maxsize=8)
+def _summary(backend: Any) -> Callable[..., Array]:
+    """:func:`_summarise`, one compiled program (per shape) where the backend compiles."""
+    return backend.compile(_summarise) or _summarise
 
 
 def _combine(rows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,48 @@
+"""Caches of per-device things (compiled programs, ...), keyed on the canonical device spec.
+
+Never key a cache, dict or set on a device, namespace or :class:`~xpnet.backend.specs.Backend` object: CuPy's
+``Device`` defines ``__eq__`` without ``__hash__`` (unhashable), and two objects can name one device.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from .specs import Backend
+
+T = TypeVar("T")
+_CACHES: list[OrderedDict[Any, Any]] = []
+
+
+def clear_caches() -> None:
+    """Empty every :func:`by_spec` cache (a stand-in backend replaced under a spec, as the CuPy stand-in is)."""
+    for cache in _CACHES:
+        cache.clear()
+
+
+def by_spec(maxsize: int = 32) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate ``build(backend, *settings)`` so it runs once per ``(backend.spec, *settings)`` (the last
+    ``maxsize`` kept); ``settings`` must be hashable."""
+
+    def decorate(build: Callable[..., T]) -> Callable[..., T]:
+        cache: OrderedDict[tuple[Hashable, ...], T] = OrderedDict()
+        _CACHES.append(cache)
+
+        @functools.wraps(build)
+        def cached(backend: Backend, *settings: Any) -> T:
+            key = (backend.spec, *settings)
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+            value = cache[key] = build(backend, *settings)
+            if len(cache) > maxsize:
+                cache.popitem(last=False)
+            return value
+
+        cached.cache_clear = cache.clear  # type: ignore[attr-defined]
+        return cached
+
+    return decorate
