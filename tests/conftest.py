@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -12,6 +13,11 @@ import pytest
 from hypothesis import settings
 
 from xpnet.testing.matrix import XPDevice
+
+# The xp_device fixture comes from xpnet's pytest plugin, registered when xpnet is installed; from a bare checkout
+# (a GPU machine that runs .ci/gpu without installing anything) it is loaded here instead.
+if not any(entry.value == "xpnet.testing.plugin" for entry in importlib.metadata.entry_points(group="pytest11")):
+    pytest_plugins = ["xpnet.testing.plugin"]
 
 # Property tests draw the same examples on every run (seeded from each test), so the README's test command passes
 # or fails the same way everywhere; XPNET_HYPOTHESIS_PROFILE=explore draws fresh ones each run to hunt for bugs.

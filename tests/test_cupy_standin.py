@@ -6,7 +6,6 @@ does first runs on the stand-in (and on every real GPU) in tests/test_gpu_first_
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -148,5 +147,3 @@ def test_moving_a_data_set_leaves_no_pinned_block_behind(cupy):
     x, y = rng.random((20_000, 32)).astype(np.float32), rng.integers(0, 2, 20_000)  # 2.4 MiB on the device
     xpnet.train((x, y), device="cuda:1", epochs=1, batch_size=256, placement="device", progress=False, verbose=0)
     assert pool.held_bytes() <= 2**20, pool.held_bytes()  # not the data set's 4 MiB block
-
-

@@ -1,7 +1,8 @@
 """Rank parity: an N-rank data-parallel run against the 1-process run of the same global batch, step by step.
 
 :func:`compare_ranks` trains the reference in this process, then starts each N-rank job with ``mpiexec``
-(``XPNET_MPIEXEC`` names another launcher, e.g. ``"srun"`` or ``"mpirun --oversubscribe"``); rank 0 of the job
+(the one of mpi4py's own MPI, :func:`xpnet.distributed.launcher.launcher`; ``XPNET_MPIEXEC`` names another, e.g.
+``"srun"``); rank 0 of the job
 writes its trajectory (the global batch's loss and every parameter after each step) for the comparison.
 Run as ``python -m xpnet.testing.rank_parity SETTINGS_JSON OUT_NPZ``, this module is that job's program.
 """
@@ -9,9 +10,6 @@ Run as ``python -m xpnet.testing.rank_parity SETTINGS_JSON OUT_NPZ``, this modul
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,23 +21,10 @@ import numpy as np
 
 from ..backend import resolve
 from ..distributed import start
-from ..errors import BackendUnavailableError, XPNetValueError
+from ..distributed.launcher import launcher
+from ..errors import XPNetValueError
 from ..training.args import check_norm_alone
 from .parity import TOLERANCES, DeviceParity, ParityReport, _compare, _trajectory, check_run
-
-
-def launcher(ranks: int) -> list[str]:
-    """The command that starts ``ranks`` processes: ``XPNET_MPIEXEC`` or the ``mpiexec`` beside this Python."""
-    configured = os.environ.get("XPNET_MPIEXEC")
-    if configured:
-        return [*shlex.split(configured), "-n", str(ranks)]
-    beside = Path(sys.executable).parent / "mpiexec"
-    found = str(beside) if beside.exists() else shutil.which("mpiexec")
-    if found is None:
-        raise BackendUnavailableError(
-            'rank parity needs an MPI launcher: pip install "xpnet[mpi]" mpich, or set XPNET_MPIEXEC (e.g. "srun")'
-        )
-    return [found, "-n", str(ranks)]
 
 
 def _run_job(ranks: int, settings: dict[str, Any], timeout: float) -> list[tuple[np.ndarray, list[np.ndarray]]]:
