@@ -32,6 +32,16 @@ class Optimizer:
         self.lr = check_float("lr", lr, low_inclusive=False)  # a schedule may later set 0, the base rate may not
         self.state: dict[str, list[Array]] = {}
         self.steps = 0
+        self.given: dict[str, Any] | None = None  # a compiled or captured step's scalars (device values), else None
+
+    def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        """The numbers update number ``steps`` (1-based) at learning rate ``lr`` uses, computed on the host in double
+        precision. A compiled or captured step gets them as device values (:attr:`given`) from a table the host
+        fills, so that its updates round exactly as the step run operation by operation does."""
+        return {"lr": lr}
+
+    def _now(self) -> dict[str, Any]:
+        return self.given if self.given is not None else self.scalars(self.lr, self.steps)
 
     @property
     def lr(self) -> float:
@@ -62,11 +72,12 @@ class Optimizer:
         """Apply one update to ``params`` (modified in place) from ``grads`` (same order and shapes), on their
         device (made current for the update: ``cuda:N``'s state and temporaries are made there)."""
         self.steps += 1
+        now = self._now()
         with device_scope(params[0]):
             for i, g in enumerate(grads):
-                self._update(params, i, g)
+                self._update(params, i, g, now)
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
@@ -87,8 +98,8 @@ class Optimizer:
 class SGD(Optimizer):
     """Plain stochastic gradient descent: ``p ← p − lr·g``."""
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
-        params[i] = axpy(-self.lr, g, params[i])
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
+        params[i] = axpy(-now["lr"], g, params[i])
 
 
 class Momentum(Optimizer):
@@ -108,8 +119,8 @@ class Momentum(Optimizer):
         velocity[i] = v
         return v
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
-        params[i] = axpy(-self.lr, self._velocity(params, i, g), params[i])
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
+        params[i] = axpy(-now["lr"], self._velocity(params, i, g), params[i])
 
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
         return [(v, self.momentum) for v in self._buffers("velocity", params)]  # v ← μ·v + g
@@ -117,9 +128,10 @@ class Momentum(Optimizer):
     def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
         self.steps += 1
         self.state["velocity"] = list(buffers)
+        lr = self._now()["lr"]
         with device_scope(params[0]):
             for i, v in enumerate(buffers):
-                params[i] = axpy(-self.lr, v, params[i])
+                params[i] = axpy(-lr, v, params[i])
 
 
 class Nesterov(Momentum):
@@ -128,9 +140,12 @@ class Nesterov(Momentum):
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
         return None  # the update needs the raw gradient besides the velocity
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
+    def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        return {"lr": lr, "lr_momentum": lr * self.momentum}
+
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         v = self._velocity(params, i, g)
-        params[i] = axpy(-self.lr * self.momentum, v, axpy(-self.lr, g, params[i]))
+        params[i] = axpy(-now["lr_momentum"], v, axpy(-now["lr"], g, params[i]))
 
 
 class Adam(Optimizer):
@@ -148,7 +163,11 @@ class Adam(Optimizer):
         self.beta2 = check_float("beta2", beta2, high=1.0)
         self.eps = check_float("eps", eps, low_inclusive=False)
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
+    def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        return {"lr": lr, "step_size": lr / (1.0 - self.beta1**steps),
+                "inverse_root_correction": 1.0 / (1.0 - self.beta2**steps) ** 0.5}  # fmt: skip
+
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         xp = array_namespace(g)
         first, second = self._buffers("m", params), self._buffers("v", params)
         m, v = first[i], second[i]
@@ -157,12 +176,10 @@ class Adam(Optimizer):
         v *= self.beta2
         v = axpy(1.0 - self.beta2, g * g, v)
         first[i], second[i] = m, v
-        step_size = self.lr / (1.0 - self.beta1**self.steps)
-        root_correction = (1.0 - self.beta2**self.steps) ** 0.5
         denominator = xp.sqrt(v)  # sqrt(v̂) + eps, built in place: two temporaries per step, not five
-        denominator *= 1.0 / root_correction
+        denominator *= now["inverse_root_correction"]
         denominator += self.eps
-        params[i] = axpy(-step_size, m / denominator, params[i])
+        params[i] = axpy(-now["step_size"], m / denominator, params[i])
 
 
 class AdamW(Adam):
@@ -181,12 +198,15 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps)
         self.weight_decay = check_float("weight_decay", weight_decay)
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
+    def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        return super().scalars(lr, steps) | {"decay": 1.0 - lr * self.weight_decay}
+
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         if self.weight_decay and params[i].ndim >= 2:
             p = params[i]
-            p *= 1.0 - self.lr * self.weight_decay
+            p *= now["decay"]
             params[i] = p
-        super()._update(params, i, g)
+        super()._update(params, i, g, now)
 
 
 class RMSprop(Optimizer):
@@ -199,7 +219,7 @@ class RMSprop(Optimizer):
         self.alpha = check_float("alpha", alpha, high=1.0)
         self.eps = check_float("eps", eps, low_inclusive=False)
 
-    def _update(self, params: list[Array], i: int, g: Array) -> None:
+    def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         xp = array_namespace(g)
         squares = self._buffers("square_avg", params)
         v = squares[i]
@@ -208,7 +228,7 @@ class RMSprop(Optimizer):
         squares[i] = v
         denominator = xp.sqrt(v)
         denominator += self.eps
-        params[i] = axpy(-self.lr, g / denominator, params[i])
+        params[i] = axpy(-now["lr"], g / denominator, params[i])
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -21,7 +21,7 @@ from array_api_compat import device as device_of
 
 from .arrays import backend_of, device_scope, dtype_name, float_dtype, float_name, is_host_array, to_device
 from .inventory import devices, unavailable
-from .kernels import axpy, matmul_into, relu_backward
+from .kernels import axpy, matmul, matmul_into, relu_backward
 from .specs import Backend, resolve, resolve_local, satisfies
 from .transfer import free_memory, host_view, to_numpy
 
@@ -39,6 +39,7 @@ __all__ = [
     "free_memory",
     "host_view",
     "is_host_array",
+    "matmul",
     "matmul_into",
     "relu_backward",
     "resolve",

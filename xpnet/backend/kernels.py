@@ -1,9 +1,11 @@
-"""In-place update kernels with backend fast paths and the portable path beside each.
+"""Matrix products and in-place update kernels with backend fast paths and the portable path beside each.
 
-``matmul_into`` (``out = a @ b + beta·out``), ``axpy`` (``y += alpha·x``) and ``relu_backward``
-(``dy·[z > 0]``) are what the optimizers and backprop need to touch each large array as few times as possible. Fast paths: NumPy's own BLAS
-(:mod:`xpnet.backend.host_blas`) and PyTorch's fused in-place ops; everything else (CuPy, array-api-strict,
-any namespace) takes the portable path written with standard in-place operators.
+``matmul`` (``a @ b``), ``matmul_into`` (``out = a @ b + beta·out``), ``axpy`` (``y += alpha·x``) and
+``relu_backward`` (``dy·[z > 0]``) are what the optimizers and backprop need to touch each large array as few times
+as possible. Fast paths: NumPy's own BLAS (:mod:`xpnet.backend.host_blas`), cuBLAS for CuPy arrays
+(:mod:`xpnet.backend.device_blas`: one kernel for ``matmul_into``, and capturable in CUDA graphs) and PyTorch's
+fused in-place ops; everything else (array-api-strict, JAX, any namespace) takes the portable path written with
+standard operators. ``alpha`` may be a 0-d device array (a captured step's learning rate) as well as a number.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from .device_blas import device_blas
 from .host_blas import host_blas
 
 # Module-level switch so tests can run the portable path on NumPy and PyTorch too.
@@ -29,6 +32,20 @@ def _numpy_blas(*arrays: Any) -> Any:
     return None
 
 
+def _cuda_blas(*arrays: Any) -> Any:
+    if FAST_PATHS and all(type(a).__module__.startswith("cupy") and a.dtype.kind == "f" for a in arrays):
+        return device_blas()
+    return None
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D ``a`` and ``b``: on CuPy through cuBLAS itself (a CUDA graph can capture it)."""
+    blas = _cuda_blas(a, b)
+    if blas is not None:
+        return blas.gemm(a, b)
+    return a @ b
+
+
 def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
     """``out = a @ b + beta * out``, in place where possible; returns ``out`` (store the result back).
 
@@ -39,6 +56,9 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
     blas = _numpy_blas(a, b, out)
     if blas is not None and blas.gemm(a, b, out, beta):
         return out
+    cuda = _cuda_blas(a, b, out)
+    if cuda is not None and out.flags.c_contiguous:
+        return cuda.gemm(a, b, out, beta)
     if _is_torch(out):
         return out.addmm_(a, b, beta=beta)
     if beta == 0:
@@ -55,9 +75,11 @@ def axpy(alpha: float, x: Any, y: Any) -> Any:
     NumPy and ``Tensor.add_(x, alpha=...)`` on PyTorch make none.
     """
     blas = _numpy_blas(x, y)
-    if blas is not None and blas.axpy(alpha, x, y):
+    if blas is not None and isinstance(alpha, (int, float)) and blas.axpy(alpha, x, y):
         return y
     if _is_torch(y):
+        if not isinstance(alpha, (int, float)):  # a 0-d tensor (a captured step's learning rate): one fused kernel
+            return y.addcmul_(x, alpha)
         try:
             return y.add_(x, alpha=alpha)
         except RuntimeError:  # alpha beyond the tensor's dtype (l2=3e38 on float32): overflow as the portable path does

@@ -54,3 +54,16 @@ def free_memory(target: Backend) -> int | None:
         if "bytes_limit" in stats:
             return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
     return None
+
+
+def copy_into(target: Any, host: np.ndarray, backend: Backend) -> Any:
+    """``host`` written into the device array ``target`` (same shape; cast to its dtype) and ``target`` returned: its
+    memory keeps its address, as a captured CUDA graph needs. Where arrays are immutable (JAX) a new array instead."""
+    if not backend.updates_in_place:
+        from .arrays import to_device
+
+        return to_device(np.asarray(host), backend, dtype=target.dtype)
+    with backend.activate():
+        fresh = backend.asarray(np.ascontiguousarray(np.broadcast_to(host, tuple(target.shape))), dtype=target.dtype)
+        target[...] = fresh
+    return target

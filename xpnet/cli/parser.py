@@ -144,6 +144,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
     )
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=d["compile"],
+                   help="run each step as one program: jax.jit on JAX, a CUDA graph on CuPy and PyTorch CUDA "
+                        "(default on)")  # fmt: skip
     t.add_argument("--distributed", action=argparse.BooleanOptionalAction, default=d["distributed"],
                    help="data-parallel training over MPI; by default on when mpiexec/srun started more than one process")  # fmt: skip
     t.add_argument("--limit", type=int, metavar="N", help="use only the first N training samples (quick runs)")

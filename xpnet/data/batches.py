@@ -161,7 +161,7 @@ class Batches:
         """Cast (and scale) a batch on the device: the same code for both placements."""
         return _finisher(self.target, dtype_name(self.dtype), self.scale, bool(self._integer_y))(xb, yb, None)
 
-    def _take(self, x: Array, y: Array, rows: Array) -> tuple[Array, Array]:
+    def take(self, x: Array, y: Array, rows: Array) -> tuple[Array, Array]:
         """Rows ``rows`` of device data, cast and scaled: one compiled program where the backend compiles."""
         return _finisher(self.target, dtype_name(self.dtype), self.scale, bool(self._integer_y))(x, y, rows)
 
@@ -176,15 +176,29 @@ class Batches:
         run replays the interrupted epoch's order. :attr:`epoch_rng_state` keeps the state the permutation was
         drawn from.
         """
-        if self.rng is not None:
-            if rng_state is not None:
-                self.rng.bit_generator.state = rng_state
-            self.epoch_rng_state = self.rng.bit_generator.state
-        order = self._order()
+        order = self.epoch_order(rng_state)
         bounds = self._bounds()[start:]
         if self.placement == "device":
             return self._from_device(order, bounds)
         return self._streamed(order, bounds)
+
+    def epoch_order(self, rng_state: Mapping[str, Any] | None = None) -> np.ndarray:
+        """The order of the samples in the next epoch (drawn from ``rng``, whose state before the draw is kept in
+        :attr:`epoch_rng_state`; ``rng_state`` restores it first, as a resumed epoch does)."""
+        if self.rng is not None:
+            if rng_state is not None:
+                self.rng.bit_generator.state = rng_state
+            self.epoch_rng_state = self.rng.bit_generator.state
+        return self._order()
+
+    @property
+    def device_data(self) -> tuple[Array, Array] | None:
+        """``(x, y)`` as they live on the device for ``"device"`` placement (stored dtype), else None."""
+        return self._device
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """``(first, last)`` rows of every batch of an epoch, in the epoch's order."""
+        return self._bounds()
 
     def _from_device(self, order: np.ndarray, bounds: list[tuple[int, int]]) -> Iterator[tuple[Array, Array]]:
         if self._device is None:  # sharded: this epoch's rows of this rank, in training order, in one transfer
@@ -197,7 +211,7 @@ class Batches:
         x, y = self._device
         index = to_device(order, self.target)  # one transfer per epoch
         for s, e in bounds:
-            yield self._take(x, y, index[s:e])
+            yield self.take(x, y, index[s:e])
 
     def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host rows of one batch (runs in the prefetch thread; NumPy releases the GIL while copying)."""

@@ -17,7 +17,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..backend import axpy, matmul_into, relu_backward
+from ..backend import axpy, matmul, matmul_into, relu_backward
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -73,7 +73,7 @@ class Dense:
 
     def forward(self, params: list[Array], buffers: list[Array], x: Array, ctx: Context) -> tuple[Array, Any, None]:
         W, b = params
-        y = x @ W  # (n, fan_out)
+        y = matmul(x, W)  # (n, fan_out)
         y += b  # in place: no second (n, fan_out) array
         return y, x, None
 
@@ -83,13 +83,13 @@ class Dense:
         W = params[0]
         xp = array_namespace(dy)
         if sinks is None:
-            gW = x.T @ dy  # (fan_in, fan_out)
+            gW = matmul(x.T, dy)  # (fan_in, fan_out)
         else:
             gW = matmul_into(x.T, dy, sinks[0][0], sinks[0][1])  # beta·buffer + x.T @ dy, fused
         gb = _accumulate(xp.sum(dy, axis=0), None if sinks is None else sinks[1])  # (fan_out,)
         if l2:
             gW = axpy(l2, W, gW)  # += l2·W, in place
-        return (dy @ W.T if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
+        return (matmul(dy, W.T) if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
 
 
 class Activation:
@@ -223,10 +223,11 @@ class BatchNorm(_Normalization):
             )
         xhat, inverse, mean, var = self._normalize(x)
         unbiased = var * (n / (n - 1))
-        running = [
-            (1.0 - m) * buffers[0] + m * xp.reshape(mean, (-1,)),
-            (1.0 - m) * buffers[1] + m * xp.reshape(unbiased, (-1,)),
-        ]
+        running = []
+        for buffer, batch in zip(buffers, (mean, unbiased)):  # in place: a captured step replays on this memory
+            buffer *= 1.0 - m
+            buffer += m * xp.reshape(batch, (-1,))
+            running.append(buffer)
         return xhat * gamma + beta, (xhat, inverse, True), running
 
 

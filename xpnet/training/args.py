@@ -73,6 +73,8 @@ def check_settings(args: dict[str, Any]) -> Settings:
     if stopping is not None and not isinstance(stopping, EarlyStopping):
         stopping = EarlyStopping(stopping)
     check_seed(args["seed"])
+    if not isinstance(args["compile"], bool):
+        raise XPNetTypeError(f"compile: expected True or False; received {describe(args['compile'])}")
     folder = args["checkpoint_dir"]
     if folder is not None and os.path.exists(folder) and not os.path.isdir(folder):
         raise XPNetValueError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ class Loop:
     dropout_seed: int = 0  # with the step and the layer, names every dropout mask (see xpnet.nn.random)
     clip_norm: float | None = None  # clip the global gradient norm to this
     compiled: Any = None  # a CompiledStep where the backend compiles the whole step (JAX), else None
+    captured: Any = None  # CapturedSteps where the step runs as a CUDA graph (CuPy, PyTorch CUDA), else None
     base_lr: float | None = None  # the lr the run was given (lr_at scales it by the schedule), for messages
 
     def run(
@@ -109,27 +110,45 @@ class Loop:
     def _run_epoch(self, epoch: int, start: Position | None) -> dict[str, Any]:
         model, batches = self.model, self.batches
         last_good = model.snapshot()  # for the divergence guard
-        metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
         first = 0 if start is None else start.position
         mine = None if start is None else start.metrics_of(*((0, 1) if self.session is None else self.session.shard))
+        rng_state = None if start is None else start.rng_state
+        epoch_step0 = (epoch - 1) * len(batches)
+        if self.captured is not None:  # the whole step as one CUDA graph (CuPy, PyTorch CUDA)
+            metrics = self.captured.start_epoch(batches.epoch_order(rng_state), first, epoch_step0, self.lr_at)
+            done_steps = self._captured_steps(first, epoch_step0)
+        else:
+            metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
+            done_steps = self._steps(metrics, first, epoch_step0, rng_state)
         if mine is not None:
             metrics.restore(*mine)
-        steps = batches.epoch(first, None if start is None else start.rng_state)
-        epoch_step0 = (epoch - 1) * len(batches)
         shown = self.progress and self.show_progress
         bar = _progress_bar(len(batches), first, f"epoch {epoch}/{self.epochs}") if shown else None
-        refresh = max(1, len(batches) // 10)
         began = time.perf_counter()
-        for i, (xb, yb) in enumerate(steps, start=first):
+        try:
+            last_good = self._follow(done_steps, epoch, epoch_step0, metrics, last_good, bar, began)
+        finally:
+            done_steps.close()  # leaves the captured steps' stream, also when a check raised
+        if bar is not None:
+            bar.close()
+        totals = self._check(metrics, epoch, last_good)
+        return {
+            "epoch": epoch,
+            "train_loss": totals["loss"],
+            "train_accuracy": totals["accuracy"],
+            "val_loss": None,
+            "val_accuracy": None,
+            "lr": self.optimizer.lr,
+        }
+
+    def _follow(self, done_steps: Iterator[int], epoch: int, epoch_step0: int, metrics: Metrics, last_good: Any,
+                bar: Any, began: float) -> Any:  # fmt: skip
+        """After each trained batch: the progress bar's reads and the mid-epoch checkpoints (each the new last good
+        weights, which this returns)."""
+        model, batches = self.model, self.batches
+        refresh = max(1, len(batches) // 10)
+        for i in done_steps:
             step = epoch_step0 + i  # 0-based global step
-            self.optimizer.lr = self.lr_at(step)
-            if self.compiled is not None:  # the whole step compiled (JAX)
-                loss, z = self.compiled(xb, yb, step, self.optimizer.lr)
-            else:
-                context = Context(training=True, seed=self.dropout_seed, step=step, first_row=batches.first_row(i))
-                loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i), context,
-                                     self.clip_norm)  # fmt: skip
-            metrics.add(loss, z, yb, step=step + 1)
             done = i + 1
             if self.progress and (done % refresh == 0 or done == len(batches)):  # every rank reads together
                 totals = self._check(metrics, epoch, last_good)
@@ -143,17 +162,30 @@ class Loop:
                     last_good = model.snapshot()
                     where = (totals["rank_sums"], totals["rank_counts"])
                     self.checkpoint(Position(epoch, done, batches.epoch_rng_state, where))
-        if bar is not None:
-            bar.close()
-        totals = self._check(metrics, epoch, last_good)
-        return {
-            "epoch": epoch,
-            "train_loss": totals["loss"],
-            "train_accuracy": totals["accuracy"],
-            "val_loss": None,
-            "val_accuracy": None,
-            "lr": self.optimizer.lr,
-        }
+        return last_good
+
+    def _steps(self, metrics: Metrics, first: int, epoch_step0: int, rng_state: Any) -> Generator[int, None, None]:
+        """Train the epoch's batches from ``first`` on, operation by operation (or one compiled program on JAX),
+        yielding each batch's index once it is trained."""
+        model, batches = self.model, self.batches
+        for i, (xb, yb) in enumerate(batches.epoch(first, rng_state), start=first):
+            step = epoch_step0 + i  # 0-based global step
+            self.optimizer.lr = self.lr_at(step)
+            if self.compiled is not None:  # the whole step compiled (JAX)
+                loss, z = self.compiled(xb, yb, step, self.optimizer.lr)
+            else:
+                context = Context(training=True, seed=self.dropout_seed, step=step, first_row=batches.first_row(i))
+                loss, z = train_step(model, self.optimizer, xb, yb, self.l2, self.exchange, batches.share(i), context,
+                                     self.clip_norm)  # fmt: skip
+            metrics.add(loss, z, yb, step=step + 1)
+            yield i
+
+    def _captured_steps(self, first: int, epoch_step0: int) -> Generator[int, None, None]:
+        """:meth:`_steps` for captured steps: one launch each (the graphs' stream current while the epoch runs)."""
+        with self.captured.scope():
+            for i in range(first, len(self.batches)):
+                self.captured.step(i, self.lr_at(epoch_step0 + i))
+                yield i
 
     def where_to_resume(self) -> str:
         """Where training can continue from (for the message printed on Ctrl-C)."""

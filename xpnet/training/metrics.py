@@ -14,8 +14,9 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..backend import backend_of, to_device, to_numpy
+from ..backend import backend_of, to_numpy
 from ..backend.memo import by_spec
+from ..backend.transfer import copy_into
 from ..nn.losses import one_hot
 
 Array = Any
@@ -44,11 +45,11 @@ class Metrics:
         self.classifies = classifies  # regression: no accuracy, no confusion matrix
         self._accumulate = _compiled(backend_of(like), n_classes, classifies)  # chosen once, not per step
 
-    def add(self, loss: Array, z: Array, y: Array, step: int = 1) -> None:
-        """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output
-        pre-activations ``z`` ``(n, k)`` and targets ``y``."""
+    def add(self, loss: Array, z: Array, y: Array, step: Any = 1) -> None:
+        """Add global step ``step`` (1-based; exact in float32 up to 2**24; a number or a 0-d device array): its
+        mean ``loss`` (0-d), output pre-activations ``z`` ``(n, k)`` and targets ``y``."""
         self._sums, self._first_bad, self._confusion = self._accumulate(
-            self._sums, self._first_bad, self._confusion, loss, z, y, float(step)
+            self._sums, self._first_bad, self._confusion, loss, z, y, float(step) if isinstance(step, int) else step
         )
         self.count += z.shape[0]
 
@@ -79,12 +80,26 @@ class Metrics:
         return out
 
     def restore(self, sums: Any, count: int) -> None:
-        """Continue from a checkpoint's :meth:`state` (``sums`` on the host or the device)."""
-        self._sums = to_device(sums, backend_of(self._sums), dtype=self._dtype)
+        """Continue from a checkpoint's :meth:`state` (``sums`` on the host or the device), into the same memory
+        where the backend updates in place (a captured step adds into it)."""
+        backend = backend_of(self._sums)
+        self._sums = copy_into(self._sums, to_numpy(sums), backend)
         self.count = count
 
+    def reset(self) -> None:
+        """Back to no batches, in the same memory (a captured step keeps adding into it)."""
+        backend = backend_of(self._sums)
+        self._sums = copy_into(self._sums, np.zeros(self._sums.shape), backend)
+        self._first_bad = copy_into(self._first_bad, np.zeros(self._first_bad.shape), backend)
+        self.count = 0
 
-def _accumulate(
+    @property
+    def buffers(self) -> tuple[Array, Array]:
+        """``(sums, first bad step)``: what :func:`accumulate` adds into."""
+        return self._sums, self._first_bad
+
+
+def accumulate(
     n_classes: int,
     classifies: bool,
     sums: Array,
@@ -100,25 +115,25 @@ def _accumulate(
     # Latch the first step (1-based) whose loss is not finite, without a host read.
     unset = xp.astype(first_bad == 0, dtype)
     finite = xp.astype(xp.isfinite(loss), dtype)
-    first_bad = first_bad + unset * (1.0 - finite) * step
+    first_bad += unset * (1.0 - finite) * step  # in place (a captured step replays on this memory); JAX rebinds
     if classifies:
         pred, labels = predicted_labels(z), true_labels(y)
         hits = xp.sum(xp.astype(pred == labels, dtype))
     else:
         hits = xp.zeros((), dtype=dtype, device=device_of(sums))
-    sums = sums + xp.stack([loss * float(z.shape[0]), hits])
+    sums += xp.stack([loss * float(z.shape[0]), hits])
     if confusion is not None and classifies:
         truth = one_hot(labels, n_classes, dtype)  # (n, k)
-        confusion = confusion + truth.T @ one_hot(pred, n_classes, dtype)
+        confusion += truth.T @ one_hot(pred, n_classes, dtype)
     return sums, first_bad, confusion
 
 
 @by_spec(maxsize=32)
 def _compiled(backend: Any, n_classes: int, classifies: bool) -> Callable[..., tuple[Array, Array, Array | None]]:
-    """:func:`_accumulate` for these settings: one compiled program on JAX (ten operations dispatched one by one
+    """:func:`accumulate` for these settings: one compiled program on JAX (ten operations dispatched one by one
     cost more than the step's own compiled program there), the plain function everywhere else."""
-    accumulate = functools.partial(_accumulate, n_classes, classifies)
-    return backend.compile(accumulate, donate=(0, 1, 2)) or accumulate
+    add = functools.partial(accumulate, n_classes, classifies)
+    return backend.compile(add, donate=(0, 1, 2)) or add
 
 
 def _summarise(sums: Array, first_bad: Array, params: list[Array] | None, confusion: Array | None) -> Array:

@@ -29,7 +29,7 @@ from .args import (
     run_meta,
 )
 from .callbacks import EarlyStopping
-from .compiled import CompiledStep
+from .compiled import describe_step
 from .evaluate import evaluate
 from .history import History
 from .loop import Loop, attach_checkpoints
@@ -100,6 +100,7 @@ def train(
     norm_eps: float = 1e-5,
     clip_norm: float | None = None,
     weight_decay: float | None = None,
+    compile: bool = True,
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -174,6 +175,11 @@ def train(
         Scale the gradients down whenever their global norm (over all parameters) exceeds this.
     weight_decay : float, optional
         AdamW's decoupled weight decay (default 0.01); ignored by the other optimizers.
+    compile : bool
+        Run each training step as one program: compiled by ``jax.jit`` on JAX, captured as a CUDA graph and
+        replayed on CuPy and PyTorch CUDA (one launch per step; see ``docs/performance.md``). False runs it operation
+        by operation. Where a step cannot be captured (data-parallel, data streamed from the host) it runs
+        operation by operation and ``history.meta["step_note"]`` says why.
     distributed : bool or "auto" or xpnet.distributed.Session
         Data-parallel training over MPI (``mpiexec -n 4 python script.py``): every rank trains on its share of
         each global batch of ``batch_size`` samples on its own device and the gradients are summed over the
@@ -238,8 +244,7 @@ def train(
         loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs,
                     progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm,
                     base_lr=lr)  # fmt: skip
-        if session is None:  # one process: the backend may compile the whole step (JAX's jit)
-            loop.compiled = CompiledStep.build(model, opt, l2, clip_norm, loop.dropout_seed)
+        describe_step(loop, compile, session, history)
         start = None
         if checkpoint_dir is not None:
             start = attach_checkpoints(

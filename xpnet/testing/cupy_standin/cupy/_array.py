@@ -152,8 +152,11 @@ class ndarray:
         return lambda *args, **kwargs: _dispatch.call(getattr(np.ndarray, name), (self, *args), kwargs)
 
     def __getitem__(self, key: Any) -> Any:
-        if _basic(key):  # a view: no kernel
-            return ndarray._new(self._a[key], self._device)
+        if _basic(key):  # a view: no kernel (a 0-d view where NumPy would give a scalar, as CuPy does)
+            view = self._a[key]
+            if not isinstance(view, np.ndarray):
+                view = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+            return ndarray._new(view, self._device)
         return _dispatch.call(operator.getitem, (self, key), {})
 
     def __setitem__(self, key: Any, value: Any) -> None:

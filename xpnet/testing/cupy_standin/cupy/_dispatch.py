@@ -17,6 +17,7 @@ import numpy as np
 
 from ._errors import CaptureError
 
+_CUBLAS = (np.matmul, np.dot, np.tensordot, np.inner, np.vdot, np.einsum)  # CuPy refuses these inside a capture
 DEVICE_COUNT = int(os.environ.get("XPNET_STANDIN_GPUS", "2"))
 
 
@@ -109,6 +110,8 @@ def call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], check_device:
     raw_kwargs = {key: unwrap(value, device) for key, value in kwargs.items()}
     graph = capture()
     if graph is not None:
+        if func in _CUBLAS:
+            raise NotImplementedError("calling cuBLAS API during stream capture is currently unsupported")
         result = graph.record(func, raw_args, raw_kwargs)
     else:
         with np.errstate(all="ignore"):  # GPUs raise no floating-point warnings

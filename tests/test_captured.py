@@ -1,0 +1,112 @@
+"""The training step captured as a CUDA graph and replayed (xpnet.training.captured), proven on the CuPy stand-in.
+
+The stand-in's graphs replay what was captured on the same memory with the numbers of the capture, and run
+nothing at capture, as CUDA graphs do: a captured run equals the run made operation by operation bit for bit only
+if every replay reads the batch, the learning rate, the optimizer's step count and the dropout keys from the device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.testing import cupy_standin
+
+pytestmark = pytest.mark.skipif(cupy_standin.real_cupy_present(), reason="a real CuPy is here: the gpu tests run")
+
+
+@pytest.fixture
+def cupy():
+    with cupy_standin.installed() as module:
+        yield module
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 7)).astype(np.float32)
+    return x, (x[:, 0] + x[:, 1] ** 2 > 1).astype(int)  # 300 rows in batches of 64: a short last batch of 44
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(optimizer="momentum", lr_schedule="cosine"),
+        dict(optimizer="adam", dropout=0.2, clip_norm=0.5, l2=1e-3),
+        dict(optimizer="adamw", norm="batch", lr_schedule="step"),
+        dict(optimizer="nesterov", norm="layer", dropout=[0.1, 0.3], hidden=(16, 8)),
+        dict(optimizer="rmsprop", loss="mse", activation="tanh"),
+    ],
+    ids=["momentum-cosine", "adam-dropout-clip", "adamw-batchnorm", "nesterov-layernorm", "rmsprop-mse"],
+)
+def test_a_captured_run_equals_the_run_made_operation_by_operation(cupy, data, settings):
+    x, y = data
+    if settings.get("loss") == "mse":
+        y = np.c_[x[:, :2].sum(axis=1), x[:, 2]].astype(np.float32)
+    run = dict(hidden=(16,), epochs=3, batch_size=64, seed=5, device="cuda:1", progress=False, verbose=0) | settings
+    captured, eager = xpnet.train((x, y), **run), xpnet.train((x, y), compile=False, **run)
+    assert captured.history.meta["step"] == "cuda-graph" and eager.history.meta["step"] == "eager"
+    assert captured.history["train_loss"] == eager.history["train_loss"]
+    for a, b in zip([*captured.model.params, *captured.model.buffers], [*eager.model.params, *eager.model.buffers]):
+        np.testing.assert_array_equal(a.get(), b.get())
+    for name in eager.optimizer.state:
+        for a, b in zip(captured.optimizer.state[name], eager.optimizer.state[name]):
+            np.testing.assert_array_equal(a.get(), b.get())
+    assert captured.optimizer.steps == eager.optimizer.steps == 15
+    assert captured.history["lr"] == eager.history["lr"]
+
+
+def test_each_batch_shape_runs_eagerly_once_is_captured_once_and_then_replays(cupy, data, monkeypatch):
+    from xpnet.backend import graphs
+
+    made, captures, warmed = [], [], []
+    init, capture, warm = graphs.CupyCapturer.__init__, graphs.CupyCapturer.capture, graphs.CupyCapturer.warm
+    monkeypatch.setattr(graphs.CupyCapturer, "__init__", lambda self, backend: made.append(self) or init(self, backend))
+    monkeypatch.setattr(graphs.CupyCapturer, "capture", lambda self, fn: captures.append(1) or capture(self, fn))
+    monkeypatch.setattr(graphs.CupyCapturer, "warm", lambda self, fn: warmed.append(1) or warm(self, fn))
+    xpnet.train(data, hidden=(8,), epochs=3, batch_size=64, device="cuda:1", progress=False, verbose=0)
+    assert len(made) == 1 and len(warmed) == 2 and len(captures) == 2  # full batches, and the short last one
+    assert sum(graph.launches for graph in made[0]._graphs) == 15 - 2  # every step but the first of each shape
+
+
+def test_restored_weights_are_captured_again(cupy, data):
+    """Early stopping and the divergence guard put copies of the weights back: the graphs, which read the old
+    arrays, are captured anew (a stale graph would train memory the model no longer holds)."""
+    x, y = data
+    run = dict(hidden=(8,), epochs=4, batch_size=64, seed=1, device="cuda:1", progress=False, verbose=0)
+    stopper = xpnet.EarlyStopping(patience=1, restore_best=True)
+    captured = xpnet.train((x, y), validation=0.3, early_stopping=stopper, **run)
+    eager = xpnet.train((x, y), validation=0.3, early_stopping=xpnet.EarlyStopping(patience=1, restore_best=True),
+                        compile=False, **run)  # fmt: skip
+    assert captured.history["val_loss"] == eager.history["val_loss"]
+    for a, b in zip(captured.model.params, eager.model.params):
+        np.testing.assert_array_equal(a.get(), b.get())
+
+
+def test_where_a_step_cannot_be_captured_it_says_why(cupy, data):
+    run = dict(hidden=(8,), epochs=1, batch_size=64, device="cuda:1", progress=False, verbose=0)
+    streamed = xpnet.train(data, placement="stream", **run)
+    assert streamed.history.meta["step"] == "eager"
+    assert "streamed from the host" in streamed.history.meta["step_note"]
+    assert xpnet.train(data, compile=False, **run).history.meta["step_note"] == "compile=False"
+    on_cpu = xpnet.train(data, **{**run, "device": "cpu"}).history.meta
+    assert on_cpu["step"] == "eager" and "cpu has no CUDA graphs" in on_cpu["step_note"]
+    with pytest.raises(xpnet.XPNetTypeError, match="compile: expected True or False"):
+        xpnet.train(data, compile="yes", **run)
+
+
+def test_a_host_read_inside_the_captured_step_is_refused(cupy, data, monkeypatch):
+    """What a real capture refuses, the stand-in's refuses: a step that synchronised would not be captured."""
+    from xpnet.training import step as step_module
+
+    real = step_module.clip_by_global_norm
+
+    def reads_the_norm(grads, max_norm):
+        float(grads[0].sum())  # a host read, as `if norm > max_norm:` would be
+        return real(grads, max_norm)
+
+    monkeypatch.setattr(step_module, "clip_by_global_norm", reads_the_norm)
+    with pytest.raises(RuntimeError, match="capturing"):
+        xpnet.train(data, hidden=(8,), epochs=1, batch_size=64, clip_norm=1.0, device="cuda:1", progress=False,
+                    verbose=0)  # fmt: skip

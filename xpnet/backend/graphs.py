@@ -1,0 +1,109 @@
+"""CUDA graphs: work captured once and replayed with one launch, on CuPy (stream capture) and PyTorch CUDA.
+
+A capture records what a function queues on the GPU without running it; a replay runs it again on the *same
+memory* with the *same arguments* (numbers given at capture are baked in). So everything a captured function
+changes from call to call must live in device arrays it updates in place. :func:`capturer` gives a
+:class:`Capturer` for a backend, or the reason there is none; the training step that uses it is
+:mod:`xpnet.training.captured`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from .specs import Backend
+
+Launch = Callable[[], None]
+
+
+class Capturer:
+    """Captures functions on one GPU: :meth:`scope` is where eager work and launches run (in one stream order),
+    :meth:`warm` runs a function eagerly before its capture, :meth:`capture` returns the launch of its graph."""
+
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def warm(self, fn: Callable[[], None]) -> None:
+        fn()
+
+    def capture(self, fn: Callable[[], None]) -> Launch:
+        raise NotImplementedError
+
+
+class CupyCapturer(Capturer):
+    """A blocking stream of its own (ordered with the legacy default stream that CuPy's synchronous copies use) and
+    a memory pool of its own for what the captured work allocates: the graph writes that memory at every replay,
+    so nothing else may ever be given it."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._cupy = importlib.import_module("cupy")
+        self._device = backend.device
+        with backend.device:
+            self._stream = self._cupy.cuda.Stream(non_blocking=False)
+        self._pool = self._cupy.cuda.MemoryPool()
+        self._graphs: list[Any] = []
+
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._device)
+        stack.enter_context(self._stream)
+        return stack
+
+    def capture(self, fn: Callable[[], None]) -> Launch:
+        with self._device, self._stream, self._cupy.cuda.using_allocator(self._pool.malloc):
+            self._stream.begin_capture()
+            try:
+                fn()
+            except BaseException:
+                with contextlib.suppress(Exception):  # an invalidated capture refuses to end too
+                    self._stream.end_capture()
+                raise
+            graph = self._stream.end_capture()
+        self._graphs.append(graph)  # the graph and its memory live as long as this capturer
+        stream = self._stream
+        return lambda: graph.launch(stream)
+
+
+class TorchCapturer(Capturer):
+    """``torch.cuda.CUDAGraph`` with one private memory pool for every graph of the run; warm-up work runs on a
+    side stream first, as PyTorch's documentation asks (its cuBLAS workspace then exists before the capture)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._torch = importlib.import_module("torch")
+        self._device = backend.device
+        self._pool = self._torch.cuda.graph_pool_handle()
+        self._graphs: list[Any] = []
+
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
+        return self._torch.cuda.device(self._device)
+
+    def warm(self, fn: Callable[[], None]) -> None:
+        torch = self._torch
+        side = torch.cuda.Stream(device=self._device)
+        side.wait_stream(torch.cuda.current_stream(self._device))
+        with torch.cuda.stream(side):
+            fn()
+        torch.cuda.current_stream(self._device).wait_stream(side)
+
+    def capture(self, fn: Callable[[], None]) -> Launch:
+        graph = self._torch.cuda.CUDAGraph()
+        with self._torch.cuda.graph(graph, pool=self._pool):
+            fn()
+        self._graphs.append(graph)
+        return graph.replay
+
+
+def capturer(backend: Backend) -> tuple[Capturer | None, str]:
+    """A :class:`Capturer` for ``backend`` and ``""``, or None and why its steps cannot be captured."""
+    if backend.name == "cupy":
+        from .device_blas import device_blas
+
+        if device_blas() is None:
+            return None, "CuPy refuses matrix products inside a capture and cuBLAS could not be reached directly"
+        return CupyCapturer(backend), ""
+    if backend.name == "torch" and backend.device.type == "cuda":
+        return TorchCapturer(backend), ""
+    return None, f"{backend.spec} has no CUDA graphs"
