@@ -2,7 +2,7 @@
 PyTorch, counted by PyTorch's profiler (CUPTI sees every kernel of the process, CuPy's and cuBLAS's too).
 
 A small MLP's step on a GPU is launch-bound when launches x ~5 us approaches the step time: that is the case CUDA
-graphs (one launch per step) are for. This measures the case before any graph work:
+graphs (one launch per step) are for. Each device is measured operation by operation and captured as a graph:
 
     python benchmarks/launches.py --devices cuda,torch:cuda      # needs PyTorch with CUDA
 
@@ -39,6 +39,38 @@ def xpnet_step(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
 
     def sync() -> None:
         xpnet.to_numpy(model.params[-1])  # a host read waits for every queued step
+
+    return step, sync
+
+
+def xpnet_graph_step(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The same step captured as a CUDA graph (xpnet.training.captured), the batch gathered inside the graph."""
+    from xpnet.data.batches import Batches
+    from xpnet.training.captured import CapturedSteps
+
+    model = xpnet.MLP((784, args.hidden, 10), device=spec, seed=0)
+    opt = make_optimizer("momentum", 0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    per_epoch = 20
+    x = rng.random((args.batch_size * per_epoch, 784), dtype=np.float32)
+    y = rng.integers(0, 10, args.batch_size * per_epoch)
+    batches = Batches(x, y, model.backend, model.dtype, batch_size=args.batch_size, rng=rng, placement="device")
+    captured, reason = CapturedSteps.build(model, opt, batches, 1e-4, None, 0, False)
+    if captured is None:
+        raise SystemExit(f"xpnet ({spec}): the step cannot be captured here: {reason}")
+    done = [0]
+
+    def step() -> None:
+        i = done[0] % per_epoch
+        with model.backend.activate():
+            if i == 0:
+                captured.start_epoch(batches.epoch_order(), 0, done[0], lambda s: 0.05)
+            with captured.scope():
+                captured.step(i, 0.05)
+        done[0] += 1
+
+    def sync() -> None:
+        xpnet.to_numpy(model.params[-1])
 
     return step, sync
 
@@ -107,8 +139,12 @@ def main() -> None:
     print(f"{'implementation':<22}{'us/step':>10}{'kernels':>10}{'copies':>10}{'launch us@5':>14}")
     for spec in filter(None, args.devices.split(",")):
         print(measure(f"xpnet ({spec})", *xpnet_step(spec, args), args.steps), flush=True)
+        print(measure(f"xpnet ({spec}, graph)", *xpnet_graph_step(spec, args), args.steps), flush=True)
     print(measure("pytorch (cuda)", *torch_step(args), args.steps))
-    print("kernels, copies: per step; launch us@5: kernels x 5 us, the launch cost a CUDA graph would save")
+    print(
+        "kernels, copies: per step (inside the graph for the graph rows, the batch gather included there); launch "
+        "us@5: kernels x 5 us, what launching each from the host costs"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import xpnet
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
-from peers import gemm_rate, run_sklearn, run_torch
+from peers import gemm_rate, run_sklearn, run_torch, run_torch_compiled, run_torch_graph
 
 
 @dataclass
@@ -84,17 +84,25 @@ class PeakRSS:
 
 def measured(name: str, run: Callable[[], tuple[list[float], float | None]]) -> Row:
     print(f"  running {name} ...", file=sys.stderr, flush=True)
-    with PeakRSS() as memory:
-        seconds, accuracy = run()
+    try:
+        with PeakRSS() as memory:
+            seconds, accuracy = run()
+    except Exception as exc:  # one peer that cannot run here (torch.compile without a compiler, say) is a row
+        print(f"  {name} failed: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr, flush=True)
+        return Row(name, [float("nan")], None, None)
     return Row(name, seconds, accuracy, memory.peak)
 
 
-def run_xpnet(spec: str, args: argparse.Namespace) -> tuple[list[float], float | None]:
+def run_xpnet(spec: str, args: argparse.Namespace, compile: bool = True) -> tuple[list[float], float | None]:
     result = xpnet.train(
         "mnist", device=spec, hidden=(args.hidden,), epochs=args.epochs, batch_size=args.batch_size,
         optimizer="momentum", lr=0.05, momentum=0.9, l2=1e-4, lr_schedule="constant", dtype=args.dtype,
-        progress=False, verbose=0, seed=0,
+        progress=False, verbose=0, seed=0, compile=compile,
     )  # fmt: skip
+    if spec != "cpu" and result.history.meta["step_note"]:
+        print(
+            f"  xpnet ({spec}): step {result.history.meta['step']}: {result.history.meta['step_note']}", file=sys.stderr
+        )
     assert result.test is not None
     return result.history["seconds"], result.test.accuracy
 
@@ -189,6 +197,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--devices", help="comma-separated xpnet devices (default: every usable one but strict)")
     parser.add_argument("--skip", default="", help="comma-separated: torch, sklearn, xpnet")
+    parser.add_argument("--eager", action="store_true", help="GPU devices also with compile=False (no CUDA graphs)")
+    parser.add_argument("--graphs", action="store_true",
+                        help="PyTorch CUDA also with its step captured by hand, and with torch.compile reduce-overhead")  # fmt: skip
     parser.add_argument("--sweep", action="store_true", help="sweep hidden size and batch size instead")
     parser.add_argument("--plot", default="sweep.png", help="where --sweep draws its plot")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
@@ -214,12 +225,15 @@ def main() -> None:
     jobs: list[tuple[str, Callable[[], tuple[list[float], float | None]]]] = []
     if "xpnet" not in skip:
         jobs += [(f"xpnet ({d})", lambda d=d: run_xpnet(d, args)) for d in devices]
+        jobs += [(f"xpnet ({d}, eager)", lambda d=d: run_xpnet(d, args, compile=False))
+                 for d in devices if args.eager and _on_gpu(d) and not d.startswith("jax")]  # fmt: skip
+    on_gpu = any(_on_gpu(spec) for spec in devices + later)
     if "torch" not in skip:
-        jobs += [
-            (f"pytorch ({d})", lambda d=d: run_torch(d, x, y, xt, yt, args))
-            for d in ("cpu", "cuda")
-            if d == "cpu" or any(_on_gpu(spec) for spec in devices + later)
-        ]
+        jobs += [(f"pytorch ({d})", lambda d=d: run_torch(d, x, y, xt, yt, args)) for d in ("cpu", "cuda")
+                 if d == "cpu" or on_gpu]  # fmt: skip
+        if on_gpu and args.graphs:
+            jobs += [("pytorch (cuda, graph)", lambda: run_torch_graph(x, y, xt, yt, args)),
+                     ("pytorch (cuda, compile)", lambda: run_torch_compiled(x, y, xt, yt, args))]  # fmt: skip
     if "sklearn" not in skip:
         jobs.append(("scikit-learn", lambda: run_sklearn(x, y, xt, yt, args)))
     rows = rounds(jobs, args.rounds)

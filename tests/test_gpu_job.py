@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STEPS = ("environment", "devices", "gpu-tests", "parity-float32", "parity-float64", "benchmark", "launches")
+STEPS = (
+    "environment",
+    "devices",
+    "gpu-tests",
+    "parity-float32",
+    "parity-float64",
+    "benchmark",
+    "first-run",
+    "launches",
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
 

@@ -15,7 +15,6 @@ CPUs too.
 from __future__ import annotations
 
 import ctypes
-import functools
 import importlib
 import importlib.util
 import os
@@ -23,6 +22,8 @@ import warnings
 from typing import Any
 
 import numpy as np
+
+from .memo import per_library
 
 _OP_N, _OP_T = 0, 1
 _COMPUTE = {"float32": 68, "tf32": 77, "float64": 70}  # CUBLAS_COMPUTE_32F, _32F_FAST_TF32, _64F
@@ -116,7 +117,7 @@ def _library(cupy: Any) -> Any:
     return ctypes.CDLL(paths[0])
 
 
-@functools.cache
+@per_library
 def device_blas() -> DeviceBLAS | None:
     """cuBLAS for CuPy arrays, or None where it is not there or fails its first check (then CuPy's matmul)."""
     if os.environ.get("XPNET_DEVICE_BLAS", "1") == "0":

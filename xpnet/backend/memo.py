@@ -14,13 +14,22 @@ from typing import Any, TypeVar
 from .specs import Backend
 
 T = TypeVar("T")
-_CACHES: list[OrderedDict[Any, Any]] = []
+_CACHES: list[Any] = []  # every by_spec cache, and what registered with per_library
 
 
 def clear_caches() -> None:
-    """Empty every :func:`by_spec` cache (a stand-in backend replaced under a spec, as the CuPy stand-in is)."""
+    """Empty every :func:`by_spec` and :func:`per_library` cache (a backend replaced under its name, as the CuPy
+    stand-in replaces CuPy)."""
     for cache in _CACHES:
         cache.clear()
+
+
+def per_library(build: Callable[[], T]) -> Callable[[], T]:
+    """``functools.cache`` for what is built once per loaded library (a handle on cuBLAS, say), emptied by
+    :func:`clear_caches` with the rest."""
+    cached = functools.cache(build)
+    _CACHES.append(type("Clear", (), {"clear": staticmethod(cached.cache_clear)})())
+    return cached
 
 
 def by_spec(maxsize: int = 32) -> Callable[[Callable[..., T]], Callable[..., T]]:

@@ -50,8 +50,8 @@ class CapturedSteps:
             self.table = xp.zeros((steps, len(self.names) + 1), dtype=model.dtype, device=device)
             self.keys = xp.zeros((steps, max(len(self.streams), 1)), dtype=xp.int64, device=device)
             self.metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
-            sizes = sorted({e - s for s, e in batches.bounds()})
-            self.offsets = {size: xp.arange(size, dtype=xp.int64, device=device) for size in sizes}
+            self.sizes = [e - s for s, e in batches.bounds()]  # rows of each batch of an epoch
+            self.offsets = {size: xp.arange(size, dtype=xp.int64, device=device) for size in set(self.sizes)}
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()
         self.arrays: tuple[int, ...] = ()  # ids of what the graphs read and write: a change means capture again
@@ -95,8 +95,7 @@ class CapturedSteps:
 
     def step(self, i: int, lr: float) -> None:
         """Train batch ``i`` of the epoch (the counter's batch) at learning rate ``lr``: a replay once captured."""
-        s, e = self.batches.bounds()[i]
-        size = e - s
+        size = self.sizes[i]
         current = self._arrays()
         if current != self.arrays:  # weights restored or replaced since the capture: the graphs read old memory
             self.launches.clear()
