@@ -7,6 +7,8 @@ if every replay reads the batch, the learning rate, the optimizer's step count a
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,58 @@ def test_a_host_read_inside_the_captured_step_is_refused(cupy, data, monkeypatch
     with pytest.raises(RuntimeError, match="capturing"):
         xpnet.train(data, hidden=(8,), epochs=1, batch_size=64, clip_norm=1.0, device="cuda:1", progress=False,
                     verbose=0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(activation="relu", optimizer="momentum", clip_norm=1.0),
+        dict(activation="elu", optimizer="adam", dropout=0.2, norm="batch"),
+        dict(activation="softplus", optimizer="adamw", loss="binary_cross_entropy", norm="layer"),
+        dict(activation="gelu", optimizer="rmsprop", loss="mse"),
+        dict(activation="leaky_relu", optimizer="nesterov", loss="quadratic"),
+    ],
+    ids=["relu", "elu-dropout-batchnorm", "softplus-bce", "gelu-mse", "leaky-quadratic"],
+)
+def test_a_torch_step_makes_no_tensor_of_host_values(data, settings):
+    """What a PyTorch CUDA graph refuses: a tensor made from host values inside the step (array-api-compat turns
+    the 0.0 of maximum(z, 0.0) into one: an H2D copy each call, 'Cannot copy between CPU and CUDA tensors during
+    CUDA graph capture' on the first GPU). The captured body runs on torch:cpu with every torch call watched."""
+    torch = pytest.importorskip("torch")
+    from torch.overrides import TorchFunctionMode
+
+    from xpnet.backend.graphs import Capturer
+    from xpnet.data.batches import Batches
+    from xpnet.optim import make_optimizer
+    from xpnet.training.captured import CapturedSteps
+
+    class Eager(Capturer):  # "captures" by running the function at every launch
+        def scope(self):
+            return contextlib.nullcontext()
+
+        def capture(self, fn):
+            return fn
+
+    made = []
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in (torch.asarray, torch.tensor, torch.as_tensor, torch.from_numpy):
+                made.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    x, y = data
+    loss = settings.pop("loss", "cross_entropy")
+    if loss != "cross_entropy":
+        y = np.eye(2)[y].astype(np.float32)
+    optimizer, clip = settings.pop("optimizer"), settings.pop("clip_norm", None)
+    model = xpnet.MLP((7, 16, 2), device="torch:cpu", loss=loss, seed=0, **settings)
+    opt = make_optimizer(optimizer, 0.01)
+    batches = Batches(x, y, model.backend, model.dtype, batch_size=64, rng=np.random.default_rng(0), placement="device")
+    steps = CapturedSteps(model, opt, batches, 1e-3, clip, 0, Eager())
+    steps.start_epoch(batches.epoch_order(), 0, 0, lambda step: 0.01)
+    with Watch():
+        for i in range(len(batches)):
+            steps.step(i, 0.01)
+    assert made == []
+    assert steps.metrics.read()["count"] == 300

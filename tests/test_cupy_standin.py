@@ -147,3 +147,19 @@ def test_moving_a_data_set_leaves_no_pinned_block_behind(cupy):
     x, y = rng.random((20_000, 32)).astype(np.float32), rng.integers(0, 2, 20_000)  # 2.4 MiB on the device
     xpnet.train((x, y), device="cuda:1", epochs=1, batch_size=256, placement="device", progress=False, verbose=0)
     assert pool.held_bytes() <= 2**20, pool.held_bytes()  # not the data set's 4 MiB block
+
+
+def test_every_fused_kernel_runs_and_matches_numpy(cupy):
+    """The fused kernels (xpnet.backend.fused) check what cupy.fuse made of each formula against NumPy's evaluation
+    of it at their first call, and run only when it matches (a wrong formula fails the cross-backend tests: the
+    stand-in's matrix cell and tests/test_gpu_first_hour.py)."""
+    from xpnet.backend.fused import fused
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(200, 5)).astype(np.float32), rng.integers(0, 3, 200)
+    for dtype in ("float32", "float64"):
+        xpnet.train((x, y), device="cuda:1", dtype=dtype, hidden=(8,), epochs=1, batch_size=50, progress=False,
+                    verbose=0, compile=False)  # fmt: skip
+    assert {name: kernel.checked for name, kernel in fused().items()} == {
+        name: {"float32": True, "float64": True} for name in fused()
+    }

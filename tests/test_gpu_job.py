@@ -39,7 +39,7 @@ def test_the_dry_run_passes_every_step(tmp_path):
     for step in STEPS:
         assert f"=== {step}: exit 0 in" in log, step
     assert "=== summary: every step passed" in log
-    assert log.count("all devices agree") == 2 and "strict:device1 " in log  # both parity tables
+    assert log.count("all devices agree") == 4 and "strict:device1 " in log  # the parity tables
     assert "xpnet (strict:device1)" in log and "pytorch (cpu)" in log  # the benchmark's rows
 
 

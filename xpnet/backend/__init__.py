@@ -21,7 +21,7 @@ from array_api_compat import device as device_of
 
 from .arrays import backend_of, device_scope, dtype_name, float_dtype, float_name, is_host_array, to_device
 from .inventory import devices, unavailable
-from .kernels import axpy, matmul, matmul_into, relu_backward
+from .kernels import axpy, matmul, matmul_into, positive_part, relu_backward
 from .specs import Backend, resolve, resolve_local, satisfies
 from .transfer import free_memory, host_view, to_numpy
 
@@ -41,6 +41,7 @@ __all__ = [
     "is_host_array",
     "matmul",
     "matmul_into",
+    "positive_part",
     "relu_backward",
     "resolve",
     "resolve_local",

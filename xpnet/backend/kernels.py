@@ -15,8 +15,12 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from .arrays import backend_of
 from .device_blas import device_blas
+from .fused import UNFUSED, fused
 from .host_blas import host_blas
+from .memo import by_spec
+from .precision import current as current_precision
 
 # Module-level switch so tests can run the portable path on NumPy and PyTorch too.
 FAST_PATHS = True
@@ -32,18 +36,50 @@ def _numpy_blas(*arrays: Any) -> Any:
     return None
 
 
+def _is_cupy(*arrays: Any) -> bool:
+    return FAST_PATHS and all(type(a).__module__.startswith("cupy") for a in arrays)
+
+
+def _fused(name: str, *arrays: Any) -> Any:
+    """The fused CuPy kernel ``name`` when every array is CuPy's (see :mod:`xpnet.backend.fused`), else None."""
+    table = fused() if _is_cupy(*arrays) else None
+    return None if table is None else table[name]
+
+
 def _cuda_blas(*arrays: Any) -> Any:
-    if FAST_PATHS and all(type(a).__module__.startswith("cupy") and a.dtype.kind == "f" for a in arrays):
+    if _is_cupy(*arrays) and all(a.dtype.kind == "f" for a in arrays):
         return device_blas()
     return None
 
 
 def matmul(a: Any, b: Any) -> Any:
-    """``a @ b`` for 2-D ``a`` and ``b``: on CuPy through cuBLAS itself (a CUDA graph can capture it)."""
+    """``a @ b`` for 2-D ``a`` and ``b`` at the precision in force (:mod:`xpnet.backend.precision`): on CuPy
+    through cuBLAS itself (a CUDA graph can capture it, TensorFloat-32 by its compute type); bfloat16 operands with
+    float32 results on PyTorch and JAX."""
+    precision = current_precision()
+    if precision == "bf16":
+        return _bf16_matmul(a, b)
     blas = _cuda_blas(a, b)
     if blas is not None:
-        return blas.gemm(a, b)
+        return blas.gemm(a, b, precision=precision)
     return a @ b
+
+
+def _bf16_matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` on bfloat16 copies of ``a`` and ``b``, returned in ``a``'s dtype (float32 sums on JAX)."""
+    if type(a).__module__ == "torch":
+        import torch
+
+        left, right = a.to(torch.bfloat16), b.to(torch.bfloat16)
+        if a.is_cuda:
+            try:  # float32 sums written as float32 (PyTorch >= 2.8 on CUDA), as JAX's preferred_element_type
+                return torch.mm(left, right, out_dtype=a.dtype)
+            except (TypeError, RuntimeError, NotImplementedError):
+                pass
+        return torch.matmul(left, right).to(a.dtype)
+    import jax.numpy as jnp  # bf16 is checked to be PyTorch's or JAX's (xpnet.backend.precision)
+
+    return jnp.matmul(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=a.dtype)
 
 
 def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
@@ -53,12 +89,18 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
     is made and ``out`` is read and written once: BLAS ``gemm`` with ``beta`` on NumPy and
     ``Tensor.addmm_`` on PyTorch. The portable path is ``out *= beta; out += a @ b``.
     """
+    precision = current_precision()
+    if precision == "bf16":
+        product = _bf16_matmul(a, b)
+        out *= beta
+        out += product
+        return out
     blas = _numpy_blas(a, b, out)
     if blas is not None and blas.gemm(a, b, out, beta):
         return out
     cuda = _cuda_blas(a, b, out)
     if cuda is not None and out.flags.c_contiguous:
-        return cuda.gemm(a, b, out, beta)
+        return cuda.gemm(a, b, out, beta, precision=precision)
     if _is_torch(out):
         return out.addmm_(a, b, beta=beta)
     if beta == 0:
@@ -84,8 +126,29 @@ def axpy(alpha: float, x: Any, y: Any) -> Any:
             return y.add_(x, alpha=alpha)
         except RuntimeError:  # alpha beyond the tensor's dtype (l2=3e38 on float32): overflow as the portable path does
             pass
+    kernel = _fused("axpy", x, y)
+    if kernel is not None and kernel(alpha, x, y) is not UNFUSED:
+        return y
     y += alpha * x  # portable: in place on NumPy, CuPy, array-api-strict; rebinds on immutable backends
     return y
+
+
+def axpby(x: Any, y: Any, beta: float) -> Any:
+    """``y = beta·y + x`` in place where the backend allows it; returns ``y`` (store the result back)."""
+    kernel = _fused("axpby", x, y)
+    if kernel is not None and kernel(x, y, beta) is not UNFUSED:
+        return y
+    y *= beta
+    y += x
+    return y
+
+
+def positive_part(z: Any) -> Any:
+    """``max(z, 0)`` elementwise (ReLU). On PyTorch ``torch.relu``: array-api-compat's ``maximum(z, 0.0)`` turns
+    the 0.0 into a tensor on ``z``'s device, a host-to-device copy per call, which a CUDA graph cannot capture."""
+    if _is_torch(z):
+        return _torch_ops().aten.relu(z)
+    return array_namespace(z).maximum(z, 0.0)
 
 
 def relu_backward(dy: Any, z: Any) -> Any:
@@ -99,8 +162,39 @@ def relu_backward(dy: Any, z: Any) -> Any:
         return _torch_ops().aten.threshold_backward(dy, z, 0)
     if FAST_PATHS and isinstance(dy, np.ndarray) and isinstance(z, np.ndarray) and dy.flags.writeable:
         return np.multiply(dy, z > 0, out=dy)
+    kernel = _fused("relu_backward", dy, z)
+    if kernel is not None and kernel(dy, z) is not UNFUSED:
+        return dy
     dy *= array_namespace(z).astype(z > 0, dy.dtype)  # portable: rebinds on immutable backends (JAX)
     return dy
+
+
+def softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
+    """``(loss, delta)`` of :func:`xpnet.nn.losses.cross_entropy` in four fused CuPy kernels (row maximum, sum of
+    exponentials, gradient, loss) instead of sixteen; None on other backends (the portable code then runs)."""
+    table = fused() if _is_cupy(z, labels) else None
+    if table is None:
+        return None
+    xp = array_namespace(z)
+    n, k = z.shape
+    top = xp.max(z, axis=1, keepdims=True)  # (n, 1)
+    total = table["sum_exp"](z, top)
+    if total is UNFUSED:
+        return None
+    total = xp.reshape(total, (n, 1))
+    column, classes = xp.reshape(labels, (n, 1)), _classes(backend_of(labels), k, str(labels.dtype))
+    delta = table["softmax_delta"](z, top, total, column, classes, 1.0 / n)
+    loss = table["picked_loss"](z, top, total, column, classes, 1.0 / n)
+    if delta is UNFUSED or loss is UNFUSED:
+        return None
+    return loss, delta
+
+
+@by_spec(maxsize=16)
+def _classes(backend: Any, k: int, dtype: str) -> Any:
+    """``arange(k)`` on the device, made once (a captured step reads it)."""
+    with backend.activate():
+        return backend.xp.arange(k, dtype=getattr(backend.xp, dtype), device=backend.device)
 
 
 def _torch_ops() -> Any:

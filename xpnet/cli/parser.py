@@ -11,6 +11,7 @@ import argparse
 from typing import NoReturn
 
 from .._version import __version__
+from ..backend.precision import PRECISIONS
 from ..data.batches import PLACEMENTS
 from ..data.sources import NAMED
 from ..nn.activations import ACTIVATIONS
@@ -144,6 +145,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
     )
+    t.add_argument("--precision", type=lower, choices=PRECISIONS, default=d["precision"],
+                   help="matrix products of the training step: highest (full float32), tf32 (TensorFloat-32: CuPy, "
+                        "PyTorch, JAX) or bf16 (bfloat16 operands, float32 weights: PyTorch, JAX); default %(default)s")  # fmt: skip
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=d["compile"],
                    help="run each step as one program: jax.jit on JAX, a CUDA graph on CuPy and PyTorch CUDA "
                         "(default on)")  # fmt: skip
@@ -225,6 +229,9 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
     pa.add_argument("--steps", type=int, default=100, help="optimizer steps to compare")
     pa.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"], help="floating dtype")
     pa.add_argument("--seed", type=int, default=0, help="seed of model, data and batch order")
+    pa.add_argument("--precision", type=str.lower, choices=PRECISIONS, default="highest",
+                    help="matrix products of the compared steps (tf32, bf16: the devices that have them; the "
+                         "tolerance follows)")  # fmt: skip
     pa.add_argument("--activation", type=str.lower, choices=sorted(ACTIVATIONS), default="relu",
                     help="hidden activation of the compared network")  # fmt: skip
     pa.add_argument("--optimizer", type=str.lower, choices=sorted(OPTIMIZERS), default="momentum", help="update rule")

@@ -55,6 +55,10 @@ def parity_command(args: argparse.Namespace) -> int:
     from ..testing.rank_parity import compare_ranks
 
     if args.ranks:
+        if args.precision != "highest":
+            raise XPNetValueError(
+                f"--precision: --ranks compares at the highest precision; received {args.precision!r}"
+            )
         if args.devices and len(args.devices) > 1:
             raise XPNetValueError(f"--devices: --ranks compares runs on one device; received {args.devices}")
         device = args.devices[0] if args.devices else "cpu"
@@ -64,7 +68,7 @@ def parity_command(args: argparse.Namespace) -> int:
         if len(specs) < 2:
             raise XPNetValueError(f"--devices: parity compares at least two devices; received {specs}")
         _refuse_repeats(specs)
-        result = compare_backends(specs, **_network(args))
+        result = compare_backends(specs, **_network(args), precision=args.precision)
     print(result.table())
     if args.json:
         with atomic_open(args.json, "w") as f:

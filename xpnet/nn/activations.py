@@ -12,6 +12,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backend.kernels import positive_part
 from ..errors import XPNetValueError, describe
 
 Array = Any
@@ -19,7 +20,7 @@ Activation = tuple[Callable[[Array], Array], Callable[[Array, Array], Array]]
 
 
 def relu(z: Array) -> Array:
-    return array_namespace(z).maximum(z, 0.0)
+    return positive_part(z)
 
 
 def relu_derivative(z: Array, a: Array) -> Array:
@@ -64,7 +65,7 @@ def leaky_relu_derivative(z: Array, a: Array) -> Array:
 
 def elu(z: Array) -> Array:
     xp = array_namespace(z)
-    return xp.where(z > 0, z, ELU_ALPHA * xp.expm1(xp.minimum(z, 0.0)))  # expm1 of <= 0 never overflows
+    return xp.where(z > 0, z, ELU_ALPHA * xp.expm1(-positive_part(-z)))  # expm1 of min(z, 0) <= 0 never overflows
 
 
 def elu_derivative(z: Array, a: Array) -> Array:
@@ -87,7 +88,7 @@ def gelu_derivative(z: Array, a: Array) -> Array:
 def softplus(z: Array) -> Array:
     """``log(1 + e^z)``, stable for any z: ``max(z, 0) + log1p(e^-|z|)``."""
     xp = array_namespace(z)
-    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+    return positive_part(z) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def softplus_derivative(z: Array, a: Array) -> Array:

@@ -18,6 +18,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import axpy, matmul, matmul_into, relu_backward
+from ..backend.kernels import axpby
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -51,9 +52,7 @@ def _accumulate(grad: Array, sink: Sink | None) -> Array:
     if sink is None:
         return grad
     buffer, beta = sink
-    buffer *= beta
-    buffer += grad
-    return buffer
+    return axpby(grad, buffer, beta)
 
 
 class Dense:

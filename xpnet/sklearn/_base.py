@@ -67,6 +67,8 @@ class XPNetMLP(BaseEstimator):
         dropout: float = 0.0,
         norm: str | None = None,
         clip_norm: float | None = None,
+        precision: str = "highest",
+        compile: bool = True,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -89,6 +91,8 @@ class XPNetMLP(BaseEstimator):
         self.dropout = dropout
         self.norm = norm
         self.clip_norm = clip_norm
+        self.precision = precision
+        self.compile = compile
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -200,6 +204,7 @@ class XPNetMLP(BaseEstimator):
             lr_schedule="constant", validation=self.validation_fraction if early else None, seed=self._seed,
             shuffle=self.shuffle, progress=False, verbose=1 if self.verbose else 0,
             callbacks=[] if incremental else [stopper], distributed=False, clip_norm=self.clip_norm,
+            precision=self.precision, compile=self.compile,
         )  # fmt: skip
         self.model_ = result.model
         self.model_.classes = getattr(self, "_class_names", None)

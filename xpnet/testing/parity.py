@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backend import Backend, dtype_name, resolve, to_numpy
 from ..backend import devices as usable_devices
+from ..backend.precision import check_precision, precision_scope
 from ..data.batches import Batches
 from ..distributed import GradientExchange
 from ..errors import XPNetError, XPNetValueError
@@ -20,8 +21,10 @@ from ..optim import make_optimizer
 from ..training.compiled import CompiledStep
 from ..training.step import train_step
 
-# Default agreement thresholds on the normwise relative difference (see docs/parity.md for why).
+# Default agreement thresholds on the normwise relative difference (see docs/parity.md for why): by dtype at the
+# highest precision, by precision for TensorFloat-32 and bfloat16 matrix products (float32 models only).
 TOLERANCES = {"float64": 1e-10, "float32": 1e-4}
+PRECISION_TOLERANCES = {"tf32": 1e-2, "bf16": 1e-1}
 
 
 @dataclass
@@ -105,13 +108,16 @@ def _trajectory(
     lr: float,
     layers: dict[str, Any],
     session: Any = None,
+    precision: str = "highest",
 ) -> list[tuple[np.ndarray, list[np.ndarray]]]:
-    """Loss and parameters (on the host) after each of ``steps`` training steps on ``target``.
+    """Loss and parameters (on the host) after each of ``steps`` training steps on ``target``, its matrix products
+    at ``precision``.
 
     With ``session`` (a data-parallel job) this rank trains on its shard of every batch, as :func:`xpnet.train`
     does, and the loss recorded is the global batch's.
     """
-    with target.activate():  # cuda:N: CuPy works on the current GPU
+    check_precision(precision, target, dtype)
+    with target.activate(), precision_scope(target, precision):  # cuda:N: CuPy works on the current GPU
         return _steps(target, dtype, sizes, seed, steps, batch_size, optimizer, lr, layers, session)
 
 
@@ -193,6 +199,7 @@ def compare_backends(
     activation: str = "relu",
     dropout: float = 0.0,
     norm: str | None = None,
+    precision: str = "highest",
 ) -> ParityReport:
     """Train the same seeded model on the same batches on each device; compare with the first, step by step.
 
@@ -207,7 +214,8 @@ def compare_backends(
     dtype : {"float32", "float64"}
     tolerance : float, optional
         Largest normwise relative difference (of the loss or of any parameter, at any step) still counted as
-        agreement; default :data:`TOLERANCES` for the dtype (float64 1e-10, float32 1e-4).
+        agreement; default :data:`TOLERANCES` for the dtype (float64 1e-10, float32 1e-4), or
+        :data:`PRECISION_TOLERANCES` for a lower ``precision`` (tf32 1e-2, bf16 1e-1).
     activation, dropout, norm
         The network's hidden layers (see :class:`xpnet.MLP`): dropout masks are drawn on each device from the
         same seed, and batch norm's running statistics are compared like the parameters.
@@ -220,7 +228,9 @@ def compare_backends(
         ``DISAGREES`` or ``skipped: why``).
     """
     name = check_run(dtype, steps)
-    tol = TOLERANCES[name] if tolerance is None else tolerance
+    precision = check_precision(precision, dtype=name)
+    default = TOLERANCES[name] if precision == "highest" else PRECISION_TOLERANCES[precision]
+    tol = default if tolerance is None else tolerance
     specs = list(devices) if devices is not None else usable_devices()
     if not specs:
         raise XPNetValueError("devices: expected at least one device spec")
@@ -235,7 +245,7 @@ def compare_backends(
             continue
         try:
             layers = {"activation": activation, "dropout": dropout, "norm": norm}
-            run = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, layers)
+            run = _trajectory(target, name, sizes, seed, steps, batch_size, optimizer, lr, layers, precision=precision)
         except XPNetError as exc:
             entry.verdict = f"skipped: {exc}"
             continue

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._version import __version__
 from ..backend import Backend, backend_of, dtype_name, float_name, is_host_array, resolve, resolve_local, satisfies
+from ..backend.precision import check_precision
 from ..data.batches import check_batch_size, check_placement
 from ..data.sources import check_validation
 from ..errors import DeviceMismatchError, XPNetTypeError, XPNetValueError, describe
@@ -73,6 +74,7 @@ def check_settings(args: dict[str, Any]) -> Settings:
     if stopping is not None and not isinstance(stopping, EarlyStopping):
         stopping = EarlyStopping(stopping)
     check_seed(args["seed"])
+    check_precision(args["precision"])
     if not isinstance(args["compile"], bool):
         raise XPNetTypeError(f"compile: expected True or False; received {describe(args['compile'])}")
     folder = args["checkpoint_dir"]

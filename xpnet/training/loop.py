@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..backend.precision import precision_scope
 from ..data.batches import Batches
 from ..errors import TrainingDivergedError
 from ..nn.layers import Context
@@ -46,6 +47,7 @@ class Loop:
     clip_norm: float | None = None  # clip the global gradient norm to this
     compiled: Any = None  # a CompiledStep where the backend compiles the whole step (JAX), else None
     captured: Any = None  # CapturedSteps where the step runs as a CUDA graph (CuPy, PyTorch CUDA), else None
+    precision: str = "highest"  # of the training step's matrix products (xpnet.backend.precision)
     base_lr: float | None = None  # the lr the run was given (lr_at scales it by the schedule), for messages
 
     def run(
@@ -104,7 +106,7 @@ class Loop:
 
     def run_epoch(self, epoch: int, start: Position | None = None) -> dict[str, Any]:
         """Train one epoch (from ``start`` when resuming it); return its record without validation figures."""
-        with self.model.backend.activate():
+        with self.model.backend.activate(), precision_scope(self.model.backend, self.precision):
             return self._run_epoch(epoch, start)
 
     def _run_epoch(self, epoch: int, start: Position | None) -> dict[str, Any]:

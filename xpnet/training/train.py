@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..backend import Backend
+from ..backend import Backend, dtype_name
+from ..backend.precision import check_precision
 from ..data.batches import Batches
 from ..data.sources import load_data
 from ..distributed import Session, join_training
@@ -101,6 +102,7 @@ def train(
     clip_norm: float | None = None,
     weight_decay: float | None = None,
     compile: bool = True,
+    precision: str = "highest",
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -180,6 +182,10 @@ def train(
         replayed on CuPy and PyTorch CUDA (one launch per step; see ``docs/performance.md``). False runs it operation
         by operation. Where a step cannot be captured (data-parallel, data streamed from the host) it runs
         operation by operation and ``history.meta["step_note"]`` says why.
+    precision : {"highest", "tf32", "bf16"}
+        The training step's matrix products: full float32 (or float64); TensorFloat-32 tensor cores (CuPy, PyTorch,
+        JAX); or bfloat16 operands with float32 weights, gradients and optimizer state (PyTorch, JAX). Evaluation
+        and prediction use full precision. See ``docs/performance.md`` for the speed and the parity of each.
     distributed : bool or "auto" or xpnet.distributed.Session
         Data-parallel training over MPI (``mpiexec -n 4 python script.py``): every rank trains on its share of
         each global batch of ``batch_size`` samples on its own device and the gradients are summed over the
@@ -244,6 +250,8 @@ def train(
         loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs,
                     progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm,
                     base_lr=lr)  # fmt: skip
+        loop.precision = check_precision(precision, backend, dtype_name(model.dtype))
+        history.meta["precision"] = precision
         describe_step(loop, compile, session, history)
         start = None
         if checkpoint_dir is not None:

@@ -1,0 +1,132 @@
+"""The precision of the training step's matrix products: highest, tf32 (CuPy, PyTorch, JAX), bf16 (PyTorch, JAX).
+
+bfloat16 is real on the CPU (PyTorch and JAX compute it there); TensorFloat-32 exists only on tensor cores, so on
+CPUs it is tested by what reaches the libraries: cuBLAS's compute type on the CuPy stand-in, PyTorch's
+``allow_tf32`` flag and JAX's default matmul precision while a step runs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.backend import kernels
+from xpnet.backend.precision import precision_scope
+from xpnet.testing import cupy_standin
+
+DATA = np.random.default_rng(4).normal(size=(320, 9)).astype(np.float32)
+LABELS = (DATA[:, 0] - DATA[:, 3] > 0).astype(int)
+RUN = dict(hidden=(32,), epochs=3, batch_size=64, seed=2, progress=False, verbose=0)
+
+
+@pytest.mark.parametrize("device", ["torch:cpu", "jax:cpu"])
+def test_bf16_products_round_their_operands_and_keep_float32_weights(device):
+    pytest.importorskip(device.split(":")[0])
+    backend = xpnet.backend.resolve(device)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(16, 40)).astype(np.float32), rng.normal(size=(40, 8)).astype(np.float32)
+    with backend.activate(), precision_scope(backend, "bf16"):
+        product = xpnet.to_numpy(kernels.matmul(backend.asarray(a), backend.asarray(b)))
+    exact = a @ b
+    as_bf16 = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
+    assert product.dtype == np.float32
+    assert not np.array_equal(product, exact)  # the operands were rounded to 8-bit mantissas
+    np.testing.assert_allclose(product, as_bf16, rtol=3e-2, atol=3e-2 * np.abs(exact).max())
+    full, mixed = (xpnet.train((DATA, LABELS), device=device, precision=p, **RUN) for p in ("highest", "bf16"))
+    assert mixed.history.meta["precision"] == "bf16"
+    assert full.history["train_loss"] != mixed.history["train_loss"]
+    np.testing.assert_allclose(mixed.history["train_loss"], full.history["train_loss"], rtol=2e-2)
+    arrays = [*mixed.model.params, *(a for s in mixed.optimizer.state.values() for a in s)]
+    assert {str(a.dtype).rsplit(".", 1)[-1] for a in arrays} == {"float32"}  # master weights and state
+
+
+def test_bf16_parity_of_two_backends_within_its_tolerance():
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    report = xpnet.testing.compare_backends(["torch:cpu", "jax:cpu", "cpu"], steps=50, precision="bf16")
+    assert report.tolerance == xpnet.testing.parity.PRECISION_TOLERANCES["bf16"]
+    verdicts = {d.device: d.verdict for d in report.devices}
+    assert verdicts["torch:cpu"] == "reference" and verdicts["jax:cpu"] == "agrees", report.table()
+    assert verdicts["cpu"].startswith("skipped: precision: 'bf16' needs bfloat16")
+
+
+def test_tf32_reaches_cublas_as_its_compute_type_during_training_steps_only(monkeypatch):
+    if cupy_standin.real_cupy_present():
+        pytest.skip("a real CuPy is here")
+    with cupy_standin.installed():
+        from cupy.cuda import cublas_library
+
+        from xpnet.backend.device_blas import device_blas
+
+        assert device_blas() is not None  # its first check (at both precisions of each dtype) done before watching
+        computes = []
+        gemm = cublas_library.Library.cublasGemmEx
+        monkeypatch.setattr(cublas_library.Library, "cublasGemmEx",
+                            lambda self, *args: computes.append(args[17]) or gemm(self, *args))  # fmt: skip
+        result = xpnet.train((DATA, LABELS), device="cuda:1", precision="tf32", **RUN)
+        assert computes and set(computes) == {77}  # CUBLAS_COMPUTE_32F_FAST_TF32: every product of every step
+        computes.clear()
+        xpnet.evaluate(result.model, DATA, LABELS)
+        assert set(computes) <= {68}  # evaluation at full precision (CUBLAS_COMPUTE_32F)
+        with pytest.raises(xpnet.XPNetValueError, match="bfloat16 matrix products, which 'cuda:1' \\(cupy\\)"):
+            xpnet.train((DATA, LABELS), device="cuda:1", precision="bf16", **RUN)
+
+
+def test_tf32_sets_what_pytorch_and_jax_read_while_a_step_runs():
+    torch, jax = pytest.importorskip("torch"), pytest.importorskip("jax")
+    before = torch.backends.cuda.matmul.allow_tf32
+    with precision_scope(xpnet.backend.resolve("torch:cpu"), "tf32"):
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    assert torch.backends.cuda.matmul.allow_tf32 == before
+    with precision_scope(xpnet.backend.resolve("jax:cpu"), "tf32"):
+        assert jax.config.jax_default_matmul_precision == "tensorfloat32"
+    # on CPUs TF32 does nothing: the run is the highest-precision run
+    same = [xpnet.train((DATA, LABELS), device="torch:cpu", precision=p, **RUN) for p in ("highest", "tf32")]
+    assert same[0].history["train_loss"] == same[1].history["train_loss"]
+
+
+@pytest.mark.parametrize(
+    ("device", "precision", "dtype", "message"),
+    [
+        (
+            "cpu",
+            "bf16",
+            "float32",
+            "precision: 'bf16' needs bfloat16 matrix products, which 'cpu' (numpy) does not have",
+        ),
+        ("cpu", "tf32", "float32", "precision: 'tf32' needs TensorFloat-32 matrix products, which 'cpu' (numpy)"),
+        ("torch:cpu", "tf32", "float64", "precision: 'tf32' speeds up float32 matrix products; received a float64"),
+        ("cpu", "fp8", "float32", "precision: expected one of ['highest', 'tf32', 'bf16']; received 'fp8'"),
+    ],
+)
+def test_a_precision_the_device_lacks_is_refused_by_name(device, precision, dtype, message):
+    pytest.importorskip("torch")
+    with pytest.raises(xpnet.XPNetValueError) as caught:
+        xpnet.train((DATA, LABELS), device=device, precision=precision, dtype=dtype, **RUN)
+    assert message in str(caught.value)
+
+
+def test_the_command_line_and_the_estimator_take_a_precision(tmp_path):
+    pytest.importorskip("torch")
+    np.savetxt(tmp_path / "d.csv", np.c_[DATA, LABELS], delimiter=",", fmt="%.6g")
+    done = subprocess.run([sys.executable, "-m", "xpnet", "train", "--data", str(tmp_path / "d.csv"), "--epochs", "1",
+                           "--device", "torch:cpu", "--precision", "bf16", "--out", str(tmp_path / "run"),
+                           "--no-progress"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    history = json.loads(next((tmp_path / "run").glob("*history*.json")).read_text())
+    assert history["meta"]["precision"] == "bf16"
+    refused = subprocess.run([sys.executable, "-m", "xpnet", "train", "--data", str(tmp_path / "d.csv"), "--precision",
+                              "bf16", "--device", "cpu", "--out", str(tmp_path / "no")], capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert refused.returncode == 2 and "--precision: 'bf16' needs bfloat16" in refused.stderr
+    from xpnet.sklearn import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, device="torch:cpu", precision="bf16", random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(DATA, LABELS)
+    assert clf.score(DATA, LABELS) > 0.6

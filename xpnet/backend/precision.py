@@ -1,0 +1,77 @@
+"""The precision of the matrix products of a training step: ``"highest"`` (float32 or float64 throughout),
+``"tf32"`` (TensorFloat-32 tensor cores: float32 operands rounded to 10-bit mantissas, float32 sums) or ``"bf16"``
+(bfloat16 operands, float32 weights, gradients and optimizer state: mixed precision).
+
+:func:`precision_scope` sets it for the block: the matrix products of :mod:`xpnet.backend.kernels` read it, and it
+sets what each library reads itself (PyTorch's ``allow_tf32``, JAX's default matmul precision). A compiled or
+captured step takes the precision it was traced or captured with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import XPNetValueError, describe
+from .specs import Backend
+
+PRECISIONS = ("highest", "tf32", "bf16")
+# where each precision exists: TensorFloat-32 on CuPy (cuBLAS's compute type), PyTorch and JAX; bfloat16 matrix
+# products on PyTorch and JAX (CuPy has no bfloat16 dtype, NumPy and array-api-strict neither)
+_SUPPORTED = {"tf32": ("cupy", "torch", "jax"), "bf16": ("torch", "jax")}
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("xpnet_precision", default="highest")
+
+
+def check_precision(precision: Any, backend: Backend | None = None, dtype: str | None = None) -> str:
+    """``precision`` checked by name, and (given them) against the backend and the model's dtype."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise XPNetValueError(f"precision: expected one of {list(PRECISIONS)}; received {describe(precision)}")
+    if precision == "highest":
+        return precision
+    if dtype is not None and dtype != "float32":
+        raise XPNetValueError(
+            f"precision: {precision!r} speeds up float32 matrix products; received a {dtype} model (use "
+            "precision='highest', or dtype='float32')"
+        )
+    if backend is not None and backend.name not in _SUPPORTED[precision]:
+        kind = "TensorFloat-32" if precision == "tf32" else "bfloat16"
+        where = ", ".join(f"{name}" for name in _SUPPORTED[precision])
+        raise XPNetValueError(
+            f"precision: {precision!r} needs {kind} matrix products, which {backend.spec!r} ({backend.name}) does not "
+            f"have; they exist on {where} devices. Use precision='highest' here"
+        )
+    return precision
+
+
+def current() -> str:
+    """The precision of the matrix products being run now."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def precision_scope(backend: Backend, precision: str) -> Iterator[None]:
+    """Matrix products at ``precision`` on ``backend`` while the block runs."""
+    token = _current.set(precision)
+    try:
+        with contextlib.ExitStack() as stack:
+            if backend.name == "torch":
+                stack.enter_context(_torch_tf32(precision == "tf32"))
+            elif backend.name == "jax" and precision == "tf32":
+                stack.enter_context(importlib.import_module("jax").default_matmul_precision("tensorfloat32"))
+            yield
+    finally:
+        _current.reset(token)
+
+
+@contextlib.contextmanager
+def _torch_tf32(allow: bool) -> Iterator[None]:
+    matmul = importlib.import_module("torch").backends.cuda.matmul
+    saved = matmul.allow_tf32
+    matmul.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        matmul.allow_tf32 = saved
