@@ -73,8 +73,8 @@ def installed() -> Iterator[ModuleType]:
         yield _modules["cupy"]
     finally:
         for name in list(sys.modules):
-            if _owned(name):
-                del sys.modules[name]
+            if _owned(name):  # kept for the next block, submodules imported in this one too (one module per name)
+                _modules[name] = sys.modules.pop(name)
         clear_caches()
 
 
