@@ -9,12 +9,23 @@ import numpy as np
 
 
 def run_torch(
-    device: str, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, args: Any
+    device: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    xt: np.ndarray,
+    yt: np.ndarray,
+    args: Any,
+    compile_mode: str | None = None,
 ) -> tuple[list[float], float]:
-    """The reference job in idiomatic PyTorch: nn.Linear layers, F.cross_entropy, torch.optim.SGD."""
+    """The reference job in idiomatic PyTorch: nn.Linear layers, F.cross_entropy, torch.optim.SGD; with
+    ``compile_mode``, the forward pass and loss through ``torch.compile`` (its backward too), the step eager."""
     torch, model, opt, (dtype, dev) = _torch_job(device, args)
     import torch.nn.functional as F
 
+    def loss_fn(inputs: Any, targets: Any) -> Any:
+        return F.cross_entropy(model(inputs), targets)
+
+    loss_of = torch.compile(loss_fn, mode=compile_mode) if compile_mode else loss_fn
     X, Y = torch.as_tensor(x, dtype=dtype, device=dev), torch.as_tensor(y, device=dev)
     generator = torch.Generator(device="cpu").manual_seed(0)
     seconds = []
@@ -23,7 +34,7 @@ def run_torch(
         order = torch.randperm(X.shape[0], generator=generator).to(dev)
         for s in range(0, X.shape[0], args.batch_size):
             rows = order[s : s + args.batch_size]
-            loss = F.cross_entropy(model(X.index_select(0, rows)), Y.index_select(0, rows))
+            loss = loss_of(X.index_select(0, rows), Y.index_select(0, rows))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -107,29 +118,9 @@ def run_torch_graph(
 def run_torch_compiled(
     x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, args: Any
 ) -> tuple[list[float], float]:
-    """PyTorch CUDA with ``torch.compile(mode="reduce-overhead")`` on the forward pass and loss (Inductor kernels
-    replayed as CUDA graphs, its backward too), the optimizer step eager; the first epoch pays the compilation."""
-    torch, model, opt, (dtype, dev) = _torch_job("cuda", args)
-    import torch.nn.functional as F
-
-    loss_of = torch.compile(lambda inputs, targets: F.cross_entropy(model(inputs), targets), mode="reduce-overhead")
-    X, Y = torch.as_tensor(x, dtype=dtype, device=dev), torch.as_tensor(y, device=dev)
-    generator = torch.Generator(device="cpu").manual_seed(0)
-    seconds = []
-    for _ in range(args.epochs):
-        start = time.perf_counter()
-        order = torch.randperm(X.shape[0], generator=generator).to(dev)
-        for s in range(0, X.shape[0], args.batch_size):
-            rows = order[s : s + args.batch_size]
-            loss = loss_of(X.index_select(0, rows), Y.index_select(0, rows))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    with torch.no_grad():
-        pred = model(torch.as_tensor(xt, dtype=dtype, device=dev)).argmax(dim=1).cpu().numpy()
-    return seconds, float(np.mean(pred == yt))
+    """PyTorch CUDA with ``torch.compile(mode="reduce-overhead")`` (Inductor kernels replayed as CUDA graphs) on the
+    forward pass and loss; the first epoch pays the compilation."""
+    return run_torch("cuda", x, y, xt, yt, args, compile_mode="reduce-overhead")
 
 
 def run_sklearn(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, args: Any) -> tuple[list[float], float]:

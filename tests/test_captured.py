@@ -93,7 +93,7 @@ def test_where_a_step_cannot_be_captured_it_says_why(cupy, data):
     assert "streamed from the host" in streamed.history.meta["step_note"]
     assert xpnet.train(data, compile=False, **run).history.meta["step_note"] == "compile=False"
     on_cpu = xpnet.train(data, **{**run, "device": "cpu"}).history.meta
-    assert on_cpu["step"] == "eager" and "cpu has no CUDA graphs" in on_cpu["step_note"]
+    assert on_cpu["step"] == "eager" and on_cpu["step_note"] is None  # nothing to capture, nothing given up
     with pytest.raises(xpnet.XPNetTypeError, match="compile: expected True or False"):
         xpnet.train(data, compile="yes", **run)
 
