@@ -148,6 +148,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument("--precision", type=lower, choices=PRECISIONS, default=d["precision"],
                    help="matrix products of the training step: highest (full float32), tf32 (TensorFloat-32: CuPy, "
                         "PyTorch, JAX) or bf16 (bfloat16 operands, float32 weights: PyTorch, JAX); default %(default)s")  # fmt: skip
+    t.add_argument("--overwrite", action="store_true", default=d["overwrite"],
+                   help="replace another run's files in --out, or another run's checkpoint in --checkpoint-dir")  # fmt: skip
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=d["compile"],
                    help="run each step as one program: jax.jit on JAX, a CUDA graph on CuPy and PyTorch CUDA "
                         "(default on)")  # fmt: skip
@@ -156,9 +158,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument("--limit", type=int, metavar="N", help="use only the first N training samples (quick runs)")
     t.add_argument(
         "--out",
-        default="xpnet-run",
+        default=None,
         metavar="DIR",
-        help="folder for model.safetensors, history.json and predictions.npz",
+        help="folder for model.safetensors, history.json and predictions.npz (test data only); default: a new "
+        "xpnet-run, xpnet-run-2, ... each run; a folder holding another run's files is refused without --overwrite",
     )
     t.set_defaults(run=train_module.train_command)
 

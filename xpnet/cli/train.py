@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import shlex
@@ -25,13 +26,14 @@ from ..tabular import encode_labels
 from ..training import report
 from ..training.args import check_batch_statistics, check_norm_alone, check_settings
 from ..training.train import train
+from . import run_folder
 from .messages import as_flag
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(train).parameters.items() if p.default is not p.empty
 }
 # Parameters of train() that are not plain options of `xpnet train`.
-NOT_OPTIONS = {"data", "y", "device", "callbacks", "model", "checkpoint_dir", "resume", "verbose"}
+NOT_OPTIONS = {"data", "y", "device", "callbacks", "model", "checkpoint_dir", "resume", "verbose", "meta"}
 
 
 def check_arguments(args: argparse.Namespace, session: Session | None) -> None:
@@ -89,16 +91,6 @@ def read_data(args: argparse.Namespace) -> LoadedFile:
     return loaded
 
 
-def make_output_folder(out: Path) -> None:
-    """``--out``, made before training so that an unusable folder fails now, not after the run."""
-    if out.exists() and not out.is_dir():
-        raise XPNetValueError(f"--out: {out} is a file; expected a folder to write the model and history into")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise XPNetValueError(f"--out: cannot create the folder {out} ({exc.strerror or exc})") from None
-
-
 def train_command(args: argparse.Namespace) -> int:
     session = start_session(args.distributed)
     if session is None:
@@ -124,14 +116,21 @@ def train_command(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, session: Session | None) -> None:
     root = session is None or session.is_root
     backend = resolve(args.device) if session is None else session.device(args.device)
-    out = Path(args.out)
-    if root:
-        make_output_folder(out)
+    with contextlib.ExitStack() as scope:
+        out = run_folder.choose(args) if root else Path(".")
+        if root:
+            scope.callback(run_folder.claim(out, args).release)
+            print(f"run folder: {out}")
+        _run(args, session, backend, out)
+
+
+def _run(args: argparse.Namespace, session: Session | None, backend: Any, out: Path) -> None:
+    root = session is None or session.is_root
     loaded = read_data(args)
     if root:
         print(f"data: {loaded.name} ({loaded.x.shape[0]} training samples)")
         print(f"device: {backend.spec} ({backend.name})")
-    options = train_options(args) | checkpointing(args)
+    options = train_options(args) | checkpointing(args) | {"meta": {"run_folder": str(out)}}
     if session is not None:
         options["distributed"] = session  # this command's session, with its hooks, not a new one
     result = train(loaded, device=backend, **options)

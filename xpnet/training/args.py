@@ -75,8 +75,13 @@ def check_settings(args: dict[str, Any]) -> Settings:
         stopping = EarlyStopping(stopping)
     check_seed(args["seed"])
     check_precision(args["precision"])
-    if not isinstance(args["compile"], bool):
-        raise XPNetTypeError(f"compile: expected True or False; received {describe(args['compile'])}")
+    for flag in ("compile", "overwrite"):
+        if not isinstance(args[flag], bool):
+            raise XPNetTypeError(f"{flag}: expected True or False; received {describe(args[flag])}")
+    if args["meta"] is not None and not isinstance(args["meta"], dict):
+        raise XPNetTypeError(
+            f"meta: expected a dict of facts to record with the run; received {describe(args['meta'])}"
+        )
     folder = args["checkpoint_dir"]
     if folder is not None and os.path.exists(folder) and not os.path.isdir(folder):
         raise XPNetValueError(

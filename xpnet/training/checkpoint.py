@@ -18,6 +18,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..errors import XPNetValueError
+from ..io.ownership import FolderLock, clear_checkpoint, describe_checkpoint
 from ..io.tensors import read_tensors, write_tensors
 from ..nn.network import MLP
 from ..optim import Optimizer
@@ -98,6 +99,28 @@ def save_checkpoint(
     return path
 
 
+def claim_checkpoint_dir(directory: str | os.PathLike, resume: bool, overwrite: bool) -> FolderLock:
+    """Lock ``directory`` for this run (refused, naming the holder, while another run holds it); a fresh run
+    (not ``resume``) that finds another run's checkpoint there is refused, naming it, unless ``overwrite``, which
+    removes it. Returns the lock, held until released."""
+    lock = FolderLock(directory, "checkpoint_dir").acquire()
+    found = None if resume else describe_checkpoint(directory)
+    if found is not None and not overwrite:
+        lock.release()
+        raise XPNetValueError(
+            f"checkpoint_dir: {directory} holds the checkpoint of another run ({found}); continue that run with "
+            f"resume=True (xpnet train --resume {directory}), or start over in another folder, or replace it with "
+            "overwrite=True (--overwrite)"
+        )
+    if found is not None:
+        clear_checkpoint(directory)
+    for stale in Path(directory).glob(f".{FILE_NAME}.*.tmp"):  # a write cut short by a crash (never visible as
+        stale.unlink(missing_ok=True)  # the checkpoint: see xpnet.io.atomic); no other run holds the folder now
+    for stale in Path(directory).glob(".history.json.*.tmp"):
+        stale.unlink(missing_ok=True)
+    return lock
+
+
 def load_checkpoint(
     directory: str | os.PathLike,
     *,
@@ -158,6 +181,9 @@ def load_checkpoint(
     optimizer.restore(meta["optimizer"]["steps"], buffers)
     saved_history = History.from_dict(meta["history"])
     history[:] = saved_history
+    for key in ("run_id", "run_folder"):  # the resumed run is that run: its identity and its output folder
+        if saved_history.meta.get(key):
+            history.meta[key] = saved_history.meta[key]
     metrics = None
     if meta["metrics_count"] is not None:  # one row per rank (format 1 files before MPI: a single row)
         counts = meta["metrics_count"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from .args import (
     run_meta,
 )
 from .callbacks import EarlyStopping
+from .checkpoint import claim_checkpoint_dir
 from .compiled import describe_step
 from .evaluate import evaluate
 from .history import History
@@ -103,6 +105,8 @@ def train(
     weight_decay: float | None = None,
     compile: bool = True,
     precision: str = "highest",
+    overwrite: bool = False,
+    meta: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -159,7 +163,13 @@ def train(
         Also checkpoint every this many steps, mid-epoch.
     resume : bool
         Continue from the checkpoint in ``checkpoint_dir`` if there is one (else start afresh). The run must have
-        the same settings; its final weights then equal an uninterrupted run's (bit for bit on NumPy).
+        the same settings; its final weights then equal an uninterrupted run's (bit for bit on NumPy). The run
+        locks ``checkpoint_dir`` while it trains: a second run on it is refused, naming the first.
+    overwrite : bool
+        Without ``resume``, a ``checkpoint_dir`` that holds another run's checkpoint is refused (it could no longer
+        be resumed); ``overwrite=True`` removes it and starts over.
+    meta : dict, optional
+        Extra facts to record in ``history.meta`` (and so in every checkpoint), e.g. ``{"experiment": "lr-sweep"}``.
     standardize : bool
         Standardize every input feature with the training split's mean and standard deviation; the model keeps
         them (saved with it) and applies them in ``predict`` too.
@@ -216,6 +226,8 @@ def train(
     with contextlib.ExitStack() as scope:
         if session is not None:
             scope.enter_context(session.guard())
+        if checkpoint_dir is not None and root:  # one run per checkpoint folder, and never another run's replaced
+            scope.callback(claim_checkpoint_dir(checkpoint_dir, bool(resume), overwrite).release)
         seed = seed if session is None else session.shared_seed(seed)
         init_rng, shuffle_rng, split_rng, dropout_rng = generators(seed, 4)
         source = load_data(data, y)
@@ -244,6 +256,7 @@ def train(
         if stopping is not None:
             hooks.append(stopping)
         history = History(meta=run_meta(source.name, backend.spec, batches, model, opt, locals()))
+        history.meta.update({"run_id": uuid.uuid4().hex, **(meta or {})})
         config = {k: history.meta[k] for k in RESUME_KEYS} | {"n_train": batches.n}
         config |= {"ranks": history.meta["ranks"], "epochs": epochs}
         total_steps = max(epochs * len(batches), 1)

@@ -1,0 +1,111 @@
+"""Nothing a user saved is lost: run folders never overwrite another run, a checkpoint folder belongs to one run.
+
+The three cases a user met (issue 22): a named --out holding another run's model, a fresh run on another run's
+checkpoint, two runs on one checkpoint folder at once; and the default run folder, new for every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xpnet", "train", "--data", "d.csv", "--epochs", "1", "--no-progress",
+                           *args], capture_output=True, text=True, cwd=cwd, timeout=300)  # fmt: skip
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    np.savetxt(tmp_path / "d.csv", np.c_[x, (x[:, 0] > 0).astype(int)], delimiter=",", fmt="%.5g")
+    return tmp_path
+
+
+def sizes(run: Path) -> list[int]:
+    return json.loads((run / "history.json").read_text())["meta"]["sizes"]
+
+
+def test_the_default_run_folder_is_new_for_every_run(folder):
+    first, second = cli("--hidden", "32", cwd=folder), cli("--hidden", "8", cwd=folder)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert "run folder: xpnet-run\n" in first.stdout and "run folder: xpnet-run-2\n" in second.stdout
+    assert sizes(folder / "xpnet-run") == [5, 32, 2] and sizes(folder / "xpnet-run-2") == [5, 8, 2]
+    assert "wrote xpnet-run-2/model.safetensors" in second.stdout
+
+
+def test_a_named_folder_holding_another_runs_files_is_refused_without_overwrite(folder):
+    assert cli("--hidden", "32", "--out", "o3", cwd=folder).returncode == 0
+    before = {p.name: p.read_bytes() for p in (folder / "o3").iterdir() if not p.name.startswith(".")}
+    refused = cli("--hidden", "8", "--out", "o3", cwd=folder)
+    assert refused.returncode == 2
+    assert "xpnet: error: --out: o3 holds another run's files (model.safetensors, history.json: MLP 5-32-2 on d.csv, " \
+           "written " in refused.stderr  # fmt: skip
+    assert "pass --overwrite to replace them, or choose another folder (--out o3-2)" in refused.stderr
+    assert {p.name: p.read_bytes() for p in (folder / "o3").iterdir() if not p.name.startswith(".")} == before
+    replaced = cli("--hidden", "8", "--out", "o3", "--overwrite", cwd=folder)
+    assert replaced.returncode == 0, replaced.stderr
+    assert sizes(folder / "o3") == [5, 8, 2]
+
+
+def test_a_fresh_run_does_not_replace_another_runs_checkpoint(folder):
+    first = cli("--hidden", "32", "--epochs", "3", "--checkpoint-dir", "ck", cwd=folder)
+    assert first.returncode == 0, first.stderr
+    checkpoint = (folder / "ck" / "checkpoint.safetensors").read_bytes()
+    refused = cli("--hidden", "8", "--checkpoint-dir", "ck", cwd=folder)
+    assert refused.returncode == 2
+    assert "xpnet: error: --checkpoint-dir: ck holds the checkpoint of another run (MLP 5-32-2 on d.csv, 3 of 3 epochs " \
+           "done, written " in refused.stderr  # fmt: skip
+    assert "continue that run with resume=True (xpnet train --resume ck)" in refused.stderr
+    assert (folder / "ck" / "checkpoint.safetensors").read_bytes() == checkpoint
+    assert not (folder / "xpnet-run-2" / "model.safetensors").exists()  # refused before anything was written
+    resumed = cli("--hidden", "32", "--epochs", "4", "--resume", "ck", cwd=folder)  # the same run goes on
+    assert resumed.returncode == 0, resumed.stderr
+    assert "run folder: xpnet-run\n" in resumed.stdout  # the folder of the run it continues
+    assert len(json.loads((folder / "xpnet-run" / "history.json").read_text())["epochs"]) == 4
+    over = cli("--hidden", "8", "--checkpoint-dir", "ck", "--overwrite", cwd=folder)
+    assert over.returncode == 0, over.stderr
+    assert json.loads((folder / "ck" / "history.json").read_text())["meta"]["sizes"] == [5, 8, 2]
+
+
+def test_the_python_api_keeps_checkpoint_folders_for_their_run(tmp_path):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(200, 4)), rng.integers(0, 2, 200)
+    run = dict(hidden=(8,), epochs=2, progress=False, verbose=0, seed=0, checkpoint_dir=tmp_path / "ck",
+               lr_schedule="constant")  # fmt: skip
+    first = xpnet.train((x, y), **run)
+    with pytest.raises(xpnet.XPNetValueError, match=r"checkpoint_dir: .* holds the checkpoint of another run"):
+        xpnet.train((x, y), **run)
+    again = xpnet.train((x, y), **run, overwrite=True)
+    assert again.history.meta["run_id"] != first.history.meta["run_id"]
+    continued = xpnet.train((x, y), **{**run, "epochs": 3}, resume=True)
+    assert continued.history.meta["run_id"] == again.history.meta["run_id"]  # a resumed run is that run
+
+
+def test_a_locked_checkpoint_folder_is_refused_and_a_killed_holders_lock_never_blocks(folder):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from xpnet.io.ownership import FolderLock; "
+                               "lock = FolderLock(sys.argv[1], 'checkpoint_dir').acquire(); print('held', flush=True); "
+                               "time.sleep(120)", str(folder / "ck")], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = cli("--checkpoint-dir", "ck", cwd=folder)
+        assert refused.returncode == 2
+        assert (f"--checkpoint-dir: ck is in use by another run (pid {holder.pid} on {os.uname().nodename}, since "
+                in refused.stderr), refused.stderr  # fmt: skip
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    time.sleep(0.1)
+    after = cli("--checkpoint-dir", "ck", cwd=folder)  # the killed holder's lock went with it
+    assert after.returncode == 0, after.stderr
