@@ -63,7 +63,14 @@ def test_help(command: tuple[str, ...], expected: tuple[str, ...]) -> None:
 def test_train_defaults_come_from_the_api() -> None:
     args = cli.build_parser().parse_args(["train"])
     for name, parameter in inspect.signature(xpnet.train).parameters.items():
-        if name in ("y", "callbacks", "model", "resume", "verbose", "meta"):  # --resume DIR sets checkpoint_dir and resume
+        if name in (
+            "y",
+            "callbacks",
+            "model",
+            "resume",
+            "verbose",
+            "meta",
+        ):  # --resume DIR sets checkpoint_dir and resume
             continue
         value = getattr(args, name)
         assert (tuple(value) if name == "hidden" else value) == parameter.default, name

@@ -127,14 +127,19 @@ def test_regression_csv_train_eval_predict(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     evaluated = run_cli("eval", str(out / "model.safetensors"), "--data", str(table))
     assert evaluated.returncode == 0, evaluated.stderr
-    loss = float(re.search(r"reg.csv: loss ([0-9.e-]+) \(400 samples\)", evaluated.stdout).group(1))
+    found = re.search(r"reg.csv: RMSE ([0-9.e+-]+), MAE ([0-9.e+-]+), R² ([0-9.e+-]+), loss ([0-9.e+-]+) \(400 samples\)",
+                      evaluated.stdout)  # fmt: skip
+    assert found, evaluated.stdout
+    rmse, mae, r2 = (float(found.group(i)) for i in (1, 2, 3))
     assert "accuracy" not in evaluated.stdout and "confusion" not in evaluated.stdout
     predicted = run_cli("predict", str(out / "model.safetensors"), str(table), "-o", str(tmp_path / "p.csv"))
     assert predicted.returncode == 0, predicted.stderr
     rows = list(csv.reader(open(tmp_path / "p.csv")))
     assert rows[0] == ["y"] and len(rows) == 401
     values = np.array([float(row[0]) for row in rows[1:]])
-    assert np.mean((values - y) ** 2) == pytest.approx(loss, rel=1e-3)  # the loss eval printed is these outputs' MSE
+    assert np.sqrt(np.mean((values - y) ** 2)) == pytest.approx(rmse, rel=1e-3)  # eval's figures are these outputs'
+    assert np.mean(np.abs(values - y)) == pytest.approx(mae, rel=1e-3)
+    assert 1 - np.sum((values - y) ** 2) / np.sum((y - y.mean()) ** 2) == pytest.approx(r2, abs=1e-4)
     assert np.corrcoef(values, y)[0, 1] > 0.95
 
 

@@ -127,8 +127,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
                    help="clip the gradients' global norm to NORM")  # fmt: skip
     t.add_argument("--weight-decay", type=float, default=d["weight_decay"], metavar="RATE",
                    help="AdamW's decoupled weight decay (default 0.01)")  # fmt: skip
-    t.add_argument("--standardize", action="store_true", default=d["standardize"],
-                   help="standardize every input feature (mean 0, std 1 on the training split); saved with the model")  # fmt: skip
+    t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=d["standardize"],
+                   help="standardize every input feature (mean 0, std 1 on the training split); saved with the model "
+                        "(default: on for --loss mse, off otherwise)")  # fmt: skip
+    t.add_argument("--standardize-targets", action=argparse.BooleanOptionalAction, default=d["standardize_targets"],
+                   help="--loss mse: train on standardized targets, undone in the model's outputs (default on)")  # fmt: skip
     t.add_argument(
         "--placement", type=lower, choices=PLACEMENTS, default=d["placement"], help="where the data set lives"
     )

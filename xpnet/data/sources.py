@@ -41,6 +41,12 @@ class DataSource:
     features: list[str] | None = None
     image_shape: tuple[int, int, int] | None = None
 
+    @property
+    def target_vector(self) -> bool:
+        """Whether the training targets are one value per sample, ``(n,)`` (a regression model then predicts
+        ``(n,)`` too)."""
+        return getattr(self.y if not isinstance(self.y, (list, tuple)) else np.asarray(self.y), "ndim", 0) == 1
+
 
 def load_data(data: Any, y: Any = None) -> DataSource:
     """Resolve ``data`` (and ``y``): a data set name, a file path, a :class:`~xpnet.datasets.files.LoadedFile`,

@@ -36,7 +36,7 @@ def export_onnx(model: MLP, path: str | os.PathLike, *, batch_dimension: str = "
     if model._loss.classifies:
         outputs = {"probabilities": model._loss.proba(z), "labels": target.xp.argmax(z, axis=1)}
     else:
-        outputs = {"outputs": model._loss.output(z)}
+        outputs = {"outputs": graph_model._output_of(z)}  # in the targets' units
     data = build({"x": x}, outputs, producer=f"xpnet {__version__}", metadata=_metadata(model))
     path = Path(path)
     with atomic_open(path, "wb") as f:

@@ -28,6 +28,7 @@ MODEL_KIND = "xpnet.model"
 _VERSION_1 = {"meta": {"sizes", "activation", "loss", "dtype", "extra", "image_shape"}, "activation": {"relu", "sigmoid", "tanh",
               "identity"}, "loss": {"cross_entropy", "quadratic"}}  # fmt: skip
 _INPUT_TENSORS = ("input_mean", "input_std")  # the standardization a model applies to its inputs
+_TARGET_TENSORS = ("target_mean", "target_std")  # the standardization a regression model's targets were trained in
 
 
 def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
@@ -72,6 +73,10 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
         meta["arch"] = state["arch"]
     if model.standardization is not None:
         tensors["input_mean"], tensors["input_std"] = model.standardization
+    if model.target_standardization is not None:
+        tensors["target_mean"], tensors["target_std"] = model.target_standardization
+    if model.target_vector:
+        meta["target_vector"] = True
     for key, value in (("classes", model.classes), ("features", model.feature_names)):
         if value is not None:
             meta[key] = [str(v) for v in value]
@@ -85,7 +90,8 @@ def save(model: MLP, path: str | os.PathLike, *, extra: dict[str, Any] | None = 
     if extra is not None:
         meta["extra"] = extra
     plain = (set(meta) <= _VERSION_1["meta"] and model.activation in _VERSION_1["activation"]
-             and model.loss in _VERSION_1["loss"] and model.standardization is None)  # fmt: skip
+             and model.loss in _VERSION_1["loss"] and model.standardization is None
+             and model.target_standardization is None)  # fmt: skip
     return write_tensors(path, tensors, meta, kind=MODEL_KIND, version=1 if plain else FORMAT_VERSION)
 
 
@@ -108,7 +114,7 @@ def _state_from_file(path: Path, tensors: dict[str, np.ndarray], meta: dict[str,
     except (XPNetValueError, XPNetTypeError, KeyError, TypeError) as exc:
         raise DataIntegrityError(f"{path}: its architecture metadata is not valid: {exc}") from exc
     params, buffers = [n for names in param_names for n in names], [n for names in buffer_names for n in names]
-    arrays = {name: t for name, t in tensors.items() if name not in _INPUT_TENSORS}
+    arrays = {name: t for name, t in tensors.items() if name not in _INPUT_TENSORS + _TARGET_TENSORS}
     if sorted(arrays) != sorted(params + buffers) or {t.dtype.name for t in arrays.values()} != {dtype}:
         found = {name: t.dtype.name for name, t in sorted(arrays.items())}
         raise DataIntegrityError(
@@ -127,6 +133,12 @@ def _state_from_file(path: Path, tensors: dict[str, np.ndarray], meta: dict[str,
         if any(t is None or t.shape != (sizes[0],) for t in stats):
             raise DataIntegrityError(f"{path}: expected input_mean and input_std of shape ({sizes[0]},)")
         state["standardization"] = tuple(stats)
+    targets = [tensors.get(name) for name in _TARGET_TENSORS]
+    if any(t is not None for t in targets):
+        if any(t is None or t.shape != (sizes[-1],) for t in targets) or loss != "mse":
+            raise DataIntegrityError(f"{path}: expected target_mean and target_std of shape ({sizes[-1]},) (mse only)")
+        state["target_standardization"] = tuple(targets)
+    state["target_vector"] = bool(meta.get("target_vector", False))
     for key, field, width in (("classes", "classes", sizes[-1]), ("features", "feature_names", sizes[0])):
         names = meta.get(key)
         if names is not None and (not isinstance(names, list) or len(names) != width):

@@ -81,8 +81,10 @@ class BackpropMixin:
         return loss, grads
 
     def _loss_and_output(self, x: Array, y: Array) -> tuple[Array, Array]:
-        """Evaluation-mode forward pass only: the data loss and the last layer's output ``z`` (for evaluation);
-        one compiled program per batch shape where the backend compiles."""
+        """Evaluation-mode forward pass only: the data loss and the last layer's output ``z`` (for evaluation; for
+        a regression model with standardized targets, ``y`` and the returned outputs are in the targets' units and
+        the loss in the trained, standardized ones); one compiled program per batch shape where the backend
+        compiles."""
         return program(self, "loss_and_output", _loss_and_output)(x, y)
 
     def _backprop(
@@ -113,5 +115,10 @@ class BackpropMixin:
 
 def _loss_and_output(model: Any, x: Array, y: Array) -> tuple[Array, Array]:
     z, _ = model._forward(x, EVALUATION)
+    if model._targets is not None:  # regression targets in their own units: the loss is the trained one's
+        mean, std = model._targets
+        y = (y - mean) / std
+        loss, _ = model._loss.value_and_delta(z, y)
+        return loss, z * std + mean
     loss, _ = model._loss.value_and_delta(z, y)  # the gradient is not used: a compiler drops it
     return loss, z

@@ -49,10 +49,21 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.nd
     return rng.uniform(-limit, limit, size=(fan_in, fan_out))
 
 
+def sklearn_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, factor: float = 6.0) -> np.ndarray:
+    """scikit-learn's MLP initialisation: U(±sqrt(factor / (fan_in + fan_out))) (``factor`` 2·6 for logistic
+    networks), for the weights and, drawn next, the biases: ``(fan_in + 1, fan_out)``, the last row the biases."""
+    limit = np.sqrt(factor / (fan_in + fan_out))
+    return np.concatenate([rng.uniform(-limit, limit, size=(fan_in, fan_out)),
+                           rng.uniform(-limit, limit, size=(1, fan_out))])  # fmt: skip
+
+
 INITIALISERS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "he": he_normal,
     "glorot": glorot_uniform,
+    "sklearn": sklearn_uniform,
+    "sklearn_logistic": lambda rng, fan_in, fan_out: sklearn_uniform(rng, fan_in, fan_out, 12.0),
 }
+INITS = ("default", "sklearn")  # xpnet's (He for rectifiers, Glorot otherwise, zero biases) or scikit-learn's
 # The scheme of a hidden layer followed by each activation: He for the rectifier family, Glorot otherwise.
 SCHEMES = {"relu": "he", "leaky_relu": "he", "elu": "he", "gelu": "he",
            "sigmoid": "glorot", "tanh": "glorot", "identity": "glorot", "softplus": "glorot"}  # fmt: skip

@@ -68,6 +68,8 @@ class Dense:
         from .init import INITIALISERS
 
         W = INITIALISERS[self.init](rng, self.fan_in, self.fan_out).astype(dtype)
+        if self.init.startswith("sklearn"):  # scikit-learn's draws its biases too: the last row
+            return [W[:-1], W[-1]], []
         return [W, np.zeros(self.fan_out, dtype=dtype)], []
 
     def forward(self, params: list[Array], buffers: list[Array], x: Array, ctx: Context) -> tuple[Array, Any, None]:

@@ -10,22 +10,23 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..backend import Backend, backend_of, dtype_name, float_dtype, resolve, to_numpy
+from ..backend import Backend, backend_of, dtype_name, float_dtype, resolve
 from ..errors import DeviceMismatchError, ModelTooLargeError, XPNetTypeError, XPNetValueError, describe
 from ..tabular import model_inputs, model_labels
 from ..validation import check_inputs, check_sizes, check_x, check_y
 from .architecture import Architecture, build_layers, check_architecture
 from .backprop import BackpropMixin, on_device
-from .init import Seed, generators
+from .init import INITS, Seed, generators
 from .layers import EVALUATION, Context, Dense
 from .losses import get_loss
 from .programs import program
+from .scaling import ScalingMixin
 from .state import StateMixin
 
 Array = Any
 
 
-class MLP(BackpropMixin, StateMixin):
+class MLP(BackpropMixin, StateMixin, ScalingMixin):
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]`` with hand-written backprop.
 
     Each hidden layer is ``Dense -> [norm] -> activation -> [dropout]`` (see :mod:`xpnet.nn.layers`); the output
@@ -54,6 +55,10 @@ class MLP(BackpropMixin, StateMixin):
         Floating dtype of parameters and computation.
     seed : int, numpy SeedSequence or Generator, optional
         Seeds the host generator of the initial weights; the same seed gives identical weights on every backend.
+    init : {"default", "sklearn"}
+        The initial weights: He normal for rectifier units and Glorot uniform otherwise, zero biases; or
+        scikit-learn's (uniform weights and biases within ``±sqrt(6 / (fan_in + fan_out))``, twice the variance for
+        sigmoid networks), with which the :mod:`xpnet.sklearn` estimators start.
 
     Attributes
     ----------
@@ -71,6 +76,7 @@ class MLP(BackpropMixin, StateMixin):
     classes: list[str] | None = None
     feature_names: list[str] | None = None
     image_shape: tuple[int, int, int] | None = None
+    target_vector: bool = False  # a regression model trained on (n,) targets: predict returns (n,)
 
     def __init__(
         self,
@@ -85,12 +91,19 @@ class MLP(BackpropMixin, StateMixin):
         device: str | Backend | None = "auto",
         dtype: Any = "float32",
         seed: Seed = None,
+        init: str = "default",
     ) -> None:
         sizes = check_sizes(sizes)
         arch = check_architecture(len(sizes) - 2, activation, dropout, norm, norm_momentum, norm_eps)
+        if init not in INITS:
+            raise XPNetValueError(f"init: expected one of {list(INITS)}; received {describe(init)}")
         backend = resolve(device)
         self._build(sizes, arch, loss, backend, float_dtype(backend, dtype))
         rng, host_params, host_buffers = generators(seed, 1)[0], [], []
+        if init == "sklearn":  # every Dense layer as scikit-learn's MLPs start: its uniform bound, its biases drawn
+            for layer in self.layers:
+                if isinstance(layer, Dense):
+                    layer.init = "sklearn_logistic" if activation == "sigmoid" else "sklearn"
         try:
             for layer in self.layers:
                 made = layer.create(rng, dtype_name(self._dtype))
@@ -119,6 +132,8 @@ class MLP(BackpropMixin, StateMixin):
         self._weights = [slots[0] for layer, slots in zip(self.layers, self._param_slots) if isinstance(layer, Dense)]
         self._standardize: tuple[Array, Array] | None = None
         self._standardize_host: tuple[np.ndarray, np.ndarray] | None = None
+        self._targets: tuple[Array, Array] | None = None  # (mean, std) the regression targets were trained as
+        self._targets_host: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_params(cls, params: Sequence[Array], *, activation: str = "relu", loss: str = "cross_entropy") -> MLP:
@@ -181,30 +196,6 @@ class MLP(BackpropMixin, StateMixin):
         """The Array API namespace of the parameters."""
         return array_namespace(self.params[0])
 
-    @property
-    def standardization(self) -> tuple[Array, Array] | None:
-        """``(mean, std)`` per input feature (host float64) subtracted and divided before the first layer, or None."""
-        if self._standardize_host is None:
-            return None
-        return self._standardize_host[0].copy(), self._standardize_host[1].copy()
-
-    def set_standardization(self, mean: Array | None, std: Array | None = None) -> None:
-        """Standardize every input as ``(x - mean) / std`` before the first layer (``None`` removes it).
-
-        ``mean`` and ``std`` are ``(sizes[0],)`` arrays (host or on the model's device); ``std`` must be positive.
-        Training, ``predict`` and saved models all apply it.
-        """
-        if mean is None:
-            self._standardize = self._standardize_host = None
-            return
-        stats = [check_x(np.reshape(to_numpy(a), (1, -1)), self.backend, self.sizes[0], name=name)[0]
-                 for name, a in (("mean", mean), ("std", std))]  # fmt: skip
-        if not np.all(stats[1] > 0):
-            raise XPNetValueError(f"std: expected positive values; received min {stats[1].min()!r}")
-        mean64, std64 = (np.asarray(a, dtype=np.float64) for a in stats)
-        self._standardize_host = (mean64, std64)
-        self._standardize = (self.backend.asarray(mean64, self._dtype), self.backend.asarray(1.0 / std64, self._dtype))
-
     def __repr__(self) -> str:
         dropout = self.arch.dropout if any(self.arch.dropout) else None
         extra = "".join(
@@ -258,12 +249,16 @@ class MLP(BackpropMixin, StateMixin):
 
     @on_device
     def predict(self, x: Array) -> Array:
-        """Predicted class indices ``(n,)`` on the model's device."""
+        """Predicted class indices ``(n,)`` on the model's device; for a regression model (loss ``"mse"``) the
+        predicted values, ``(n,)`` when it was trained on ``(n,)`` targets, else ``(n, k)``."""
+        if not self._loss.classifies:
+            out = self(x)
+            return self.xp.reshape(out, (-1,)) if self.target_vector and self.sizes[-1] == 1 else out
         return program(self, "predict", _predict)(self._inputs(x))
 
 
 def _output(net: MLP, x: Array) -> Array:
-    return net._loss.output(net._forward(x, EVALUATION)[0])
+    return net._output_of(net._forward(x, EVALUATION)[0])
 
 
 def _proba(net: MLP, x: Array) -> Array:

@@ -16,22 +16,23 @@ def program(model: Any, name: str, body: Callable[..., Any]) -> Callable[..., An
     """``body(model, *args)`` as a function of ``*args``, compiled as a whole where the backend compiles.
 
     ``name`` keys the compiled program on the model (one per pass; the compiler keeps one per input shape). The
-    parameters, buffers and input standardization are inputs of the program, never constants baked into it, so
-    training, ``load_state`` or ``set_standardization`` never leave a stale program behind.
+    parameters, buffers and the input and target standardizations are inputs of the program, never constants baked
+    into it, so training, loading or ``set_standardization`` never leave a stale program behind.
     """
     cache = model.__dict__.setdefault("_programs", {})
     if name not in cache:
 
-        def pure(params: list[Any], buffers: list[Any], standardize: Any, *args: Any) -> Any:
-            saved = model.params, model.buffers, model._standardize
-            model.params, model.buffers, model._standardize = list(params), list(buffers), standardize
+        def pure(params: list[Any], buffers: list[Any], scales: Any, *args: Any) -> Any:
+            saved = model.params, model.buffers, model._standardize, model._targets
+            model.params, model.buffers = list(params), list(buffers)
+            model._standardize, model._targets = scales
             try:
                 return body(model, *args)
             finally:
-                model.params, model.buffers, model._standardize = saved
+                model.params, model.buffers, model._standardize, model._targets = saved
 
         cache[name] = model.backend.compile(pure)
     compiled = cache[name]
     if compiled is None:
         return lambda *args: body(model, *args)
-    return lambda *args: compiled(model.params, model.buffers, model._standardize, *args)
+    return lambda *args: compiled(model.params, model.buffers, (model._standardize, model._targets), *args)

@@ -38,7 +38,8 @@ class StateMixin:
                 "dtype": dtype_name(model.dtype), "params": dict(zip(self.param_names, map(to_numpy, self.params))),
                 "buffers": dict(zip(self.buffer_names, map(to_numpy, self.buffers))), "classes": self.classes,
                 "feature_names": self.feature_names, "image_shape": self.image_shape,
-                "standardization": model.standardization}  # fmt: skip
+                "standardization": model.standardization, "target_standardization": model.target_standardization,
+                "target_vector": bool(model.target_vector)}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: str | Backend | None = None, dtype: Any = None) -> Any:
@@ -77,6 +78,9 @@ class StateMixin:
         net.image_shape = None if shape is None else tuple(shape)
         if state.get("standardization") is not None:
             net.set_standardization(*state["standardization"])
+        if state.get("target_standardization") is not None:
+            net.set_target_standardization(*state["target_standardization"])
+        net.target_vector = bool(state.get("target_vector", False))
         return net
 
     def to(self, device: str | Backend, dtype: Any = None) -> Any:

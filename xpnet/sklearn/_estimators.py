@@ -69,6 +69,9 @@ _DOC = """
         with float32 weights on PyTorch and JAX.
     compile : bool, default True
         Each training step as one program where the backend has one (JAX's jit, CUDA graphs on CuPy and PyTorch).
+    standardize_targets : bool, default True
+        The regressor trains on targets standardized per output (kept with the model and undone in ``predict``),
+        so that targets of any scale train at the default learning rate; ignored by the classifier.
 
     Attributes
     ----------
@@ -76,7 +79,8 @@ _DOC = """
         The trained network, on its device.
     loss_curve_ : list of float
         Training loss per epoch on scikit-learn's scale (the data loss, without the L2 term; for the regressor half
-        the mean squared error, as scikit-learn's ``squared_error``).
+        the mean squared error, as scikit-learn's ``squared_error``, in standardized units with
+        ``standardize_targets``).
     n_iter_ : int
         Epochs run by the last ``fit`` (``partial_fit`` calls add up).
     best_loss_, validation_scores_, best_validation_score_, t_, n_features_in_
@@ -185,7 +189,20 @@ class MLPRegressor(RegressorMixin, XPNetMLP):
         return int(targets.shape[1])
 
     def _validation_score(self, record: dict[str, Any]) -> float:
-        return 1.0 - float(record["val_loss"]) / self._target_variance  # R² against the targets' variance
+        return float(record["val_r2"])  # scikit-learn's score for regressors, from the validation split
+
+    def _scale_targets(self, model: Any, targets: Any) -> None:
+        if self.standardize_targets:
+            host = np.asarray(targets, dtype=np.float64)
+            std = host.std(axis=0)
+            model.set_target_standardization(host.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def _l2_scale(self, model: Any) -> float:
+        # On standardized targets the data term is the original one over the targets' variance: alpha shrinks as
+        # much, so the regularisation weighs what it weighs in scikit-learn's objective (the mean variance of the
+        # outputs: exact for one output).
+        stats = model.target_standardization
+        return 1.0 if stats is None else float(np.mean(stats[1] ** 2))
 
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
         """One epoch over ``(X, y)``, continuing from the current weights."""

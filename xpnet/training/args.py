@@ -75,7 +75,11 @@ def check_settings(args: dict[str, Any]) -> Settings:
         stopping = EarlyStopping(stopping)
     check_seed(args["seed"])
     check_precision(args["precision"])
-    for flag in ("compile", "overwrite"):
+    if args["standardize"] is not None and not isinstance(args["standardize"], bool):
+        raise XPNetTypeError(
+            f"standardize: expected True, False or None (on for regression); received {describe(args['standardize'])}"
+        )
+    for flag in ("compile", "overwrite", "standardize_targets"):
         if not isinstance(args[flag], bool):
             raise XPNetTypeError(f"{flag}: expected True or False; received {describe(args[flag])}")
     if args["meta"] is not None and not isinstance(args["meta"], dict):
@@ -102,10 +106,11 @@ def check_settings(args: dict[str, Any]) -> Settings:
             f"weight_decay: {type(optimizer).__name__} objects carry their own settings; received weight_decay="
             f"{weight_decay!r} beside one. Pass xpnet.optim.AdamW(lr, weight_decay=...) instead"
         )
+    loss = model.loss if model is not None else args["loss"]  # regression takes smaller default rates
     opt = (
         optimizer
         if isinstance(optimizer, Optimizer)
-        else make_optimizer(optimizer, lr, momentum=args["momentum"], weight_decay=weight_decay)
+        else make_optimizer(optimizer, lr, loss, momentum=args["momentum"], weight_decay=weight_decay)
     )
     return Settings(epochs, batch_size, hooks, l2, verbose, schedule, every, clip_norm, hidden, model, opt, stopping)
 
@@ -247,6 +252,7 @@ def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: d
         "lr_schedule": schedule if isinstance(schedule, str) else "custom", "epochs": args["epochs"],
         "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
         "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),
+        "standardize_targets": bool(args["standardize_targets"]) and model.loss == "mse",
         "dropout": list(arch.dropout) if any(arch.dropout) else 0.0, "norm": arch.norm,
         "norm_momentum": arch.norm_momentum if arch.norm == "batch" else None,  # only what acts on the network
         "norm_eps": arch.norm_eps if arch.norm else None,

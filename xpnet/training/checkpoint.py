@@ -34,6 +34,7 @@ _ADDED_LATER = {
     "norm": None,
     "clip_norm": None,
     "weight_decay": None,
+    "standardize_targets": False,
 }  # settings newer than format version 1, with their defaults
 # Settings older checkpoints did not record, compared only when recorded: before xpnet.train took norm_momentum and
 # norm_eps, a model given with model= could already have other values than the defaults.

@@ -11,6 +11,7 @@ from ..data.batches import Batches, shard_bounds
 from ..data.sources import targets_for_loss
 from ..nn.network import MLP, check_model
 from ..tabular import model_labels
+from ..training.prepare import as_column
 from ..validation import check_float
 from .metrics import Metrics
 
@@ -30,12 +31,19 @@ class Evaluation:
         ``confusion[i, j]`` counts samples of class ``i`` predicted as ``j``; None for a regression model.
     n : int
         Number of samples.
+    rmse, mae, r2 : float or None
+        A regression model's root mean squared error, mean absolute error (both in the targets' units) and
+        coefficient of determination R², each the mean over the outputs as scikit-learn's metrics give them; None
+        for a classifier.
     """
 
     loss: float
     accuracy: float | None
     confusion: np.ndarray | None
     n: int
+    rmse: float | None = None
+    mae: float | None = None
+    r2: float | None = None
 
 
 def evaluate(
@@ -50,7 +58,8 @@ def evaluate(
         Host or device inputs (device inputs must be on the model's device).
     y : array, shape (n,) or (n, k)
         Class labels (indices, or the model's class names) or ``(n, k)`` targets; losses on ``(n, k)`` targets
-        (quadratic, binary cross-entropy) take labels too, one-hot encoded here as in training.
+        (quadratic, binary cross-entropy) take labels too, one-hot encoded here as in training; a regression model
+        takes ``(n,)`` targets as train does.
     batch_size : int
         Samples per forward pass (bounds the memory used).
     x_scale : float, optional
@@ -64,9 +73,16 @@ def evaluate(
 
 def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None, session: Any) -> Evaluation:
     y = targets_for_loss(model_labels("y", y, model.classes), model.loss, model.backend, model.sizes[-1])
+    if not model._loss.classifies:  # (n,) targets, as train takes them
+        y = as_column(y)
     x, y = model._check_data(x, y)
     x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
-    metrics = Metrics(model.params[0], model.sizes[-1], confusion=True, classifies=model._loss.classifies)
+    center = None
+    if not model._loss.classifies:
+        center = model._targets[0] if model._targets is not None else model.xp.zeros(
+            (model.sizes[-1],), dtype=model.dtype, device=model.device)  # fmt: skip
+    metrics = Metrics(model.params[0], model.sizes[-1], confusion=True, classifies=model._loss.classifies,
+                      errors=center)  # fmt: skip
     first, last = (0, x.shape[0]) if session is None else shard_bounds(0, x.shape[0], *session.shard)
     if last > first:
         part = (x, y) if session is None else (x[first:last, ...], y[first:last, ...])
@@ -74,4 +90,5 @@ def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None
             loss, z = model._loss_and_output(xb, yb)
             metrics.add(loss, z, yb)
     result = metrics.read(gather=None if session is None else session.gather)
-    return Evaluation(result["loss"], result["accuracy"], result["confusion"], result["count"])
+    return Evaluation(result["loss"], result["accuracy"], result["confusion"], result["count"], result.get("rmse"),
+                      result.get("mae"), result.get("r2"))  # fmt: skip

@@ -16,6 +16,8 @@ COLUMNS = (
     "train_accuracy",
     "val_loss",
     "val_accuracy",
+    "val_rmse",
+    "val_r2",
     "seconds",
     "samples_per_second",
     "lr",

@@ -75,7 +75,7 @@ class Loop:
             record = self.run_epoch(epoch, start if epoch == first_epoch else None)
             if val is not None:
                 v = evaluate(model, *val, x_scale=scale, session=session)
-                record.update(val_loss=v.loss, val_accuracy=v.accuracy)
+                record.update(val_loss=v.loss, val_accuracy=v.accuracy, val_rmse=v.rmse, val_r2=v.r2)
             record["seconds"] = time.perf_counter() - began
             if session is not None:  # every rank records the job's time, so every rank's history is the same
                 record["seconds"] = session.slowest(record["seconds"])
@@ -140,6 +140,8 @@ class Loop:
             "train_accuracy": totals["accuracy"],
             "val_loss": None,
             "val_accuracy": None,
+            "val_rmse": None,
+            "val_r2": None,
             "lr": self.optimizer.lr,
         }
 
@@ -214,12 +216,19 @@ class Loop:
             raise TrainingDivergedError(
                 f"training diverged: the loss or the weights became non-finite by step {bad} (epoch {epoch}); the "
                 f"model holds the last good weights. Try a smaller learning rate than lr={self.base_lr or self.optimizer.lr:g} "
-                f"(the schedule's {self.optimizer.lr:g} at that step), or a lower l2 / input scale",
+                f"(the schedule's {self.optimizer.lr:g} at that step), or a lower l2 / input scale"
+                + (_REGRESSION_HINT if self.model.loss == "mse" else ""),
                 epoch=epoch,
                 step=bad,
                 model=self.model,
             )
         return totals
+
+
+_REGRESSION_HINT = (
+    "; for regression, standardized inputs and targets (standardize=True, standardize_targets=True: the defaults) "
+    "keep the gradients' scale independent of the data's, and wider hidden layers need smaller rates"
+)
 
 
 def _progress_bar(total: int, initial: int, description: str) -> Any:

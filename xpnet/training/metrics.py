@@ -35,7 +35,8 @@ def true_labels(y: Array) -> Array:
 class Metrics:
     """Sums of loss and correct predictions (and, optionally, the confusion matrix) over batches, on the device."""
 
-    def __init__(self, like: Array, n_classes: int, *, confusion: bool = False, classifies: bool = True) -> None:
+    def __init__(self, like: Array, n_classes: int, *, confusion: bool = False, classifies: bool = True,
+                 errors: Array | None = None) -> None:  # fmt: skip
         xp, dev = array_namespace(like), device_of(like)
         self._xp, self._dtype, self.n_classes = xp, like.dtype, n_classes
         self._sums = xp.zeros((2,), dtype=like.dtype, device=dev)  # [loss * n, correct]
@@ -44,6 +45,9 @@ class Metrics:
         self.count = 0
         self.classifies = classifies  # regression: no accuracy, no confusion matrix
         self._accumulate = _compiled(backend_of(like), n_classes, classifies)  # chosen once, not per step
+        # regression (given the targets' center, (k,)): per output Σ(z-y)², Σ|z-y|, Σ(y-c), Σ(y-c)², in one array
+        self._center = errors
+        self._errors = None if errors is None else xp.zeros((4, n_classes), dtype=like.dtype, device=dev)
 
     def add(self, loss: Array, z: Array, y: Array, step: Any = 1) -> None:
         """Add global step ``step`` (1-based; exact in float32 up to 2**24; a number or a 0-d device array): its
@@ -51,6 +55,8 @@ class Metrics:
         self._sums, self._first_bad, self._confusion = self._accumulate(
             self._sums, self._first_bad, self._confusion, loss, z, y, float(step) if isinstance(step, int) else step
         )
+        if self._errors is not None:
+            self._errors = _errors(backend_of(z))(self._errors, self._center, z, y)
         self.count += z.shape[0]
 
     def read(self, params: list[Array] | None = None, gather: Gather | None = None) -> dict[str, Any]:
@@ -77,6 +83,11 @@ class Metrics:
         if self._confusion is not None:
             confusion = np.rint(rest).astype(np.int64).reshape(self.n_classes, self.n_classes)
             out["confusion"] = confusion if self.classifies else None
+        if self._errors is not None:
+            errors = to_numpy(self._errors).astype(np.float64)
+            if gather is not None:
+                errors = gather(errors.reshape(-1)).sum(axis=0).reshape(errors.shape)
+            out.update(regression_figures(errors, count))
         return out
 
     def restore(self, sums: Any, count: int) -> None:
@@ -152,6 +163,31 @@ def _summarise(sums: Array, first_bad: Array, params: list[Array] | None, confus
 def _summary(backend: Any) -> Callable[..., Array]:
     """:func:`_summarise`, one compiled program (per shape) where the backend compiles."""
     return backend.compile(_summarise) or _summarise
+
+
+def _add_errors(errors: Array, center: Array, z: Array, y: Array) -> Array:
+    """Per-output sums of one regression batch added to ``errors`` ``(4, k)``: squared and absolute errors, and the
+    targets' first two moments about ``center`` (the training targets' mean: sums that keep their precision)."""
+    xp = array_namespace(z)
+    diff, shifted = z - y, y - center  # (n, k)
+    return errors + xp.stack([xp.sum(diff * diff, axis=0), xp.sum(xp.abs(diff), axis=0), xp.sum(shifted, axis=0),
+                              xp.sum(shifted * shifted, axis=0)])  # fmt: skip
+
+
+@by_spec(maxsize=8)
+def _errors(backend: Any) -> Callable[..., Array]:
+    return backend.compile(_add_errors, donate=(0,)) or _add_errors
+
+
+def regression_figures(errors: np.ndarray, n: int) -> dict[str, float | None]:
+    """RMSE, MAE and R² from the sums of :func:`_add_errors`, each the mean over the outputs (scikit-learn's
+    ``uniform_average``); an output whose targets are constant has R² 1 if predicted exactly, else 0, as there."""
+    if n == 0:
+        return {"rmse": None, "mae": None, "r2": None}
+    sse, sae, first, second = errors
+    total = second - first * first / n  # Σ(y - ȳ)²
+    r2 = np.where(total > 0, 1.0 - sse / np.where(total > 0, total, 1.0), np.where(sse == 0, 1.0, 0.0))
+    return {"rmse": float(np.mean(np.sqrt(sse / n))), "mae": float(np.mean(sae / n)), "r2": float(np.mean(r2))}
 
 
 def _combine(rows: np.ndarray) -> np.ndarray:

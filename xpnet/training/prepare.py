@@ -95,6 +95,19 @@ def as_column(y: Any) -> Any:
     return y[:, None] if isinstance(y, np.ndarray) else array_namespace(y).reshape(y, (-1, 1))
 
 
+def trained_targets(model: Any, y: Any) -> Any:
+    """Regression targets ``y`` (host or device) in the units the model trains in: ``(y - mean) / std`` where it
+    standardizes its targets (host arrays stay on the host, in float64 until the batches cast them)."""
+    stats = model.target_standardization
+    if stats is None:
+        return y
+    if isinstance(y, np.ndarray):
+        return (y.astype(np.float64) - stats[0]) / stats[1]
+    mean, std = model._targets
+    with model.backend.activate():
+        return (y - mean) / std
+
+
 def standardization(x: Any, scale: float | None, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and standard deviation (float64, on the host) of ``x * scale``; constant features get 1.
 

@@ -20,19 +20,31 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# A regression run's table: the validation RMSE (targets' units) and R² where a classifier has accuracies.
+REGRESSION_COLUMNS = tuple(
+    column for title, key, spec in COLUMNS if key != "train_accuracy"
+    for column in ([("val RMSE", "val_rmse", ".4g"), ("val R²", "val_r2", ".4f")] if key == "val_accuracy"
+                   else [(title, key, spec)])
+)  # fmt: skip
+
+
 def _width(title: str) -> int:
     return 5 if title == "epoch" else max(len(title), 9)
 
 
-def table_header() -> str:
+def _columns(regression: bool) -> tuple[tuple[str, str, str], ...]:
+    return REGRESSION_COLUMNS if regression else COLUMNS
+
+
+def table_header(regression: bool = False) -> str:
     """Column titles of the per-epoch table, right-aligned like the rows."""
-    return "  ".join(title.rjust(_width(title)) for title, _, _ in COLUMNS)
+    return "  ".join(title.rjust(_width(title)) for title, _, _ in _columns(regression))
 
 
-def table_row(record: Mapping[str, Any]) -> str:
+def table_row(record: Mapping[str, Any], regression: bool = False) -> str:
     """One history record as a table row under :func:`table_header`."""
     cells = []
-    for title, key, spec in COLUMNS:
+    for title, key, spec in _columns(regression):
         value = record.get(key)
         cells.append(("-" if value is None else format(value, spec)).rjust(_width(title)))
     return "  ".join(cells)
@@ -44,16 +56,22 @@ class EpochPrinter:
     :func:`xpnet.train` adds it with ``verbose=1`` (on rank 0 of a data-parallel job only).
     """
 
+    regression = False
+
     def on_train_begin(self, meta: Mapping[str, Any]) -> None:
+        self.regression = meta.get("loss") == "mse"
         print(f"placement: {meta['placement']}")
-        print(table_header(), flush=True)
+        print(table_header(self.regression), flush=True)
 
     def __call__(self, record: Mapping[str, Any], model: Any) -> None:
-        print(table_row(record), flush=True)
+        print(table_row(record, self.regression), flush=True)
 
 
 def evaluation_line(name: str, result: Evaluation) -> str:
-    """``test: loss 0.1234, accuracy 96.50% (10000 samples)`` (a regression model: no accuracy)."""
+    """``test: loss 0.1234, accuracy 96.50% (10000 samples)``; a regression model's RMSE, MAE and R² instead."""
+    if result.r2 is not None:
+        return (f"{name}: RMSE {result.rmse:.4g}, MAE {result.mae:.4g}, R² {result.r2:.4f}, loss {result.loss:.4g} "
+                f"({result.n} samples)")  # fmt: skip
     if result.accuracy is None:
         return f"{name}: loss {result.loss:.4g} ({result.n} samples)"
     return f"{name}: loss {result.loss:.4f}, accuracy {result.accuracy:.2%} ({result.n} samples)"
