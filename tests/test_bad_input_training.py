@@ -71,8 +71,8 @@ TRAIN_CASES = [
     pytest.param(lambda: train((X, Y), batch_size=0), xpnet.XPNetValueError, r"batch_size: expected a positive integer; received 0", id="batch_size-0"),
     pytest.param(lambda: train((X, Y), batch_size=True), xpnet.XPNetTypeError, r"batch_size: .*received True \(type bool\)", id="batch_size-bool"),
     pytest.param(lambda: train((X, Y), batch_size=32.0), xpnet.XPNetTypeError, r"batch_size: .*received 32\.0 \(type float\)", id="batch_size-float"),
-    pytest.param(lambda: train((X, Y), epochs=-1), xpnet.XPNetValueError, r"epochs: expected an integer >= 0; received -1", id="epochs-negative"),
-    pytest.param(lambda: train((X, Y), epochs=1.5), xpnet.XPNetValueError, r"epochs: expected an integer >= 0; received 1\.5", id="epochs-float"),
+    pytest.param(lambda: train((X, Y), epochs=-1), xpnet.XPNetValueError, r"epochs: expected a positive number of passes over the data; received -1", id="epochs-negative"),
+    pytest.param(lambda: train((X, Y), epochs=1.5), xpnet.XPNetValueError, r"epochs: expected a positive number of passes over the data; received 1\.5", id="epochs-float"),
     pytest.param(lambda: train((X, Y), lr=0.0), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received 0\.0", id="lr-0"),
     pytest.param(lambda: train((X, Y), lr=-0.1), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received -0\.1", id="lr-negative"),
     pytest.param(lambda: train((X, Y), lr=float("nan")), xpnet.XPNetValueError, r"lr: expected a finite number > 0\.0; received nan", id="lr-nan"),
@@ -169,7 +169,7 @@ def test_load_mnist_missing_path_is_also_a_file_not_found_error(tmp_path: Path) 
 
 # ------------------------------------------------------------------------------------------------------- CLI
 CLI_CASES = [
-    pytest.param(("--epochs", "-1"), r"epochs: expected an integer >= 0; received -1", id="epochs-negative"),
+    pytest.param(("--epochs", "-1"), r"epochs: expected a positive number of passes over the data; received -1", id="epochs-negative"),
     pytest.param(("--lr", "0"), r"lr: expected a finite number > 0\.0; received 0\.0", id="lr-0"),
     pytest.param(("--batch-size", "0"), r"--batch-size: expected a positive integer; received 0", id="batch-size-0"),
     pytest.param(("--device", "nosuch"), r"device: unknown spec 'nosuch'; expected one of", id="device-unknown"),

@@ -69,16 +69,32 @@ def encode_labels(name: str, y: Any, classes: list[str] | None = None) -> tuple[
     return np.searchsorted(np.asarray(known), text).astype(np.int64), known
 
 
-def model_inputs(value: Any, features: list[str] | None) -> Any:
+def flatten_images(x: Any, n_features: int | None = None) -> tuple[Any, tuple[int, ...] | None]:
+    """Image-shaped inputs ``(n, height, width)`` or ``(n, height, width, channels)`` (host or device arrays) as
+    ``(n, height·width·channels)`` rows, and the shape of one sample; anything else (and, given ``n_features``,
+    samples of another size: their shape error says more) as it is, and None."""
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) not in (3, 4) or (n_features is not None and int(np.prod(shape[1:])) != n_features):
+        return x, None
+    rows = (shape[0], int(np.prod(shape[1:])))
+    if isinstance(x, np.ndarray):
+        return x.reshape(rows), shape[1:]
+    from array_api_compat import array_namespace
+
+    return array_namespace(x).reshape(x, rows), shape[1:]
+
+
+def model_inputs(value: Any, features: list[str] | None, n_features: int | None = None) -> Any:
     """A DataFrame as the NumPy array of a model's ``features`` columns, in that order (by name when the model
-    has names, else as it is); a Series or any other value as :func:`host_table` gives it."""
+    has names, else as it is); image-shaped arrays as rows (:func:`flatten_images`); a Series or any other value as
+    :func:`host_table` gives it."""
     if features and _is_pandas(value) and getattr(value, "ndim", 1) == 2:
         columns = [str(c) for c in value.columns]
         missing = [name for name in features if name not in columns]
         if missing:
             raise XPNetValueError(f"x: the DataFrame lacks the model's columns {missing[:8]}; it has {columns[:8]}")
         value = value[[value.columns[columns.index(name)] for name in features]]
-    return host_table("x", value)[0]
+    return flatten_images(host_table("x", value)[0], n_features)[0]
 
 
 def model_labels(name: str, value: Any, classes: list[str] | None) -> Any:

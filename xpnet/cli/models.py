@@ -109,9 +109,12 @@ def predict_command(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() not in (".csv", ".txt", ".npz"):
         raise XPNetValueError(f"-o: expected a .csv (or .txt) or .npz file to write; received {args.output!r}")
     model = load(args.model, device=args.device, dtype=args.dtype)
-    loaded = load_inputs(args.input, model.sizes[0], model.feature_names, args.label, args.header,
+    source = args.input[0] if len(args.input) == 1 else args.input
+    loaded = load_inputs(source, model.sizes[0], model.feature_names, args.label, args.header,
                          **_image_options(model, args))  # fmt: skip
-    x = scaled(_columns_for(model, loaded, args.input), loaded.scale)
+    x = scaled(_columns_for(model, loaded, loaded.name), loaded.scale)
+    if loaded.reading:
+        print(loaded.reading)
     out = Path(args.output)
     if model._loss.classifies:
         proba = to_numpy(model.predict_proba(x)).astype(np.float64)
@@ -134,7 +137,7 @@ def predict_command(args: argparse.Namespace) -> None:
         columns = ["y"] if values.shape[1] == 1 else [f"y_{j}" for j in range(values.shape[1])]
         _write(out, {"outputs": values}, columns, values.tolist())
         summary = f"outputs from {values.min():.4g} to {values.max():.4g}"
-    print(f"predicted {len(x)} rows of {args.input} ({summary}); wrote {out}")
+    print(f"predicted {len(x)} rows of {loaded.name} ({summary}); wrote {out}")
 
 
 def _write(out: Path, arrays: dict[str, Any], columns: list[str], rows: list[list]) -> None:

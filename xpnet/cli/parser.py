@@ -102,7 +102,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--activation", type=lower, choices=sorted(ACTIVATIONS), default=d["activation"], help="hidden activation"
     )
-    t.add_argument("--loss", type=lower, choices=sorted(LOSSES), default=d["loss"], help="loss function")
+    t.add_argument("--loss", type=lower, choices=sorted(LOSSES), default=d["loss"],
+                   help="cross_entropy classifies (labels); mse regresses numeric targets; quadratic and "
+                        "binary_cross_entropy score classes on sigmoid outputs (default %(default)s)")  # fmt: skip
     t.add_argument("--optimizer", type=lower, choices=sorted(OPTIMIZERS), default=d["optimizer"], help="update rule")
     t.add_argument("--lr", type=float, default=d["lr"],
                    help="peak learning rate (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop)")  # fmt: skip
@@ -135,7 +137,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--placement", type=lower, choices=PLACEMENTS, default=d["placement"], help="where the data set lives"
     )
-    t.add_argument("--dtype", type=lower, default=d["dtype"], help="float32 or float64")
+    t.add_argument(
+        "--dtype",
+        type=lower,
+        default=d["dtype"],
+        help="float32 or float64 (default: float32, or the continued model's)",
+    )
     t.add_argument("--seed", type=int, default=d["seed"], help="seeds weights, batch order and validation split")
     t.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=d["shuffle"],
                    help="keep the training samples in their order instead of shuffling every epoch")  # fmt: skip
@@ -193,7 +200,12 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         formatter_class=_Formatter,
     )
     pr.add_argument("model", metavar="MODEL", help="a .safetensors model file")
-    pr.add_argument("input", metavar="INPUT", help="an .npz (array x), a .csv or an image folder")
+    pr.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="+",
+        help="an .npz (array x), a .csv or an image folder; or one or more image files",
+    )
     pr.add_argument("-o", "--output", default="predictions.csv", metavar="FILE", help="a .csv or .npz file to write")
     pr.add_argument("--device", default="auto", help="device spec to predict on")
     _add_load_dtype(pr)
@@ -265,7 +277,7 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpnet`` command with its subcommands."""
-    parser = _Parser(prog="xpnet", description="Train MLPs on NumPy, CuPy, PyTorch or array-api-strict.")
+    parser = _Parser(prog="xpnet", description="Train MLPs on NumPy, CuPy, PyTorch, JAX or array-api-strict.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _add_train(commands)

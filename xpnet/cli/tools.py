@@ -75,6 +75,9 @@ def parity_command(args: argparse.Namespace) -> int:
             json.dump(result.to_dict(), f, indent=2)
         print(f"wrote {args.json}")
     ran = [d.device for d in result.devices if d.loss_diff]
+    if len(ran) < 2 and args.ranks:  # a rank job failed: say what failed, not a guess about backends
+        failed = [f"{d.device}: {d.verdict.removeprefix('skipped: ')}" for d in result.devices if not d.loss_diff]
+        raise XPNetValueError("parity: " + "; ".join(failed or ["no run could be compared"]))
     if len(ran) < 2:
         raise XPNetValueError(
             f"parity: only {ran or 'no device'} could run, so nothing was compared; install a second backend "

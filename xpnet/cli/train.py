@@ -33,7 +33,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     name: p.default for name, p in inspect.signature(train).parameters.items() if p.default is not p.empty
 }
 # Parameters of train() that are not plain options of `xpnet train`.
-NOT_OPTIONS = {"data", "y", "device", "callbacks", "model", "checkpoint_dir", "resume", "verbose", "meta"}
+NOT_OPTIONS = {"data", "y", "device", "callbacks", "model", "checkpoint_dir", "resume", "verbose", "meta", "label",
+               "header", "image_size"}  # fmt: skip
 
 
 def check_arguments(args: argparse.Namespace, session: Session | None) -> None:

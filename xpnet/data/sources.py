@@ -16,7 +16,7 @@ from ..backend import Backend, is_host_array, to_device, to_numpy
 from ..datasets.files import LoadedFile, load_file
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..nn.losses import get_loss, one_hot
-from ..tabular import encode_labels, host_table
+from ..tabular import encode_labels, flatten_images, host_table
 from ..validation import check_y
 
 NAMED = ("mnist", "fashion-mnist", "kmnist")
@@ -40,6 +40,7 @@ class DataSource:
     classes: list[str] | None = None
     features: list[str] | None = None
     image_shape: tuple[int, int, int] | None = None
+    flattened: tuple[int, ...] | None = None  # the shape of one sample of image-shaped inputs given as arrays
 
     @property
     def target_vector(self) -> bool:
@@ -48,15 +49,22 @@ class DataSource:
         return getattr(self.y if not isinstance(self.y, (list, tuple)) else np.asarray(self.y), "ndim", 0) == 1
 
 
-def load_data(data: Any, y: Any = None) -> DataSource:
+def load_data(data: Any, y: Any = None, **file_options: Any) -> DataSource:
     """Resolve ``data`` (and ``y``): a data set name, a file path, a :class:`~xpnet.datasets.files.LoadedFile`,
-    ``(x, y)``, ``((x, y), (x_test, y_test))``, or ``x`` with ``y`` given separately."""
+    ``(x, y)``, ``((x, y), (x_test, y_test))``, or ``x`` with ``y`` given separately. ``file_options`` (``label``,
+    ``header``, ``image_size``; None: not given) are :func:`~xpnet.datasets.files.load_file`'s, for a file path."""
+    given = {key: value for key, value in file_options.items() if value is not None}
+    if given and not (isinstance(data, (str, os.PathLike)) and str(data) not in NAMED):
+        first = next(iter(given))
+        raise XPNetValueError(
+            f"{first}: says how to read a file (a .csv, .npz or image folder); received data={describe(data)}"
+        )
     if y is not None:
         if isinstance(data, (str, os.PathLike)):
             raise XPNetTypeError(f"y: given with data={data!r}; pass y only with an array x, as train(x, y)")
         data = (data, y)
     if isinstance(data, (str, os.PathLike)):
-        return _named_or_file(data)
+        return _named_or_file(data, given)
     if isinstance(data, LoadedFile):
         source = _from_arrays(data.name, data.x, data.y, data.test, data.scale, data.features)
         return dataclasses.replace(source, image_shape=data.image_shape)
@@ -78,7 +86,7 @@ def load_data(data: Any, y: Any = None) -> DataSource:
     )
 
 
-def _named_or_file(data: str | os.PathLike) -> DataSource:
+def _named_or_file(data: str | os.PathLike, options: dict[str, Any]) -> DataSource:
     if isinstance(data, str) and data in NAMED:
         from .. import datasets
 
@@ -91,7 +99,7 @@ def _named_or_file(data: str | os.PathLike) -> DataSource:
             f"data: {str(data)!r} is neither a data set name {list(NAMED)} nor an existing .npz or .csv file or image "
             "folder; or pass arrays: train(x, y)"
         )
-    return load_data(load_file(data))
+    return load_data(load_file(data, **options))
 
 
 def _is_array_like(value: Any) -> bool:
@@ -102,16 +110,23 @@ def _is_array_like(value: Any) -> bool:
 def _from_arrays(
     name: str, x: Any, y: Any, test: Any, scale: float | None = None, features: list[str] | None = None
 ) -> DataSource:
-    """Tables (pandas) and lists become NumPy arrays once; string labels become class indices."""
+    """Tables (pandas) and lists become NumPy arrays once; string labels become class indices; image-shaped inputs
+    ``(n, h, w[, c])`` become rows, their shape kept."""
     x, frame_columns = host_table("x", x)
+    x, sample = flatten_images(x)
     y, classes = encode_labels("y", host_table("y", y)[0])
     if test is not None:
         x_test, test_columns = host_table("x_test", test[0])
+        x_test, test_sample = flatten_images(x_test)
+        if test_sample != sample:
+            raise XPNetValueError(f"x_test: samples of shape {test_sample} differ from the training samples' {sample}")
         if frame_columns is not None and test_columns is not None and test_columns != frame_columns:
             raise XPNetValueError(f"x_test: columns {test_columns} differ from the training columns {frame_columns}")
         y_test, _ = host_table("y_test", test[1])
         test = (x_test, encode_labels("y_test", y_test, classes)[0])
-    return DataSource(name, x, y, test, scale, classes, frame_columns or features)
+    image = None if sample is None else (sample[0], sample[1], sample[2] if len(sample) == 3 else 1)
+    return DataSource(name, x, y, test, scale, classes, frame_columns or features,
+                      image if image is not None and image[2] in (1, 3) else None, flattened=sample)  # fmt: skip
 
 
 def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int, name: str = "y") -> Any:

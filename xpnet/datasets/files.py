@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..errors import DataIntegrityError, DataNotFoundError, XPNetValueError
-from .images import ImageShape, loose_images, read_image_folder, read_images
+from .images import IMAGE_SUFFIXES, ImageShape, loose_images, read_image_folder, read_images
 from .tables import Table, label_column, label_values, numeric_columns, read_table
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -37,12 +38,17 @@ class LoadedFile:
     name: str = "file"  # where the arrays came from
     rows: list[str] | None = None  # what each row of x is (the image files of a folder to predict on)
     image_shape: ImageShape | None = None
+    reading: str | None = None  # how a file that fits more than one reading was read (a CSV without a header)
+
+
+def _exists(path: Path) -> None:
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: no such file or folder; expected an .npz or .csv file, or an image folder")
 
 
 def _kind(path: Path) -> str:
     """``"folder"``, ``"npz"`` or ``"table"``; a clear error for a missing path or an unknown suffix."""
-    if not path.exists():
-        raise DataNotFoundError(f"{path}: no such file or folder; expected an .npz or .csv file, or an image folder")
+    _exists(path)
     if path.is_dir():
         return "folder"
     suffix = path.suffix.lower()
@@ -50,7 +56,10 @@ def _kind(path: Path) -> str:
         return "npz"
     if suffix in TABLE_SUFFIXES:
         return "table"
-    raise XPNetValueError(f"{path}: unknown file type {path.suffix!r}; expected .npz, .csv or a folder of images")
+    raise XPNetValueError(
+        f"{path}: unknown file type {path.suffix!r}; expected .npz, .csv, a folder of images, or (to predict on) image "
+        "files"
+    )
 
 
 def load_file(
@@ -132,7 +141,7 @@ def _from_table(
 
 
 def load_inputs(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Sequence[str | os.PathLike],
     n_features: int,
     feature_names: list[str] | None = None,
     label: str | int | None = None,
@@ -146,9 +155,23 @@ def load_inputs(
 
     A CSV's columns are chosen by the model's ``feature_names`` when both have names; otherwise it holds exactly
     ``n_features`` columns, or one more (the label column: ``label``, a column named like
-    :data:`~xpnet.datasets.tables.LABEL_NAMES`, or the last), which is ignored.
+    :data:`~xpnet.datasets.tables.LABEL_NAMES`, or the last), which is ignored. ``path`` may also be one image
+    file or a list of them (rows named by ``rows`` in that order).
     """
-    path = Path(path)
+    paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(cast(str, path))]
+    if len(paths) > 1 or paths[0].suffix.lower() in IMAGE_SUFFIXES:
+        not_images = [str(p) for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if not_images:
+            raise XPNetValueError(
+                f"input: several inputs are image files to predict on, each ({', '.join(IMAGE_SUFFIXES)}); received "
+                f"{not_images[0]!r} beside them (a table, an .npz or a folder is one input alone)"
+            )
+        for p in paths:
+            _exists(p)
+        x, shape = read_images(paths[0].parent, paths, image_size=image_size, channels=channels)
+        name = str(paths[0]) if len(paths) == 1 else f"{len(paths)} images"
+        return LoadedFile(x, None, scale=1.0 / 255.0, name=name, rows=[str(p) for p in paths], image_shape=shape)
+    path = paths[0]
     kind = _kind(path)
     if kind == "folder" and loose_images(path):  # new images to label: the folder's own files, in name order
         files = loose_images(path)
@@ -163,17 +186,22 @@ def load_inputs(
         )
         return dataclasses.replace(loaded, name=str(path))
     table = read_table(path, header, feature_names)
-    width = table.cells.shape[1]
+    width, reading = table.cells.shape[1], ""
     if feature_names and table.header:
         loaded = _from_table(path, table, None, read_labels=False, keep=feature_names)
     elif width == n_features:
         loaded = _from_table(path, table, None, read_labels=False)
+        reading = f"its {width} columns read as the model's {n_features} features (no label column)"
     elif width == n_features + 1:  # the label column is there: skipped, and may be empty
-        loaded = _from_table(path, table, label_column(path, table, label), read_labels=False)
+        column = label_column(path, table, label)
+        loaded = _from_table(path, table, column, read_labels=False)
+        reading = f"column {column} read as the labels (skipped), the other {n_features} as the model's features"
     else:
         raise XPNetValueError(
             f"{path}: {width} columns, but the model takes {n_features} features (plus, optionally, a label column)"
         )
+    if not table.header:  # with or without a label column, either reading could be meant: say which
+        loaded = dataclasses.replace(loaded, reading=f"{path.name} has no header row: {reading}")
     return dataclasses.replace(loaded, name=str(path))
 
 

@@ -227,12 +227,14 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
 
     def _inputs(self, x: Array) -> Array:
         """``x`` on the device in the model's dtype; a DataFrame by the model's column names."""
-        return check_inputs(model_inputs(x, self.feature_names), self.backend, self._dtype, self.sizes[0])
+        return check_inputs(
+            model_inputs(x, self.feature_names, self.sizes[0]), self.backend, self._dtype, self.sizes[0]
+        )
 
     def _check_data(self, x: Array, y: Array) -> tuple[Array, Array]:
         """A data set checked against this model; host data stay on the host, uncast (see :mod:`xpnet.data`). A
         DataFrame is read by the model's column names, labels given by name by its classes."""
-        x = check_x(model_inputs(x, self.feature_names), self.backend, self.sizes[0])
+        x = check_x(model_inputs(x, self.feature_names, self.sizes[0]), self.backend, self.sizes[0])
         y = model_labels("y", y, self.classes)
         return x, check_y(y, self.backend, x.shape[0], self.sizes[-1], self._loss.integer_targets)
 

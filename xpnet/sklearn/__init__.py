@@ -6,6 +6,13 @@ what scikit-learn's ``MLPClassifier``'s do, plus ``device``, ``dtype`` and ``opt
 
 from __future__ import annotations
 
+import importlib.util
+
+if importlib.util.find_spec("sklearn") is None:  # one line saying what to install, not a traceback into our modules
+    raise ModuleNotFoundError(
+        'xpnet.sklearn needs scikit-learn, which is not installed: pip install "xpnet[sklearn]"', name="sklearn"
+    )
+
 from ._estimators import MLPClassifier, MLPRegressor
 from ._files import load_estimator, save_estimator
 

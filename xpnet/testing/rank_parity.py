@@ -31,7 +31,10 @@ def _run_job(ranks: int, settings: dict[str, Any], timeout: float) -> list[tuple
     """The trajectory rank 0 of an N-rank job recorded (raises XPNetValueError with the job's output if it failed)."""
     with tempfile.TemporaryDirectory(prefix="xpnet-ranks-") as tmp:
         out = Path(tmp) / "trajectory.npz"
-        command = [*launcher(ranks), sys.executable, "-m", __name__, json.dumps(settings), str(out)]
+        # -P: the ranks import the xpnet this process runs, not a folder named xpnet in the working directory (the
+        # parent of a checkout has one: it made the ranks fail with a half-initialised import)
+        safe = ["-P"] if sys.version_info >= (3, 11) else []
+        command = [*launcher(ranks), sys.executable, *safe, "-m", __name__, json.dumps(settings), str(out)]
         job = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if job.returncode != 0 or not out.exists():
             tail = (job.stderr or job.stdout).strip().splitlines()[-5:]

@@ -116,8 +116,12 @@ def check_settings(args: dict[str, Any]) -> Settings:
 
 
 def check_epochs(epochs: Any) -> int:
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise XPNetValueError(f"epochs: expected an integer >= 0; received {describe(epochs)}")
+    """A positive number of epochs: 0 would write an untrained model as if it had trained."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise XPNetValueError(
+            f"epochs: expected a positive number of passes over the data; received {describe(epochs)} (0 would only "
+            "save the untrained model)"
+        )
     return int(epochs)
 
 

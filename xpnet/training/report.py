@@ -57,14 +57,28 @@ class EpochPrinter:
     """
 
     regression = False
+    SLOWDOWN = 3.0  # an epoch this many times slower than the fastest so far: something else wants the cores
 
     def on_train_begin(self, meta: Mapping[str, Any]) -> None:
         self.regression = meta.get("loss") == "mse"
+        self.on_cpu, self.fastest, self.warned = _on_cpu(str(meta.get("device", ""))), 0.0, False
         print(f"placement: {meta['placement']}")
         print(table_header(self.regression), flush=True)
 
     def __call__(self, record: Mapping[str, Any], model: Any) -> None:
         print(table_row(record, self.regression), flush=True)
+        rate = record.get("samples_per_second") or 0.0
+        if self.on_cpu and not self.warned and self.fastest > self.SLOWDOWN * rate > 0:
+            self.warned = True
+            print(f"xpnet: epoch {record['epoch']} ran {self.fastest / rate:.1f}x slower than the fastest so far: "
+                  "another busy process may be competing for the cores with the BLAS threads; "
+                  "OPENBLAS_NUM_THREADS=1 (or the number of idle cores) often restores the speed "
+                  "(docs/performance.md)", flush=True)  # fmt: skip
+        self.fastest = max(self.fastest, rate)
+
+
+def _on_cpu(device: str) -> bool:
+    return device in ("cpu", "numpy") or device.endswith(":cpu") or device.startswith("strict")
 
 
 def evaluation_line(name: str, result: Evaluation) -> str:

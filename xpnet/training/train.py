@@ -109,6 +109,9 @@ def train(
     precision: str = "highest",
     overwrite: bool = False,
     meta: dict[str, Any] | None = None,
+    label: str | int | None = None,
+    header: bool | None = None,
+    image_size: Any = None,
 ) -> TrainResult:
     """Train an MLP with minibatch gradient descent on any backend.
 
@@ -172,6 +175,10 @@ def train(
         be resumed); ``overwrite=True`` removes it and starts over.
     meta : dict, optional
         Extra facts to record in ``history.meta`` (and so in every checkpoint), e.g. ``{"experiment": "lr-sweep"}``.
+    label, header, image_size
+        How to read ``data`` when it is a file, as ``xpnet train`` reads it (see :func:`xpnet.datasets.load_file`):
+        the label column of a CSV (its name, or its index without a header), whether its first row names the
+        columns (None guesses), and ``(width, height)`` to resize images to.
     standardize : bool or None
         Standardize every input feature with the training split's mean and standard deviation; the model keeps
         them (saved with it) and applies them in ``predict`` too. None (the default): on for regression
@@ -238,7 +245,10 @@ def train(
             scope.callback(claim_checkpoint_dir(checkpoint_dir, bool(resume), overwrite).release)
         seed = seed if session is None else session.shared_seed(seed)
         init_rng, shuffle_rng, split_rng, dropout_rng = generators(seed, 4)
-        source = load_data(data, y)
+        source = load_data(data, y, label=label, header=header, image_size=image_size)
+        if source.flattened is not None and verbose and root:
+            print(f"x: samples of shape {source.flattened} flattened to {source.x.shape[1]} features"
+                  + (" (the model keeps the image shape)" if source.image_shape else ""))  # fmt: skip
         check_shareable(source.x, session)
         backend = model.backend if model is not None else pick_backend(device, source.x, session)
         scope.enter_context(backend.activate())  # cuda:N: CuPy allocates on the current GPU, whatever device= says
