@@ -123,9 +123,11 @@ class Momentum(Optimizer):
         params[i] = axpy(-now["lr"], self._velocity(params, i, g), params[i])
 
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
+        """The velocities, which backprop accumulates the gradients into: ``v ← μ·v + g``."""
         return [(v, self.momentum) for v in self._buffers("velocity", params)]  # v ← μ·v + g
 
     def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
+        """``p ← p − lr·v`` with the velocities backprop filled (see :meth:`Optimizer.step_from_sinks`)."""
         self.steps += 1
         self.state["velocity"] = list(buffers)
         lr = self._now()["lr"]
@@ -138,9 +140,11 @@ class Nesterov(Momentum):
     """Nesterov momentum (PyTorch's formulation): ``v ← μ·v + g``, ``p ← p − lr·(g + μ·v)``."""
 
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
-        return None  # the update needs the raw gradient besides the velocity
+        """None: Nesterov's update needs the raw gradient besides the velocity."""
+        return None
 
     def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        """The learning rate, and its product with the momentum."""
         return {"lr": lr, "lr_momentum": lr * self.momentum}
 
     def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
@@ -164,6 +168,7 @@ class Adam(Optimizer):
         self.eps = check_float("eps", eps, low_inclusive=False)
 
     def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        """The learning rate, the bias-corrected step size and the inverse of the second moment's correction."""
         return {"lr": lr, "step_size": lr / (1.0 - self.beta1**steps),
                 "inverse_root_correction": 1.0 / (1.0 - self.beta2**steps) ** 0.5}  # fmt: skip
 
@@ -199,6 +204,7 @@ class AdamW(Adam):
         self.weight_decay = check_float("weight_decay", weight_decay)
 
     def scalars(self, lr: float, steps: int) -> dict[str, float]:
+        """Adam's numbers, and the factor ``1 − lr·weight_decay`` of the decoupled decay."""
         return super().scalars(lr, steps) | {"decay": 1.0 - lr * self.weight_decay}
 
     def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:

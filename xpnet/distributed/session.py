@@ -43,10 +43,12 @@ class Session:
 
     @property
     def rank(self) -> int:
+        """This process's rank in the job (0 to size - 1)."""
         return self.comm.rank
 
     @property
     def size(self) -> int:
+        """The number of ranks of the job."""
         return self.comm.size
 
     @property
@@ -56,6 +58,7 @@ class Session:
 
     @property
     def shard(self) -> tuple[int, int]:
+        """``(rank, size)``: which share of every global batch this rank trains on."""
         return self.comm.rank, self.comm.size
 
     def device(self, spec: str | Backend | None) -> Backend:

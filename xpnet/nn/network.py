@@ -179,6 +179,7 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
 
     @property
     def activation(self) -> str:
+        """The hidden layers' activation (its name)."""
         return self.arch.activation
 
     @property

@@ -61,18 +61,22 @@ class XPDevice:
 
     @property
     def spec(self) -> str:
+        """The canonical device spec."""
         return self.backend.spec
 
     @property
     def xp(self) -> Any:
+        """The Array API namespace."""
         return self.backend.xp
 
     @property
     def device(self) -> Any:
+        """The native device object."""
         return self.backend.device
 
     @property
     def dtype(self) -> Any:
+        """The namespace's floating dtype of this cell."""
         return float_dtype(self.backend, self.dtype_name)
 
     @property

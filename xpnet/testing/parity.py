@@ -55,6 +55,7 @@ class ParityReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every device that ran agrees with the reference."""
         return all(d.verdict in ("reference", "agrees") or d.verdict.startswith("skipped") for d in self.devices)
 
     def table(self) -> str:
@@ -74,6 +75,7 @@ class ParityReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data (what ``xpnet parity --json`` writes)."""
         return {**asdict(self), "ok": self.ok}
 
 

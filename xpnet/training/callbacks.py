@@ -57,5 +57,6 @@ class EarlyStopping:
         return self._waited > self.patience
 
     def on_train_end(self, model: MLP) -> None:
+        """Put the best epoch's weights back into ``model`` (when ``restore_best`` and an epoch improved)."""
         if self.restore_best and self._best is not None:
             model.restore(self._best)

@@ -50,6 +50,7 @@ class History(list):
         return pick(scored, key=lambda r: r[key])
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"meta": ..., "epochs": [...]}``: what :meth:`save` writes as JSON."""
         return {"meta": self.meta, "epochs": list(self)}
 
     def save(self, path: str | os.PathLike) -> Path:
