@@ -216,7 +216,7 @@ def test_friedman_r2_at_least_scikit_learns():
     ours, theirs = _mean_scores(lambda **k: MLPRegressor(**settings, **k), lambda **k: neural_network.MLPRegressor(**settings, **k),
                                 x_train, y_train, x_test, y_test)  # fmt: skip
     print(f"make_friedman1 test R², mean of 4 seeds: xpnet {ours:.4f}, scikit-learn {theirs:.4f}")
-    assert ours >= theirs - 0.01 and ours > 0.8
+    assert ours >= theirs - 0.01 and ours > 0.95  # it was 0.80-0.82 from He initialisation on raw targets
 
 
 def test_alpha_and_the_loss_are_on_scikit_learns_scale(monkeypatch):
@@ -232,13 +232,15 @@ def test_alpha_and_the_loss_are_on_scikit_learns_scale(monkeypatch):
         # one full-batch epoch at a vanishing learning rate: the epoch's loss is the initial weights' loss
         reg = MLPRegressor(hidden_layer_sizes=(4,), alpha=0.3, batch_size=80, max_iter=1, optimizer="sgd",
                            learning_rate_init=1e-12, random_state=0, standardize_targets=False).fit(x, y.astype(float))  # fmt: skip
-        scaled = MLPRegressor(hidden_layer_sizes=(4,), alpha=0.3, batch_size=80, max_iter=1, random_state=0
-                              ).fit(x, 10 * y.astype(float))  # fmt: skip
+        scaled = MLPRegressor(hidden_layer_sizes=(4,), alpha=0.3, batch_size=80, max_iter=1, optimizer="sgd",
+                              learning_rate_init=1e-12, random_state=0).fit(x, 10 * y.astype(float))  # fmt: skip
     variance = np.var(10 * y)  # on standardized targets the data term shrinks by their variance: alpha too
     assert given == pytest.approx([0.3 / 20, 2 * 0.3 / 80, 2 * 0.3 / 80 / variance])  # mse: twice squared_error
     half_mean_square = 0.5 * np.mean((reg.predict(x) - y) ** 2)  # scikit-learn's squared_error
     assert reg.loss_curve_ == [pytest.approx(half_mean_square, rel=1e-9)] and reg.best_loss_ == reg.loss_curve_[0]
     assert scaled.model_.target_standardization[1][0] == pytest.approx(np.std(10 * y))
+    # trained on standardized targets, the curve (and tol) is still in the targets' units, as scikit-learn's
+    assert scaled.loss_curve_ == [pytest.approx(0.5 * np.mean((scaled.predict(x) - 10 * y) ** 2), rel=1e-7)]
 
 
 def test_a_warm_fit_builds_the_optimizer_it_is_given_now():

@@ -164,9 +164,9 @@ class XPNetMLP(BaseEstimator):
     def _scale_targets(self, model: MLP, targets: Any) -> None:
         """A regressor trains on standardized targets (``standardize_targets``); a classifier has none."""
 
-    def _l2_scale(self, model: MLP) -> float:
-        """How much smaller the data term of xpnet's objective is than scikit-learn's objective's, beyond
-        ``_loss_scale`` (a regressor on standardized targets: their variance)."""
+    def _target_scale(self, model: MLP) -> float:
+        """How much smaller xpnet's data loss is than scikit-learn's beyond ``_loss_scale`` (a regressor on
+        standardized targets: their variance)."""
         return 1.0
 
     @staticmethod
@@ -206,13 +206,14 @@ class XPNetMLP(BaseEstimator):
                 self._optimizer = make_optimizer(self.optimizer, self.learning_rate_init, momentum=self.momentum)
         early = self.early_stopping and not incremental
         best = math.inf if first else getattr(self, "best_loss_", math.inf)  # warm starts keep improving on it
-        scale = self._loss_scale
+        scale = self._loss_scale * self._target_scale(model)  # scikit-learn's data loss / xpnet's
         stopper = _Stopper(self.tol, self.n_iter_no_change, self._validation_score if early else None, best, scale)
         # scikit-learn's objective is loss + alpha/(2·batch)·Σ‖W‖²; xpnet's loss is 1/scale times its loss, so the
-        # whole objective is scaled by 1/scale: l2 = alpha / (batch · scale) keeps the same optimum
+        # whole objective is scaled by 1/scale: l2 = alpha / (batch · scale) weighs the penalty as scikit-learn does;
+        # the loss curve and tol are on scikit-learn's scale (the targets' units), so tol stops where it would stop
         result = train(
             (X, targets), model=model, epochs=epochs, batch_size=batch, optimizer=self._optimizer,
-            l2=self.alpha / (batch * scale * self._l2_scale(model)),
+            l2=self.alpha / (batch * scale),
             lr_schedule="constant", validation=self.validation_fraction if early else None, seed=self._seed,
             shuffle=self.shuffle, progress=False, verbose=1 if self.verbose else 0,
             callbacks=[] if incremental else [stopper], distributed=False, clip_norm=self.clip_norm,

@@ -197,10 +197,9 @@ class MLPRegressor(RegressorMixin, XPNetMLP):
             std = host.std(axis=0)
             model.set_target_standardization(host.mean(axis=0), np.where(std > 0, std, 1.0))
 
-    def _l2_scale(self, model: Any) -> float:
-        # On standardized targets the data term is the original one over the targets' variance: alpha shrinks as
-        # much, so the regularisation weighs what it weighs in scikit-learn's objective (the mean variance of the
-        # outputs: exact for one output).
+    def _target_scale(self, model: Any) -> float:
+        # On standardized targets xpnet's data loss is scikit-learn's over the targets' variance (the mean variance
+        # of the outputs: exact for one output); the loss curve, tol and alpha are scaled back by it.
         stats = model.target_standardization
         return 1.0 if stats is None else float(np.mean(stats[1] ** 2))
 
