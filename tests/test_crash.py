@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_distributed import HAVE_MPI
+from mpi_jobs import HAVE_MPI
 
 from xpnet.testing.rank_parity import launcher
 

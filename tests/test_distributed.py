@@ -1,12 +1,11 @@
 """Data-parallel training on real MPI processes (``mpiexec -n 2`` and ``-n 3``; no mocks).
 
-Every job runs tests/mpi_worker.py; the 1-process reference is trained in this process on the same data.
-``XPNET_REQUIRE_MPI=1`` (set by .ci/run) turns a missing mpiexec or mpi4py into a failure instead of a skip.
+Every job runs tests/mpi_worker.py (helpers in tests/mpi_jobs.py); the 1-process reference is trained in this
+process on the same data. Ranks on GPUs: test_distributed_gpu.py; the launcher: test_mpi_launch.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -19,67 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpi_worker import make_data
+from mpi_jobs import BASE, MARKS, WORKER, assert_same_run, job, outputs, reference, relative
 
 import xpnet
-from xpnet.testing import cupy_standin
 from xpnet.testing.rank_parity import compare_ranks, launcher
 
-WORKER = Path(__file__).with_name("mpi_worker.py")
-HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and (
-    (Path(sys.executable).parent / "mpiexec").exists() or shutil.which("mpiexec") is not None
-)
-if not HAVE_MPI and os.environ.get("XPNET_REQUIRE_MPI") == "1":
-    raise RuntimeError('XPNET_REQUIRE_MPI=1 but mpi4py or mpiexec is missing: pip install -e ".[test]"')
-pytestmark = [
-    pytest.mark.mpi,
-    pytest.mark.skipif(not HAVE_MPI, reason='needs mpi4py and mpiexec: pip install "xpnet[mpi]" mpich'),
-]
-
-BASE = dict(device="cpu", hidden=(16,), epochs=3, batch_size=64, dtype="float64", seed=3, lr=0.05)
-
-
-def job(ranks: int, spec: dict, prefix: Path, timeout: float = 120, env: dict | None = None):
-    """Run the worker on ``ranks`` processes; returns the finished process and its wall time."""
-    command = [*launcher(ranks), sys.executable, str(WORKER), json.dumps(spec), str(prefix)]
-    began = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    return done, time.perf_counter() - began
-
-
-def outputs(prefix: Path, ranks: int) -> list[dict]:
-    found = []
-    for r in range(ranks):
-        with np.load(f"{prefix}.rank{r}.npz") as saved:
-            found.append({k: saved[k] for k in saved.files})
-    return found
-
-
-def reference(spec: dict) -> dict:
-    """The same run in this process, as one process (distributed=False)."""
-    result = xpnet.train(make_data(spec["n"]), progress=False, **{**spec["train"], "distributed": False})
-    params = {f"arr_{i}": xpnet.to_numpy(p) for i, p in enumerate(result.model.params)}
-    val = np.asarray([np.nan if v is None else v for v in result.history["val_loss"]])
-    return params | {"train_loss": np.asarray(result.history["train_loss"]), "val_loss": val,
-                     "test": np.asarray([result.test.loss, result.test.accuracy, result.test.n])}  # fmt: skip
-
-
-def relative(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.nan_to_num(a.astype(np.float64)), np.nan_to_num(b.astype(np.float64))
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def assert_same_run(runs: list[dict], ref: dict, tolerance: float) -> None:
-    """Every rank holds bit-identical weights, and they equal the 1-process run's within ``tolerance``."""
-    names = [k for k in ref if k.startswith("arr_")]
-    for other in runs[1:]:
-        for k in names:
-            assert np.array_equal(other[k], runs[0][k]), f"rank weights differ in {k}"
-        for k in ("train_loss", "val_loss", "seconds", "samples_per_second"):  # one history for the job
-            assert np.array_equal(other[k], runs[0][k], equal_nan=True), f"rank histories differ in {k}"
-    for k in [*names, "train_loss", "val_loss", "test"]:
-        assert relative(runs[0][k], ref[k]) <= tolerance, (k, relative(runs[0][k], ref[k]))
-    assert int(runs[0]["ranks"]) == len(runs)
+pytestmark = MARKS
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
@@ -317,123 +261,3 @@ def test_cli_parity_ranks():
     )
     assert done.returncode == 0, done.stderr
     assert "cpu, 2 ranks" in done.stdout and "cpu, 3 ranks" in done.stdout and "all runs agree" in done.stdout
-
-
-# ------------------------------------------------- CuPy ranks: on the stand-in here, on real GPUs with pytest -m gpu
-def _gpus() -> int:
-    return sum(spec.startswith("cuda:") for spec in xpnet.devices())
-
-
-@pytest.fixture(
-    params=[pytest.param("standin", id="cupy-standin"), pytest.param("real", id="cupy", marks=pytest.mark.gpu)]
-)
-def cupy_ranks(request):
-    """``(environment, GPUs)`` for jobs whose ranks use CuPy: the stand-in's two simulated GPUs, or this machine's."""
-    if request.param == "standin":
-        if cupy_standin.real_cupy_present():
-            pytest.skip("a real CuPy is here: the cupy cell tests it")
-        return cupy_standin.child_env(), 2
-    if not _gpus():
-        pytest.skip("needs CuPy and a CUDA GPU")
-    return {}, _gpus()
-
-
-def _gpu_job(tmp_path, ranks, device, route, env=None, train=None):
-    spec = dict(n=1001, train={**BASE, "device": device, "distributed": True, **(train or {})})
-    done, _ = job(ranks, spec, tmp_path / "run", env={**(env or {}), **({"XPNET_ALLREDUCE": route} if route else {})})
-    assert done.returncode == 0, done.stderr
-    ref = reference({**spec, "train": {**spec["train"], "device": "cpu"}})
-    assert_same_run(outputs(tmp_path / "run", ranks), ref, 1e-12)
-    return done
-
-
-def test_nccl_one_rank_per_gpu(tmp_path, cupy_ranks):
-    env, gpus = cupy_ranks
-    ranks = max(min(gpus, 4), 1)
-    done = _gpu_job(tmp_path, ranks, "cuda", "nccl", env)
-    assert "gradients summed by nccl" in done.stderr
-    for r in range(ranks):  # rank r on GPU r of this node
-        assert f"{r}=cuda:{r} on" in done.stderr
-
-
-def test_nccl_takes_the_unique_id_of_cupy_13_too(tmp_path, cupy_ranks):
-    env, _ = cupy_ranks
-    if not env:
-        pytest.skip("the form of the id is the installed CuPy's own: the test above covers it")
-    done = _gpu_job(tmp_path, 2, "cuda", "nccl", {**env, "XPNET_STANDIN_NCCL_ID": "tuple"})
-    assert "gradients summed by nccl" in done.stderr
-
-
-def test_pinned_host_route_with_two_ranks_on_one_gpu(tmp_path, cupy_ranks):
-    done = _gpu_job(tmp_path, 2, "cuda:0", "host", cupy_ranks[0])
-    assert "gradients summed by mpi-pinned-host" in done.stderr
-
-
-@pytest.mark.gpu
-def test_cuda_aware_mpi_when_the_library_has_it(tmp_path):
-    from xpnet.backend.reducers import cuda_aware_mpi
-
-    pytest.importorskip("mpi4py.MPI")
-    if not cuda_aware_mpi():
-        pytest.skip("this MPI library is not CUDA-aware (MPIX_Query_cuda_support returns 0)")
-    if not _gpus():
-        pytest.skip("needs CuPy and a CUDA GPU")
-    done = _gpu_job(tmp_path, 1, "cuda", "cuda-aware-mpi")
-    assert "gradients summed by cuda-aware-mpi" in done.stderr
-
-
-@pytest.mark.gpu
-def test_torch_cuda_ranks_staged_through_the_host(tmp_path):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA build of PyTorch and a GPU")
-    spec = dict(n=1001, train={**BASE, "device": "torch:cuda", "distributed": True})
-    done, _ = job(2, spec, tmp_path / "run")
-    assert done.returncode == 0, done.stderr
-    assert_same_run(
-        outputs(tmp_path / "run", 2), reference({**spec, "train": {**spec["train"], "device": "cpu"}}), 1e-12
-    )
-
-
-# ------------------------------------------------------------------ a launcher of another MPI than mpi4py's
-def test_a_launcher_of_another_mpi_is_refused_before_anything_is_written(tmp_path):
-    """What an MPICH mpiexec does to mpi4py built on Open MPI (and the other way round): every process is a job of
-    one rank. The launcher's variable is set by hand here, as a foreign launcher sets it."""
-    from xpnet.distributed.launcher import family, mpi_library
-
-    variable = "PMI_SIZE" if family(mpi_library()) == "Open MPI" else "OMPI_COMM_WORLD_SIZE"  # the other MPI's
-    (x, y), _ = make_data(200)
-    np.savetxt(tmp_path / "d.csv", np.c_[x, y], delimiter=",", fmt="%.6g")
-    done = subprocess.run([sys.executable, "-m", "xpnet", "train", "--data", str(tmp_path / "d.csv"), "--epochs", "1",
-                           "--out", str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, variable: "2"})  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    assert f"the launcher started 2 processes ({variable}=2) but MPI made this one a job of 1 rank" in done.stderr
-    assert "Start the job with the mpiexec of that MPI" in done.stderr and "MPI.Get_library_version()" in done.stderr
-    assert not (tmp_path / "out").exists()
-    alone = subprocess.run([sys.executable, "-m", "xpnet", "train", "--data", str(tmp_path / "d.csv"), "--epochs", "1",
-                            "--out", str(tmp_path / "out"), "--no-progress", "--no-distributed"], capture_output=True,
-                           text=True, timeout=120, env={**os.environ, variable: "2"})  # fmt: skip
-    assert alone.returncode == 0, alone.stderr  # each process alone, on purpose
-
-
-def test_the_launcher_is_the_mpiexec_of_mpi4pys_mpi(tmp_path, monkeypatch):
-    from xpnet.distributed import launcher as module
-
-    for name, banner in (("mpich", "HYDRA build details:\n    Version: 4.2.0"), ("ompi", "mpiexec (Open MPI) 4.1.6")):
-        folder = tmp_path / name
-        folder.mkdir()
-        script = folder / "mpiexec"
-        script.write_text(f"#!/bin/sh\nprintf '%s\\n' '{banner}'\n")
-        script.chmod(0o755)
-    monkeypatch.delenv("XPNET_MPIEXEC", raising=False)
-    monkeypatch.setattr(module.sys, "executable", str(tmp_path / "python"))  # nothing beside this "Python"
-    monkeypatch.setenv("PATH", f"{tmp_path / 'mpich'}{os.pathsep}{tmp_path / 'ompi'}")
-    monkeypatch.setattr(module, "mpi_library", lambda: "Open MPI v4.1.6, package: Open MPI Distribution")
-    command = module.launcher(3)
-    assert command[0] == str(tmp_path / "ompi" / "mpiexec") and command[-2:] == ["-n", "3"]
-    assert "--oversubscribe" in command
-    monkeypatch.setattr(module, "mpi_library", lambda: "MPICH Version: 4.2.0")
-    assert module.launcher(2) == [str(tmp_path / "mpich" / "mpiexec"), "-n", "2"]
-    monkeypatch.setenv("XPNET_MPIEXEC", "srun --mpi=pmix")
-    assert module.launcher(2) == ["srun", "--mpi=pmix", "-n", "2"]

@@ -42,30 +42,9 @@ from .result import TrainResult
 from .schedules import Schedule
 
 # Settings a resumed run must share with the run that wrote the checkpoint.
-RESUME_KEYS = (
-    "data",
-    "sizes",
-    "activation",
-    "loss",
-    "dtype",
-    "optimizer",
-    "lr",
-    "momentum",
-    "l2",
-    "batch_size",
-    "lr_schedule",
-    "seed",
-    "standardize",
-    "standardize_targets",
-    "shuffle",
-    "dropout",
-    "norm",
-    "norm_momentum",
-    "norm_eps",
-    "clip_norm",
-    "weight_decay",
-    "validation",
-)
+RESUME_KEYS = ("data", "sizes", "activation", "loss", "dtype", "optimizer", "lr", "momentum", "l2", "batch_size",
+               "lr_schedule", "seed", "standardize", "standardize_targets", "shuffle", "dropout", "norm",
+               "norm_momentum", "norm_eps", "clip_norm", "weight_decay", "validation")  # fmt: skip
 
 
 def train(
@@ -225,13 +204,7 @@ def train(
         The loss became NaN or infinite; the error names the epoch and step and carries the last good weights.
     """
     checked = check_settings(dict(locals()))  # locals() here: exactly the arguments
-    epochs, batch_size, hooks, l2, verbose = (
-        checked.epochs,
-        checked.batch_size,
-        checked.hooks,
-        checked.l2,
-        checked.verbose,
-    )
+    epochs, batch_size, hooks, l2, verbose = checked.epochs, checked.batch_size, checked.hooks, checked.l2, checked.verbose  # fmt: skip
     schedule, every, clip_norm, hidden = checked.schedule, checked.every, checked.clip_norm, checked.hidden
     model, opt, stopping = checked.model, checked.opt, checked.stopping
     lr = opt.lr
