@@ -80,6 +80,7 @@ def test_one_image_or_a_list_of_them_predicts(tmp_path):
     one = next((folder / "1").iterdir())
     single = cli("predict", model, str(one), "-o", str(tmp_path / "one.csv"))
     assert single.returncode == 0, single.stderr
+    assert f"predicted 1 row of {one} (label " in single.stdout
     lines = (tmp_path / "one.csv").read_text().splitlines()
     assert lines[0].startswith("file,label") and len(lines) == 2 and lines[1].startswith(str(one))
     several = [str(p) for p in sorted((folder / "0").iterdir())[:3]]

@@ -132,12 +132,13 @@ def predict_command(args: argparse.Namespace) -> None:
         _write(out, arrays, columns, rows)
         counts = np.bincount(indices, minlength=len(names))
         summary = ", ".join(f"{names[k]}: {counts[k]}" for k in np.argsort(-counts)[:5] if counts[k])
+        summary = summary if len(x) > 1 else f"label {names[int(indices[0])]}"
     else:
         values = to_numpy(model(x)).astype(np.float64)
         columns = ["y"] if values.shape[1] == 1 else [f"y_{j}" for j in range(values.shape[1])]
         _write(out, {"outputs": values}, columns, values.tolist())
         summary = f"outputs from {values.min():.4g} to {values.max():.4g}"
-    print(f"predicted {len(x)} rows of {loaded.name} ({summary}); wrote {out}")
+    print(f"predicted {len(x)} row{'' if len(x) == 1 else 's'} of {loaded.name} ({summary}); wrote {out}")
 
 
 def _write(out: Path, arrays: dict[str, Any], columns: list[str], rows: list[list]) -> None:
