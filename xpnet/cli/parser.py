@@ -85,9 +85,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     d = TRAIN_DEFAULTS
     t = commands.add_parser(
         "train",
-        help="train an MLP on a data set or your own file and save it with its history and test predictions",
-        description="Train an MLP, print one table row per epoch, write model.safetensors, history.json and "
-        "predictions.npz to --out. A changed --epochs on --resume spreads a non-constant learning-rate schedule over "
+        help="train an MLP on a data set or your own file and save it with its history (and test predictions)",
+        description="Train an MLP, print one table row per epoch, write model.safetensors, history.json and (with "
+        "test data) predictions.npz to --out. A changed --epochs on --resume spreads a non-constant learning-rate schedule over "
         "the new total (a warning says so).",
         formatter_class=_Formatter,
     )
