@@ -8,7 +8,7 @@ Names are case-insensitive, like device specs.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._version import __version__
 from ..backend.precision import PRECISIONS
@@ -87,8 +87,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train an MLP on a data set or your own file and save it with its history (and test predictions)",
         description="Train an MLP, print one table row per epoch, write model.safetensors, history.json and (with "
-        "test data) predictions.npz to --out. A changed --epochs on --resume spreads a non-constant learning-rate schedule over "
-        "the new total (a warning says so).",
+        "test data) predictions.npz to --out. A changed --epochs on --resume spreads a non-constant learning-rate "
+        "schedule over the new total (a warning says so).",
         formatter_class=_Formatter,
     )
     t.add_argument("--data", default=d["data"], metavar="NAME|PATH", help=_data_help("training data"))
@@ -96,27 +96,22 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         t, "CSV label column, by name or index (default: a column named label/y/target/class, else the last)"
     )
     t.add_argument("--device", default=d["device"], help='device spec such as "cpu", "cuda:0" (see `xpnet devices`)')
-    t.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training data")
-    t.add_argument("--hidden", type=int, nargs="+", default=list(d["hidden"]), metavar="WIDTH", help="hidden widths")
+    _add_network_options(t.add_argument_group("the network"), d)
+    _add_training_options(t.add_argument_group("training"), d)
+    _add_run_options(t.add_argument_group("data placement, files and processes"), d)
+    t.set_defaults(run=train_module.train_command)
+
+
+def _add_network_options(t: Any, d: dict[str, Any]) -> None:
+    """Layers, loss, scaling of inputs and targets, dtype and the initial weights' seed."""
     lower = str.lower
+    t.add_argument("--hidden", type=int, nargs="+", default=list(d["hidden"]), metavar="WIDTH", help="hidden widths")
     t.add_argument(
         "--activation", type=lower, choices=sorted(ACTIVATIONS), default=d["activation"], help="hidden activation"
     )
     t.add_argument("--loss", type=lower, choices=sorted(LOSSES), default=d["loss"],
                    help="cross_entropy classifies (labels); mse regresses numeric targets; quadratic and "
                         "binary_cross_entropy score classes on sigmoid outputs (default %(default)s)")  # fmt: skip
-    t.add_argument("--optimizer", type=lower, choices=sorted(OPTIMIZERS), default=d["optimizer"], help="update rule")
-    t.add_argument("--lr", type=float, default=d["lr"],
-                   help="peak learning rate (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop)")  # fmt: skip
-    t.add_argument("--momentum", type=float, default=d["momentum"], help="momentum coefficient")
-    t.add_argument("--batch-size", type=int, default=d["batch_size"], help="samples per step")
-    t.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the weights")
-    t.add_argument("--lr-schedule", type=lower, choices=sorted(SCHEDULES), default=d["lr_schedule"],
-                   help="learning-rate schedule")  # fmt: skip
-    t.add_argument("--validation", type=float, default=d["validation"], metavar="FRACTION",
-                   help="hold out this fraction of the training data for validation")  # fmt: skip
-    t.add_argument("--early-stopping", type=int, default=d["early_stopping"], metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without a lower validation loss (needs --validation)")  # fmt: skip
     t.add_argument("--dropout", type=float, nargs="+", default=d["dropout"], metavar="RATE",
                    help="dropout rate after every hidden layer (or one rate per hidden layer)")  # fmt: skip
     t.add_argument("--norm", type=lower, choices=["batch", "layer"], default=d["norm"],
@@ -125,46 +120,51 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
                    help="batch norm's running statistics: (1 - M)·running + M·batch (default %(default)s)")  # fmt: skip
     t.add_argument("--norm-eps", type=float, default=d["norm_eps"], metavar="EPS",
                    help="added to the variance by batch and layer norm (default %(default)s)")  # fmt: skip
-    t.add_argument("--clip-norm", type=float, default=d["clip_norm"], metavar="NORM",
-                   help="clip the gradients' global norm to NORM")  # fmt: skip
-    t.add_argument("--weight-decay", type=float, default=d["weight_decay"], metavar="RATE",
-                   help="AdamW's decoupled weight decay (default 0.01)")  # fmt: skip
     t.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=d["standardize"],
                    help="standardize every input feature (mean 0, std 1 on the training split); saved with the model "
                         "(default: on for --loss mse, off otherwise)")  # fmt: skip
     t.add_argument("--standardize-targets", action=argparse.BooleanOptionalAction, default=d["standardize_targets"],
                    help="--loss mse: train on standardized targets, undone in the model's outputs (default on)")  # fmt: skip
-    t.add_argument(
-        "--placement", type=lower, choices=PLACEMENTS, default=d["placement"], help="where the data set lives"
-    )
-    t.add_argument(
-        "--dtype",
-        type=lower,
-        default=d["dtype"],
-        help="float32 or float64 (default: float32, or the continued model's)",
-    )
+    t.add_argument("--dtype", type=lower, default=d["dtype"],
+                   help="float32 or float64 (default: float32, or the continued model's)")  # fmt: skip
     t.add_argument("--seed", type=int, default=d["seed"], help="seeds weights, batch order and validation split")
+
+
+def _add_training_options(t: Any, d: dict[str, Any]) -> None:
+    """The update rule, its schedule, batches, validation and how each step runs."""
+    lower = str.lower
+    t.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training data")
+    t.add_argument("--optimizer", type=lower, choices=sorted(OPTIMIZERS), default=d["optimizer"], help="update rule")
+    t.add_argument("--lr", type=float, default=d["lr"],
+                   help="peak learning rate (default: 0.05 for sgd/momentum/nesterov, 0.001 for adam/adamw/rmsprop; "
+                        "0.005 for sgd/momentum/nesterov with --loss mse)")  # fmt: skip
+    t.add_argument("--momentum", type=float, default=d["momentum"], help="momentum coefficient")
+    t.add_argument("--batch-size", type=int, default=d["batch_size"], help="samples per step")
+    t.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the weights")
+    t.add_argument("--lr-schedule", type=lower, choices=sorted(SCHEDULES), default=d["lr_schedule"],
+                   help="learning-rate schedule")  # fmt: skip
+    t.add_argument("--clip-norm", type=float, default=d["clip_norm"], metavar="NORM",
+                   help="clip the gradients' global norm to NORM")  # fmt: skip
+    t.add_argument("--weight-decay", type=float, default=d["weight_decay"], metavar="RATE",
+                   help="AdamW's decoupled weight decay (default 0.01)")  # fmt: skip
+    t.add_argument("--validation", type=float, default=d["validation"], metavar="FRACTION",
+                   help="hold out this fraction of the training data for validation")  # fmt: skip
+    t.add_argument("--early-stopping", type=int, default=d["early_stopping"], metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a lower validation loss (needs --validation)")  # fmt: skip
     t.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=d["shuffle"],
                    help="keep the training samples in their order instead of shuffling every epoch")  # fmt: skip
-    t.add_argument("--no-progress", dest="progress", action="store_false", default=d["progress"],
-                   help="do not show a progress bar during each epoch")  # fmt: skip
-    t.add_argument(
-        "--checkpoint-dir", metavar="DIR", help="checkpoint here every epoch (and every --checkpoint-every steps)"
-    )
-    t.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps, mid-epoch")
-    t.add_argument(
-        "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
-    )
     t.add_argument("--precision", type=lower, choices=PRECISIONS, default=d["precision"],
                    help="matrix products of the training step: highest (full float32), tf32 (TensorFloat-32: CuPy, "
                         "PyTorch, JAX) or bf16 (bfloat16 operands, float32 weights: PyTorch, JAX); default %(default)s")  # fmt: skip
-    t.add_argument("--overwrite", action="store_true", default=d["overwrite"],
-                   help="replace another run's files in --out, or another run's checkpoint in --checkpoint-dir")  # fmt: skip
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=d["compile"],
                    help="run each step as one program: jax.jit on JAX, a CUDA graph on CuPy and PyTorch CUDA "
                         "(default on)")  # fmt: skip
-    t.add_argument("--distributed", action=argparse.BooleanOptionalAction, default=d["distributed"],
-                   help="data-parallel training over MPI; by default on when mpiexec/srun started more than one process")  # fmt: skip
+
+
+def _add_run_options(t: Any, d: dict[str, Any]) -> None:
+    """Where the data lives, what is written where, checkpoints, MPI, progress."""
+    t.add_argument("--placement", type=str.lower, choices=PLACEMENTS, default=d["placement"],
+                   help="where the data set lives")  # fmt: skip
     t.add_argument("--limit", type=int, metavar="N", help="use only the first N training samples (quick runs)")
     t.add_argument(
         "--out",
@@ -173,7 +173,19 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="folder for model.safetensors, history.json and predictions.npz (test data only); default: a new "
         "xpnet-run, xpnet-run-2, ... each run; a folder holding another run's files is refused without --overwrite",
     )
-    t.set_defaults(run=train_module.train_command)
+    t.add_argument("--overwrite", action="store_true", default=d["overwrite"],
+                   help="replace another run's files in --out, or another run's checkpoint in --checkpoint-dir")  # fmt: skip
+    t.add_argument(
+        "--checkpoint-dir", metavar="DIR", help="checkpoint here every epoch (and every --checkpoint-every steps)"
+    )
+    t.add_argument("--checkpoint-every", type=int, metavar="STEPS", help="also checkpoint every STEPS steps, mid-epoch")
+    t.add_argument(
+        "--resume", metavar="DIR", help="continue from the checkpoint in DIR (same settings), checkpointing there"
+    )
+    t.add_argument("--distributed", action=argparse.BooleanOptionalAction, default=d["distributed"],
+                   help="data-parallel training over MPI; by default on when mpiexec/srun started more than one process")  # fmt: skip
+    t.add_argument("--no-progress", dest="progress", action="store_false", default=d["progress"],
+                   help="do not show a progress bar during each epoch")  # fmt: skip
 
 
 def _add_model_commands(commands: argparse._SubParsersAction) -> None:

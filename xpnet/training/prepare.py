@@ -8,6 +8,7 @@ generator; standardization statistics come from the training split only.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..backend import Backend, to_numpy
 from ..data.sources import DataSource, n_outputs, split_validation, targets_for_loss
 from ..errors import XPNetTypeError, XPNetValueError
 from ..nn.losses import get_loss
+from ..nn.network import MLP
 from ..validation import check_array, check_x, host_labels, host_values
 
 
@@ -73,6 +75,21 @@ def prepare(
     if val is not None:
         val = (val[0], targets_for_loss(val[1], loss, backend, n_out))
     return Prepared(x, y, val, test, n_out)
+
+
+def build_model(source: DataSource, ready: Prepared, backend: Backend, hidden: Sequence[int], *,
+                standardize: bool, standardize_targets: bool, **layers: Any) -> MLP:  # fmt: skip
+    """A new network for the prepared data (``layers``: MLP's activation, loss, dtype, seed, dropout, norm...): the
+    data's class names, feature names and image shape, and the standardization of its inputs (and of a regression's
+    targets) measured on the training split."""
+    model = MLP((ready.x.shape[1], *hidden, ready.n_outputs), device=backend, **layers)
+    model.classes, model.feature_names = source.classes, source.features
+    model.image_shape, model.target_vector = source.image_shape, source.target_vector
+    if standardize:
+        model.set_standardization(*standardization(ready.x, source.scale))
+    if model.loss == "mse" and standardize_targets:
+        model.set_target_standardization(*standardization(ready.y, None))
+    return model
 
 
 def _refuse_unseen_classes(y_test: Any, n_out: int) -> None:

@@ -33,10 +33,10 @@ from .args import (
 from .callbacks import EarlyStopping
 from .checkpoint import claim_checkpoint_dir
 from .compiled import describe_step
-from .evaluate import evaluate
+from .evaluate import Evaluation, evaluate
 from .history import History
 from .loop import Loop, attach_checkpoints
-from .prepare import prepare, standardization, trained_targets
+from .prepare import build_model, prepare, trained_targets
 from .report import EpochPrinter
 from .result import TrainResult
 from .schedules import Schedule
@@ -233,16 +233,10 @@ def train(
                         n_out=widths[1], standardize=standardize)  # fmt: skip
         check_shareable(ready.x, session)  # what the validation split left
         if model is None:
-            sizes = (ready.x.shape[1], *hidden, ready.n_outputs)
-            model = MLP(sizes, activation=activation, loss=loss, dropout=dropout, norm=norm, device=backend,
-                        dtype=dtype or "float32", seed=init_rng, norm_momentum=norm_momentum, norm_eps=norm_eps)  # fmt: skip
-            model.classes, model.feature_names = source.classes, source.features
-            model.image_shape = source.image_shape
-            if standardize:
-                model.set_standardization(*standardization(ready.x, source.scale))
-            if loss == "mse" and standardize_targets:
-                model.set_target_standardization(*standardization(ready.y, None))
-            model.target_vector = source.target_vector
+            model = build_model(source, ready, backend, hidden, standardize=standardize,
+                                standardize_targets=standardize_targets, activation=activation, loss=loss,
+                                dropout=dropout, norm=norm, dtype=dtype or "float32", seed=init_rng,
+                                norm_momentum=norm_momentum, norm_eps=norm_eps)  # fmt: skip
         check_batch_statistics(model.arch.norm if len(model.sizes) > 2 else None, ready.x.shape[0], batch_size)
         x, y = model._check_data(ready.x, ready.y)
         y = trained_targets(model, y)
@@ -285,11 +279,16 @@ def train(
         finally:
             if session is not None:
                 session.release()
-        evaluation = None
-        if test is not None:
-            evaluation = evaluate(model, *test, x_scale=source.scale, session=session)
-            history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
-            if evaluation.r2 is not None:
-                history.meta.update(test_rmse=evaluation.rmse, test_mae=evaluation.mae, test_r2=evaluation.r2)
+        evaluation = None if test is None else _evaluate_test(model, test, source.scale, session, history)
         ranks = 1 if session is None else session.size
         return TrainResult(model, history, backend.spec, batches.placement, opt, evaluation, stopped, ranks)
+
+
+def _evaluate_test(model: MLP, test: tuple[Any, Any], scale: float | None, session: Session | None,
+                   history: History) -> Evaluation:  # fmt: skip
+    """The trained model on the test split, its figures recorded in the history's meta."""
+    evaluation = evaluate(model, *test, x_scale=scale, session=session)
+    history.meta.update(test_loss=evaluation.loss, test_accuracy=evaluation.accuracy)
+    if evaluation.r2 is not None:
+        history.meta.update(test_rmse=evaluation.rmse, test_mae=evaluation.mae, test_r2=evaluation.r2)
+    return evaluation
