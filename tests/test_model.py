@@ -24,6 +24,16 @@ def test_he_and_glorot_scales():
     assert np.std(tanh.params[0]) == pytest.approx(np.sqrt(2 / 700), rel=0.02)  # U(±√(6/700)) has var 2/700
 
 
+@pytest.mark.parametrize("activation, factor", [("relu", 6.0), ("tanh", 6.0), ("sigmoid", 2.0)])
+def test_scikit_learns_initialisation(activation, factor):
+    """scikit-learn's _init_coef: weights and biases from U(±sqrt(factor / (fan_in + fan_out))), factor 2 for
+    logistic networks and 6 otherwise, in every layer."""
+    net = xpnet.MLP((400, 300, 10), activation=activation, dtype="float64", device="cpu", seed=0, init="sklearn")
+    for (fan_in, fan_out), W, b in zip([(400, 300), (300, 10)], net.params[0::2], net.params[1::2]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        assert bound * 0.99 < np.max(np.abs(W)) <= bound and 0 < np.max(np.abs(b)) <= bound
+
+
 def test_from_params_follows_the_device_of_the_arrays():
     strict = pytest.importorskip("array_api_strict")
     d1 = strict.Device("device1")

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..validation import check_float
 from .activations import get_activation
-from .init import SCHEMES
+from .init import scheme
 from .layers import Activation, BatchNorm, Dense, Dropout, Layer, LayerNorm
 
 NORMS = (None, "batch", "layer")
@@ -68,8 +68,11 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def build_layers(sizes: Sequence[int], arch: Architecture) -> tuple[list[Layer], list[list[str]], list[list[str]]]:
-    """The layers of ``sizes`` with ``arch``, and each layer's parameter and buffer names."""
+def build_layers(
+    sizes: Sequence[int], arch: Architecture, init: str = "default"
+) -> tuple[list[Layer], list[list[str]], list[list[str]]]:
+    """The layers of ``sizes`` with ``arch`` (``init``: their initial weights' scheme, see :func:`.init.scheme`),
+    and each layer's parameter and buffer names."""
     layers: list[Layer] = []
     params: list[list[str]] = []
     buffers: list[list[str]] = []
@@ -77,8 +80,7 @@ def build_layers(sizes: Sequence[int], arch: Architecture) -> tuple[list[Layer],
     for index in range(len(sizes) - 1):
         number = index + 1
         fan_in, fan_out = sizes[index], sizes[index + 1]
-        scheme = SCHEMES[arch.activation] if index < hidden else "glorot"
-        layers.append(Dense(fan_in, fan_out, scheme))
+        layers.append(Dense(fan_in, fan_out, scheme(init, arch.activation, index < hidden)))
         params.append([f"W{number}", f"b{number}"])
         buffers.append([])
         if index == hidden:

@@ -38,30 +38,32 @@ def generators(seed: Seed, count: int = 2) -> list[np.random.Generator]:
     return [np.random.default_rng(child) for child in sequence.spawn(count)]
 
 
-def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """He et al. (2015): N(0, 2 / fan_in), suited to ReLU units."""
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """He et al. (2015): N(0, 2 / fan_in), suited to ReLU units; zero biases."""
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
-def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """Glorot & Bengio (2010): U(±sqrt(6 / (fan_in + fan_out))), suited to sigmoid/tanh/linear units."""
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Glorot & Bengio (2010): U(±sqrt(6 / (fan_in + fan_out))), suited to sigmoid/tanh/linear units; zero biases."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
-def sklearn_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, factor: float = 6.0) -> np.ndarray:
-    """scikit-learn's MLP initialisation: U(±sqrt(factor / (fan_in + fan_out))) (``factor`` 2·6 for logistic
-    networks), for the weights and, drawn next, the biases: ``(fan_in + 1, fan_out)``, the last row the biases."""
+def sklearn_uniform(
+    rng: np.random.Generator, fan_in: int, fan_out: int, factor: float = 6.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's MLP initialisation: weights, then biases, from U(±sqrt(factor / (fan_in + fan_out))), with
+    ``factor`` 6, or 2 in networks of logistic units (scikit-learn's ``_init_coef``)."""
     limit = np.sqrt(factor / (fan_in + fan_out))
-    return np.concatenate([rng.uniform(-limit, limit, size=(fan_in, fan_out)),
-                           rng.uniform(-limit, limit, size=(1, fan_out))])  # fmt: skip
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)), rng.uniform(-limit, limit, size=fan_out)
 
 
-INITIALISERS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
+# Each scheme draws a layer's (W, b) on the host in float64.
+INITIALISERS: dict[str, Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]] = {
     "he": he_normal,
     "glorot": glorot_uniform,
     "sklearn": sklearn_uniform,
-    "sklearn_logistic": lambda rng, fan_in, fan_out: sklearn_uniform(rng, fan_in, fan_out, 12.0),
+    "sklearn_logistic": lambda rng, fan_in, fan_out: sklearn_uniform(rng, fan_in, fan_out, 2.0),
 }
 INITS = ("default", "sklearn")  # xpnet's (He for rectifiers, Glorot otherwise, zero biases) or scikit-learn's
 # The scheme of a hidden layer followed by each activation: He for the rectifier family, Glorot otherwise.
@@ -75,6 +77,13 @@ def init_params(sizes: Sequence[int], activation: str, rng: np.random.Generator,
     last = len(sizes) - 2
     for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         scheme = INITIALISERS[SCHEMES[activation]] if layer < last else glorot_uniform
-        params.append(scheme(rng, fan_in, fan_out).astype(dtype))
-        params.append(np.zeros(fan_out, dtype=dtype))
+        params += [array.astype(dtype) for array in scheme(rng, fan_in, fan_out)]
     return params
+
+
+def scheme(init: str, activation: str, hidden: bool) -> str:
+    """The initialiser of one Dense layer: with ``init="default"`` the activation's scheme for a hidden layer and
+    Glorot for the output; with ``"sklearn"`` scikit-learn's for every layer."""
+    if init == "sklearn":
+        return "sklearn_logistic" if activation == "sigmoid" else "sklearn"
+    return SCHEMES[activation] if hidden else "glorot"

@@ -67,10 +67,7 @@ class Dense:
     def create(self, rng: np.random.Generator, dtype: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
         from .init import INITIALISERS
 
-        W = INITIALISERS[self.init](rng, self.fan_in, self.fan_out).astype(dtype)
-        if self.init.startswith("sklearn"):  # scikit-learn's draws its biases too: the last row
-            return [W[:-1], W[-1]], []
-        return [W, np.zeros(self.fan_out, dtype=dtype)], []
+        return [array.astype(dtype) for array in INITIALISERS[self.init](rng, self.fan_in, self.fan_out)], []
 
     def forward(self, params: list[Array], buffers: list[Array], x: Array, ctx: Context) -> tuple[Array, Any, None]:
         W, b = params

@@ -57,8 +57,8 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
         Seeds the host generator of the initial weights; the same seed gives identical weights on every backend.
     init : {"default", "sklearn"}
         The initial weights: He normal for rectifier units and Glorot uniform otherwise, zero biases; or
-        scikit-learn's (uniform weights and biases within ``±sqrt(6 / (fan_in + fan_out))``, twice the variance for
-        sigmoid networks), with which the :mod:`xpnet.sklearn` estimators start.
+        scikit-learn's (uniform weights and biases within ``±sqrt(6 / (fan_in + fan_out))``, ``±sqrt(2 / (fan_in +
+        fan_out))`` in sigmoid networks), with which the :mod:`xpnet.sklearn` estimators start.
 
     Attributes
     ----------
@@ -98,12 +98,8 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
         if init not in INITS:
             raise XPNetValueError(f"init: expected one of {list(INITS)}; received {describe(init)}")
         backend = resolve(device)
-        self._build(sizes, arch, loss, backend, float_dtype(backend, dtype))
+        self._build(sizes, arch, loss, backend, float_dtype(backend, dtype), init)
         rng, host_params, host_buffers = generators(seed, 1)[0], [], []
-        if init == "sklearn":  # every Dense layer as scikit-learn's MLPs start: its uniform bound, its biases drawn
-            for layer in self.layers:
-                if isinstance(layer, Dense):
-                    layer.init = "sklearn_logistic" if activation == "sigmoid" else "sklearn"
         try:
             for layer in self.layers:
                 made = layer.create(rng, dtype_name(self._dtype))
@@ -120,11 +116,13 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
                 f"{dtype_name(self._dtype)}), more than {backend.spec!r} could allocate ({exc})"
             ) from None
 
-    def _build(self, sizes: Sequence[int], arch: Architecture, loss: str, backend: Backend, dtype: Any) -> None:
+    def _build(
+        self, sizes: Sequence[int], arch: Architecture, loss: str, backend: Backend, dtype: Any, init: str = "default"
+    ) -> None:
         """Everything but the arrays: layers, names, slots, loss and device."""
         self._loss, self.loss, self.backend, self._dtype = get_loss(loss), loss, backend, dtype
         self.arch, self._sizes = arch, tuple(sizes)
-        self.layers, params, buffers = build_layers(sizes, arch)
+        self.layers, params, buffers = build_layers(sizes, arch, init)
         self.param_names = [name for names in params for name in names]
         self.buffer_names = [name for names in buffers for name in names]
         self._param_slots = _slots(params)
