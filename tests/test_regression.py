@@ -68,6 +68,8 @@ def test_history_and_the_table_show_the_validation_rmse_and_r2(raw, capsys):
     table = capsys.readouterr().out
     assert "val RMSE" in table and "val R²" in table and "train acc" not in table
     assert result.history["val_r2"][-1] > 0.95 and result.history["val_rmse"][-1] < 0.25 * np.std(y)
+    given = xpnet.train((x[:3000], y[:3000]), loss="mse", validation=(x[3000:], y[3000:]), **RUN)  # (n,) pair
+    assert given.history["val_r2"][-1] > 0.95
 
 
 def test_target_standardization_is_saved_exported_and_can_be_turned_off(raw, tmp_path):

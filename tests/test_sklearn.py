@@ -176,6 +176,7 @@ def test_save_and_load_through_xpnets_safe_format(tmp_path):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = MLPClassifier(**QUICK).fit(x, names)
         reg = MLPRegressor(**QUICK).fit(x, x[:, :2])
+        single = MLPRegressor(**QUICK).fit(x, x[:, 0])  # (n,) targets: the model alone predicts (n,) too
     for estimator in (clf, reg):
         path = save_estimator(estimator, tmp_path / f"{type(estimator).__name__}.safetensors")
         assert b"pickle" not in path.read_bytes()[:2000]
@@ -186,6 +187,9 @@ def test_save_and_load_through_xpnets_safe_format(tmp_path):
             np.testing.assert_array_equal(got, expected)
         else:
             np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert single.predict(x).shape == single.model_.predict(x).shape == (len(x),)
+    xpnet.save(single.model_, tmp_path / "single.safetensors")
+    assert xpnet.load(tmp_path / "single.safetensors").predict(x).shape == (len(x),)
     xpnet.save(clf.model_, tmp_path / "plain.safetensors")
     with pytest.raises(xpnet.DataIntegrityError, match=r"not one saved by xpnet\.sklearn\.save_estimator"):
         load_estimator(tmp_path / "plain.safetensors")

@@ -130,14 +130,26 @@ def _from_arrays(
 
 
 def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int, name: str = "y") -> Any:
-    """Integer labels become ``(n, classes)`` one-hot rows for losses on ``(n, k)`` class targets (quadratic,
-    binary cross-entropy). The labels are checked first: integers, on the host or on ``backend``'s device."""
+    """``y`` as ``loss`` trains on it: a regression's ``(n,)`` targets as one column; integer labels as ``(n,
+    classes)`` one-hot rows for losses on ``(n, k)`` class targets (quadratic, binary cross-entropy), checked first:
+    integers, on the host or on ``backend``'s device."""
+    if not get_loss(loss).classifies:
+        return as_column(y)
     if not get_loss(loss).one_hot_labels or getattr(y, "ndim", 2) != 1:
         return y
     y = check_y(y, backend, y.shape[0], classes, integer=True, name=name)
     if isinstance(y, np.ndarray):
         return np.eye(classes, dtype=np.float32)[y]
     return one_hot(y, classes, backend.xp.float32)
+
+
+def as_column(y: Any) -> Any:
+    """``(n,)`` targets as ``(n, 1)`` (host or device arrays); anything else as it is."""
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if getattr(y, "ndim", 0) != 1:
+        return y
+    return y[:, None] if isinstance(y, np.ndarray) else array_namespace(y).reshape(y, (-1, 1))
 
 
 def n_outputs(y: Any, loss: str) -> int:

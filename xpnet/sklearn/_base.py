@@ -161,8 +161,8 @@ class XPNetMLP(BaseEstimator):
     def _targets(self, y: Any, first: bool) -> Any:
         raise NotImplementedError
 
-    def _scale_targets(self, model: MLP, targets: Any) -> None:
-        """A regressor trains on standardized targets (``standardize_targets``); a classifier has none."""
+    def _new_model(self, model: MLP, targets: Any) -> None:
+        """A first fit's model: a regressor standardizes its targets (``standardize_targets``)."""
 
     def _target_scale(self, model: MLP) -> float:
         """How much smaller xpnet's data loss is than scikit-learn's beyond ``_loss_scale`` (a regressor on
@@ -198,7 +198,7 @@ class XPNetMLP(BaseEstimator):
             model = MLP(sizes, activation=activation, loss=self._loss, dropout=self.dropout, norm=self.norm,
                         device=backend_of(X) if follow else self.device, dtype=self._float_dtype(X), seed=self._seed,
                         init="sklearn")  # scikit-learn's start: with He's, friedman1's R² was 0.78-0.82, not 0.86-0.88  # fmt: skip
-            self._scale_targets(model, targets)
+            self._new_model(model, targets)
         else:
             model = self.model_
             self._seed += 1  # a new batch order for every later call, still reproducible

@@ -10,7 +10,9 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from ..backend import is_host_array, to_numpy
+from ..data.sources import as_column
 from ..errors import XPNetValueError
+from ..training.prepare import standardization
 from ._base import XPNetMLP
 
 _DOC = """
@@ -178,12 +180,11 @@ class MLPRegressor(RegressorMixin, XPNetMLP):
     def _targets(self, y: Any, first: bool) -> Any:
         if first:
             self._one_output = y.ndim == 1
-            host = to_numpy(y).astype(np.float64)
-            self._target_variance = float(np.mean(np.var(host.reshape(len(host), -1), axis=0))) or 1.0
         elif (y.ndim == 1) != self._one_output:
             raise XPNetValueError(f"y: expected the shape of the first fit's targets; received shape {tuple(y.shape)}")
-        host = to_numpy(y)  # targets are small; xpnet.train moves them to X's device (they may come from another)
-        return host if host.ndim == 2 else host[:, None]
+        return as_column(
+            to_numpy(y)
+        )  # targets are small; xpnet.train moves them to X's device (they may come from another)
 
     def _n_outputs(self, targets: Any) -> int:
         return int(targets.shape[1])
@@ -191,11 +192,10 @@ class MLPRegressor(RegressorMixin, XPNetMLP):
     def _validation_score(self, record: dict[str, Any]) -> float:
         return float(record["val_r2"])  # scikit-learn's score for regressors, from the validation split
 
-    def _scale_targets(self, model: Any, targets: Any) -> None:
+    def _new_model(self, model: Any, targets: Any) -> None:
+        model.target_vector = self._one_output  # model_.predict gives (n,) too, as the estimator's does
         if self.standardize_targets:
-            host = np.asarray(targets, dtype=np.float64)
-            std = host.std(axis=0)
-            model.set_target_standardization(host.mean(axis=0), np.where(std > 0, std, 1.0))
+            model.set_target_standardization(*standardization(targets, None))
 
     def _target_scale(self, model: Any) -> float:
         # On standardized targets xpnet's data loss is scikit-learn's over the targets' variance (the mean variance

@@ -17,7 +17,7 @@ from ..io.tensors import read_tensors
 from ._estimators import MLPClassifier, MLPRegressor
 
 _CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
-_FITTED = ("n_features_in_", "loss_curve_", "n_iter_", "best_loss_", "t_", "_seed", "_one_output", "_target_variance")
+_FITTED = ("n_features_in_", "loss_curve_", "n_iter_", "best_loss_", "t_", "_seed", "_one_output")
 
 
 def save_estimator(estimator: MLPClassifier | MLPRegressor, path: str | os.PathLike) -> Path:

@@ -11,7 +11,6 @@ from ..data.batches import Batches, shard_bounds
 from ..data.sources import targets_for_loss
 from ..nn.network import MLP, check_model
 from ..tabular import model_labels
-from ..training.prepare import as_column
 from ..validation import check_float
 from .metrics import Metrics
 
@@ -73,8 +72,6 @@ def evaluate(
 
 def _evaluate(model: MLP, x: Any, y: Any, batch_size: int, x_scale: float | None, session: Any) -> Evaluation:
     y = targets_for_loss(model_labels("y", y, model.classes), model.loss, model.backend, model.sizes[-1])
-    if not model._loss.classifies:  # (n,) targets, as train takes them
-        y = as_column(y)
     x, y = model._check_data(x, y)
     x_scale = None if x_scale is None else check_float("x_scale", x_scale, low_inclusive=False)
     center = None

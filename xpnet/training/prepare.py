@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
 
 from ..advice import check_inputs_scale, check_labels, one_hot_hint
 from ..backend import Backend, to_numpy
-from ..data.sources import DataSource, n_outputs, split_validation, targets_for_loss
+from ..data.sources import DataSource, as_column, n_outputs, split_validation, targets_for_loss
 from ..errors import XPNetTypeError, XPNetValueError
 from ..nn.losses import get_loss
 from ..nn.network import MLP
@@ -53,7 +52,7 @@ def prepare(
             f"y: loss='mse' regresses numeric targets; received class names ({shown}): classify them with "
             "loss='cross_entropy', or pass numbers"
         )
-    if loss == "mse":  # regression: one target per row is a column of targets
+    if loss == "mse":  # regression: one target per row is a column of targets (checked as targets, not labels)
         source = dataclasses.replace(
             source,
             y=as_column(source.y),
@@ -101,15 +100,6 @@ def _refuse_unseen_classes(y_test: Any, n_out: int) -> None:
                 f"{n_out - 1}, and the number of outputs ({n_out}) comes from them; train on data that holds every "
                 "class (a larger --limit, say)"
             )
-
-
-def as_column(y: Any) -> Any:
-    """``(n,)`` targets as ``(n, 1)`` (host or device arrays); anything else as it is."""
-    if isinstance(y, (list, tuple)):
-        y = np.asarray(y)
-    if getattr(y, "ndim", 0) != 1:
-        return y
-    return y[:, None] if isinstance(y, np.ndarray) else array_namespace(y).reshape(y, (-1, 1))
 
 
 def trained_targets(model: Any, y: Any) -> Any:
