@@ -109,3 +109,16 @@ def test_a_locked_checkpoint_folder_is_refused_and_a_killed_holders_lock_never_b
     time.sleep(0.1)
     after = cli("--checkpoint-dir", "ck", cwd=folder)  # the killed holder's lock went with it
     assert after.returncode == 0, after.stderr
+
+
+def test_one_folder_as_run_folder_and_checkpoint_folder_and_a_resume_into_another(folder):
+    """The run holds one lock on a folder that is both its --out and its --checkpoint-dir (it refused itself as
+    "in use by another run" before); a resume written to another --out records that folder, not the first."""
+    both = cli("--epochs", "2", "--out", "r", "--checkpoint-dir", "r", cwd=folder)
+    assert both.returncode == 0, both.stderr
+    assert (folder / "r" / "model.safetensors").exists() and (folder / "r" / "checkpoint.safetensors").exists()
+    assert not (folder / "r" / ".xpnet.lock.json").exists()  # the holder's note goes with the last release
+    resumed = cli("--epochs", "3", "--resume", "r", "--out", "elsewhere", cwd=folder)
+    assert resumed.returncode == 0, resumed.stderr
+    for where in ("elsewhere", "r"):  # the run's history and the checkpoint's
+        assert json.loads((folder / where / "history.json").read_text())["meta"]["run_folder"] == "elsewhere"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 from ..errors import XPNetValueError
-from ..io.ownership import RUN_FILES, FolderLock, checkpoint_run_id, describe_run, run_id
+from ..io.ownership import RUN_FILES, FolderLock, claim, describe_run, recorded, run_id
+from ..training.checkpoint import checkpoint_run_id
 
 DEFAULT = Path("xpnet-run")
 
@@ -20,13 +20,9 @@ def choose(args: argparse.Namespace) -> Path:
     two runs started together never pick the same one)."""
     if args.out is not None:
         return Path(args.out)
-    if args.resume:
-        try:
-            recorded = json.loads((Path(args.resume) / "history.json").read_text())["meta"].get("run_folder")
-        except (OSError, ValueError, KeyError, TypeError):
-            recorded = None
-        if recorded:
-            return Path(recorded)
+    recorded_folder = dict(recorded(args.resume).get("meta") or {}).get("run_folder") if args.resume else None
+    if recorded_folder:
+        return Path(recorded_folder)
     for number in itertools.count(1):
         candidate = DEFAULT if number == 1 else DEFAULT.with_name(f"{DEFAULT.name}-{number}")
         try:
@@ -37,27 +33,23 @@ def choose(args: argparse.Namespace) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def claim(out: Path, args: argparse.Namespace) -> FolderLock:
+def claim_run_folder(out: Path, args: argparse.Namespace) -> FolderLock:
     """Lock ``out`` for this run; refuse it when it holds another run's files (the run resumed is this one), unless
     ``--overwrite``, which removes them now so that none is left beside the new run's."""
     if out.exists() and not out.is_dir():
         raise XPNetValueError(f"out: {out} is a file; expected a folder to write the model and history into")
+    resumed = checkpoint_run_id(args.resume) if args.resume else None
+
+    def other_run(folder: Path) -> str | None:
+        here = run_id(folder)
+        return None if resumed is not None and here == resumed else describe_run(folder)
+
     try:
-        lock = FolderLock(out, "out").acquire()
+        return claim(out, "out", found=other_run, clear=RUN_FILES, overwrite=args.overwrite,
+                     refusal=lambda found: f"{out} holds another run's files ({found}); pass --overwrite to replace "
+                                           f"them, or choose another folder (--out {_free_name(out)})")  # fmt: skip
     except OSError as exc:
         raise XPNetValueError(f"out: cannot create the folder {out} ({exc.strerror or exc})") from None
-    found = describe_run(out)
-    same_run = bool(args.resume) and run_id(out) is not None and run_id(out) == checkpoint_run_id(args.resume)
-    if found is not None and not same_run:
-        if not args.overwrite:
-            lock.release()
-            raise XPNetValueError(
-                f"out: {out} holds another run's files ({found}); pass --overwrite to replace them, or choose "
-                f"another folder (--out {_free_name(out)})"
-            )
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    return lock
 
 
 def _free_name(out: Path) -> Path:

@@ -120,7 +120,7 @@ def _train(args: argparse.Namespace, session: Session | None) -> None:
     with contextlib.ExitStack() as scope:
         out = run_folder.choose(args) if root else Path(".")
         if root:
-            scope.callback(run_folder.claim(out, args).release)
+            scope.callback(run_folder.claim_run_folder(out, args).release)
             print(f"run folder: {out}")
         _run(args, session, backend, out)
 

@@ -29,13 +29,25 @@ def _write_failed(path: Path, exc: OSError) -> WriteFailedError:
     return error
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale(folder: str | os.PathLike, names: tuple[str, ...]) -> None:
+    """Remove the temporaries of writes of ``names`` in ``folder`` that a crash cut short (never visible under the
+    target's name). Only for a folder this process holds: another writer's temporary would go too."""
+    for name in names:
+        for stale in Path(folder).glob(f"{_temporary_prefix(Path(name))}*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path`` for writing; on success it replaces ``path`` atomically."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
     except OSError as exc:  # a folder that cannot be made or written to: named as the target, not the temporary
         raise _write_failed(path, exc) from exc
     try:

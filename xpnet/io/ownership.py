@@ -3,8 +3,8 @@
 A run holds an operating-system lock on each folder it writes (``filelock``: ``flock`` on POSIX, released by the
 kernel when the process ends, so a killed run never leaves a stale lock behind), with a note of who holds it
 (pid, host, since when) beside the lock for the message a second run gets. Another run's files in a folder are
-refused unless the caller asks to overwrite them; :func:`describe_run` and :func:`describe_checkpoint` say what
-is there, for those messages.
+refused unless the caller asks to overwrite them (:func:`claim`, for the run folder and the checkpoint folder
+alike); :func:`describe_run` says what a run left, for those messages.
 """
 
 from __future__ import annotations
@@ -13,22 +13,23 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
 from ..errors import XPNetValueError
-from .atomic import atomic_open
+from .atomic import atomic_open, remove_stale
 
 LOCK_NAME = ".xpnet.lock"
 HOLDER_NAME = ".xpnet.lock.json"
 RUN_FILES = ("model.safetensors", "history.json", "predictions.npz")
-CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 class FolderLock:
-    """The lock of one run on ``folder`` (created if missing), taken at once or refused with who holds it."""
+    """The lock of one run on ``folder`` (created if missing), taken at once or refused with who holds it. Taken
+    twice by one run (its output folder is its checkpoint folder too), it is the same lock, held until both release."""
 
     def __init__(self, folder: str | os.PathLike, what: str) -> None:
         self.folder, self.what = Path(folder), what
@@ -36,7 +37,7 @@ class FolderLock:
 
     def acquire(self) -> FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.folder / LOCK_NAME), timeout=0)
+        lock = FileLock(str(self.folder / LOCK_NAME), timeout=0, is_singleton=True)  # one per folder and process
         try:
             lock.acquire()
         except Timeout:
@@ -52,8 +53,9 @@ class FolderLock:
 
     def release(self) -> None:
         if self._lock is not None:
-            (self.folder / HOLDER_NAME).unlink(missing_ok=True)
             self._lock.release()
+            if not self._lock.is_locked:  # the last holder in this process
+                (self.folder / HOLDER_NAME).unlink(missing_ok=True)
             self._lock = None
 
     def __enter__(self) -> FolderLock:
@@ -61,6 +63,34 @@ class FolderLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def claim(
+    folder: str | os.PathLike,
+    what: str,
+    *,
+    found: Callable[[Path], str | None],
+    refusal: Callable[[str], str],
+    clear: tuple[str, ...],
+    overwrite: bool,
+) -> FolderLock:
+    """Lock ``folder`` for this run. What another run left there (``found``: its description, or None) is refused
+    with ``refusal(description)`` unless ``overwrite``, which removes the files ``clear`` now, so that none is left
+    beside this run's; temporaries of writes a crash cut short are removed too. Returns the lock, held until
+    released."""
+    lock = FolderLock(folder, what).acquire()
+    folder = Path(folder)
+    try:
+        other = found(folder)
+        if other is not None and not overwrite:
+            raise XPNetValueError(f"{what}: {refusal(other)}")
+    except BaseException:
+        lock.release()
+        raise
+    for name in clear if other is not None else ():
+        (folder / name).unlink(missing_ok=True)
+    remove_stale(folder, clear)  # no other run holds the folder now
+    return lock
 
 
 def _holder(folder: Path) -> str:
@@ -71,20 +101,22 @@ def _holder(folder: Path) -> str:
         return "its pid and host were not recorded yet"
 
 
-def _meta(path: Path) -> dict[str, Any]:
-    """The ``meta`` of a ``history.json`` (empty when there is none or it cannot be read)."""
+def recorded(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``history.json`` a run wrote in ``folder`` as a dict (empty when there is none or it cannot be read)."""
     try:
-        data = json.loads(path.read_text())
-        return dict(data.get("meta", {})) if isinstance(data, dict) else {}
+        data = json.loads((Path(folder) / "history.json").read_text())
+        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 
 
-def _when(path: Path) -> str:
+def when(path: Path) -> str:
+    """``path``'s modification time, to the minute."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
 
 
-def _network(meta: dict[str, Any]) -> str:
+def network(meta: dict[str, Any]) -> str:
+    """``"MLP 784-32-10 on mnist"`` from a history's meta."""
     sizes = meta.get("sizes")
     net = f"MLP {'-'.join(str(s) for s in sizes)}" if sizes else "a network"
     data = f" on {meta['data']}" if meta.get("data") else ""
@@ -93,7 +125,7 @@ def _network(meta: dict[str, Any]) -> str:
 
 def run_id(folder: str | os.PathLike) -> str | None:
     """The id of the run whose files are in ``folder`` (its ``history.json``), or None."""
-    value = _meta(Path(folder) / "history.json").get("run_id")
+    value = dict(recorded(folder).get("meta") or {}).get("run_id")
     return str(value) if value else None
 
 
@@ -105,33 +137,4 @@ def describe_run(folder: str | os.PathLike) -> str | None:
     if not found:
         return None
     newest = max((folder / name for name in found), key=lambda p: p.stat().st_mtime)
-    return f"{', '.join(found)}: {_network(_meta(folder / 'history.json'))}, written {_when(newest)}"
-
-
-def describe_checkpoint(folder: str | os.PathLike) -> str | None:
-    """The run a checkpoint in ``folder`` belongs to (``"MLP 5-32-2 on data.csv, 3 of 3 epochs done, written
-    ..."``), or None when there is no checkpoint there."""
-    folder = Path(folder)
-    path = folder / CHECKPOINT_FILE
-    if not path.exists():
-        return None
-    history = folder / "history.json"
-    meta = _meta(history)
-    done = ""
-    try:
-        done = f", {len(json.loads(history.read_text()).get('epochs', []))} of {meta['epochs']} epochs done"
-    except (OSError, ValueError, KeyError, AttributeError):
-        pass
-    return f"{_network(meta)}{done}, written {_when(path)}"
-
-
-def checkpoint_run_id(folder: str | os.PathLike) -> str | None:
-    """The id of the run whose checkpoint is in ``folder`` (from the ``history.json`` written with it), or None."""
-    return run_id(folder) if (Path(folder) / CHECKPOINT_FILE).exists() else None
-
-
-def clear_checkpoint(folder: str | os.PathLike) -> None:
-    """Remove another run's checkpoint from ``folder`` (``overwrite``): a run that dies before its own first
-    checkpoint must not leave that one behind to be resumed as if it were this run's."""
-    for name in (CHECKPOINT_FILE, "history.json"):
-        (Path(folder) / name).unlink(missing_ok=True)
+    return f"{', '.join(found)}: {network(dict(recorded(folder).get('meta') or {}))}, written {when(newest)}"

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..errors import XPNetValueError
-from ..io.ownership import FolderLock, clear_checkpoint, describe_checkpoint
+from ..io.ownership import FolderLock, claim, network, recorded, run_id, when
 from ..io.tensors import read_tensors, write_tensors
 from ..nn.network import MLP
 from ..optim import Optimizer
@@ -103,23 +103,35 @@ def save_checkpoint(
 def claim_checkpoint_dir(directory: str | os.PathLike, resume: bool, overwrite: bool) -> FolderLock:
     """Lock ``directory`` for this run (refused, naming the holder, while another run holds it); a fresh run
     (not ``resume``) that finds another run's checkpoint there is refused, naming it, unless ``overwrite``, which
-    removes it. Returns the lock, held until released."""
-    lock = FolderLock(directory, "checkpoint_dir").acquire()
-    found = None if resume else describe_checkpoint(directory)
-    if found is not None and not overwrite:
-        lock.release()
-        raise XPNetValueError(
-            f"checkpoint_dir: {directory} holds the checkpoint of another run ({found}); continue that run with "
-            f"resume=True (xpnet train --resume {directory}), or start over in another folder, or replace it with "
-            "overwrite=True (--overwrite)"
-        )
-    if found is not None:
-        clear_checkpoint(directory)
-    for stale in Path(directory).glob(f".{FILE_NAME}.*.tmp"):  # a write cut short by a crash (never visible as
-        stale.unlink(missing_ok=True)  # the checkpoint: see xpnet.io.atomic); no other run holds the folder now
-    for stale in Path(directory).glob(".history.json.*.tmp"):
-        stale.unlink(missing_ok=True)
-    return lock
+    removes it (a run that dies before its own first checkpoint must not leave that one to be resumed as if it
+    were this run's). Returns the lock, held until released."""
+    return claim(
+        directory, "checkpoint_dir", found=lambda folder: None if resume else describe_checkpoint(folder),
+        refusal=lambda found: (
+            f"{directory} holds the checkpoint of another run ({found}); continue that run with resume=True "
+            f"(xpnet train --resume {directory}), or start over in another folder, or replace it with overwrite=True "
+            "(--overwrite)"
+        ),
+        clear=(FILE_NAME, "history.json"), overwrite=overwrite,
+    )  # fmt: skip
+
+
+def describe_checkpoint(folder: str | os.PathLike) -> str | None:
+    """The run a checkpoint in ``folder`` belongs to (``"MLP 5-32-2 on data.csv, 3 of 3 epochs done, written
+    ..."``), or None when there is no checkpoint there."""
+    path = Path(folder) / FILE_NAME
+    if not path.exists():
+        return None
+    history = recorded(folder)
+    meta = dict(history.get("meta") or {})
+    epochs = history.get("epochs")
+    done = f", {len(epochs)} of {meta['epochs']} epochs done" if isinstance(epochs, list) and "epochs" in meta else ""
+    return f"{network(meta)}{done}, written {when(path)}"
+
+
+def checkpoint_run_id(folder: str | os.PathLike) -> str | None:
+    """The id of the run whose checkpoint is in ``folder`` (from the ``history.json`` written with it), or None."""
+    return run_id(folder) if (Path(folder) / FILE_NAME).exists() else None
 
 
 def load_checkpoint(
@@ -182,9 +194,8 @@ def load_checkpoint(
     optimizer.restore(meta["optimizer"]["steps"], buffers)
     saved_history = History.from_dict(meta["history"])
     history[:] = saved_history
-    for key in ("run_id", "run_folder"):  # the resumed run is that run: its identity and its output folder
-        if saved_history.meta.get(key):
-            history.meta[key] = saved_history.meta[key]
+    if saved_history.meta.get("run_id"):  # the resumed run is that run (its output folder is the caller's choice)
+        history.meta["run_id"] = saved_history.meta["run_id"]
     metrics = None
     if meta["metrics_count"] is not None:  # one row per rank (format 1 files before MPI: a single row)
         counts = meta["metrics_count"]
