@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,12 +18,10 @@ import pytest
 from mpi_worker import make_data
 
 import xpnet
-from xpnet.testing.rank_parity import launcher
+from xpnet.backend.launcher import candidates, launcher
 
 WORKER = Path(__file__).with_name("mpi_worker.py")
-HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and (
-    (Path(sys.executable).parent / "mpiexec").exists() or shutil.which("mpiexec") is not None
-)
+HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and bool(candidates())
 if not HAVE_MPI and os.environ.get("XPNET_REQUIRE_MPI") == "1":
     raise RuntimeError('XPNET_REQUIRE_MPI=1 but mpi4py or mpiexec is missing: pip install -e ".[test]"')
 MARKS = [

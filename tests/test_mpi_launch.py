@@ -17,7 +17,7 @@ pytestmark = MARKS
 def test_a_launcher_of_another_mpi_is_refused_before_anything_is_written(tmp_path):
     """What an MPICH mpiexec does to mpi4py built on Open MPI (and the other way round): every process is a job of
     one rank. The launcher's variable is set by hand here, as a foreign launcher sets it."""
-    from xpnet.distributed.launcher import family, mpi_library
+    from xpnet.backend.launcher import family, mpi_library
 
     variable = "PMI_SIZE" if family(mpi_library()) == "Open MPI" else "OMPI_COMM_WORLD_SIZE"  # the other MPI's
     (x, y), _ = make_data(200)
@@ -36,7 +36,7 @@ def test_a_launcher_of_another_mpi_is_refused_before_anything_is_written(tmp_pat
 
 
 def test_the_launcher_is_the_mpiexec_of_mpi4pys_mpi(tmp_path, monkeypatch):
-    from xpnet.distributed import launcher as module
+    from xpnet.backend import launcher as module
 
     for name, banner in (("mpich", "HYDRA build details:\n    Version: 4.2.0"), ("ompi", "mpiexec (Open MPI) 4.1.6")):
         folder = tmp_path / name

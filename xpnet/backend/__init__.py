@@ -7,7 +7,8 @@
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
 - :mod:`.kernels` holds the in-place update kernels, each fast path beside its portable path;
 - :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths;
-- :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL);
+- :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL); :mod:`.launcher`
+  finds the `mpiexec` of the MPI that mpi4py loads;
 - :mod:`.threads` caps BLAS threads for data-parallel ranks; :mod:`.onnx` records graphs for export.
 
 Optional backends are imported lazily, only when a spec names them, so ``import xpnet`` never imports cupy

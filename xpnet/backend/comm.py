@@ -29,11 +29,11 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, MPILaunchError, XPNetValueError
 from .arrays import dtype_name
+from .launcher import INSTALL_MPI, library_name
 from .specs import Backend
 
 # Launchers announce the job's size in the environment of every process they start.
 WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
-INSTALL_MPI = 'pip install "xpnet[mpi]" mpich  (or build mpi4py against your system MPI, see docs/distributed.md)'
 DEFAULT_TIMEOUT = 300.0
 ABORT_GRACE = 0.5  # seconds between printing why a rank aborts and MPI_Abort
 
@@ -62,7 +62,7 @@ def check_launch(comm: Communicator) -> None:
     if found is None or found[1] <= 1 or comm.size > 1:
         return
     variable, processes = found
-    library = " ".join(str(comm.mpi.Get_library_version()).strip().splitlines()[0].split())
+    library = library_name(str(comm.mpi.Get_library_version()))
     raise MPILaunchError(
         f"distributed: the launcher started {processes} processes ({variable}={processes}) but MPI made this one a "
         f"job of 1 rank: the launcher belongs to another MPI than the one mpi4py uses ({library}), so each process "

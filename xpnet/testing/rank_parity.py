@@ -1,7 +1,7 @@
 """Rank parity: an N-rank data-parallel run against the 1-process run of the same global batch, step by step.
 
 :func:`compare_ranks` trains the reference in this process, then starts each N-rank job with ``mpiexec``
-(the one of mpi4py's own MPI, :func:`xpnet.distributed.launcher.launcher`; ``XPNET_MPIEXEC`` names another, e.g.
+(the one of mpi4py's own MPI, :func:`xpnet.backend.launcher.launcher`; ``XPNET_MPIEXEC`` names another, e.g.
 ``"srun"``); rank 0 of the job
 writes its trajectory (the global batch's loss and every parameter after each step) for the comparison.
 Run as ``python -m xpnet.testing.rank_parity SETTINGS_JSON OUT_NPZ``, this module is that job's program.
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve
+from ..backend.launcher import launcher
 from ..distributed import start
-from ..distributed.launcher import launcher
 from ..errors import XPNetValueError
 from ..training.args import check_norm_alone
 from .parity import TOLERANCES, DeviceParity, ParityReport, _compare, _trajectory, check_run

@@ -1,4 +1,4 @@
-"""``cupy.cuda.nccl``: NCCL's allreduce between ranks' simulated GPUs, carried over MPI (mpi4py's COMM_WORLD).
+"""``cupy.cuda.nccl``: NCCL's allreduce between ranks' simulated GPUs, carried over the job's MPI world (xpnet.backend.comm).
 
 The unique id comes in the form of the CuPy version simulated: ``bytes`` as in CuPy 14 (the default), or a tuple
 of 128 signed integers as in CuPy 13 (``XPNET_STANDIN_NCCL_ID=tuple``). A communicator accepts the form its
@@ -62,13 +62,13 @@ class NcclCommunicator:
         if not raw.startswith(_MAGIC):
             raise NcclError("NCCL_ERROR_INVALID_ARGUMENT: not an id from get_unique_id (garbled on the way?)")
         self._ndev, self._rank, self._device = ndev, rank, _dispatch.current_device()
-        self._world = None
-        if ndev > 1:
-            from mpi4py import MPI
+        self._comm: Any = None
+        if ndev > 1:  # the ranks meet over the job's MPI world, as xpnet's own processes do
+            from xpnet.backend.comm import connect
 
-            self._world = MPI.COMM_WORLD
-            every = self._world.allgather(raw)
-            if self._world.Get_size() != ndev or any(other != every[0] for other in every):
+            self._comm = connect()
+            every = self._comm.world.allgather(raw)
+            if self._comm.world.Get_size() != ndev or any(other != every[0] for other in every):
                 raise NcclError("NCCL_ERROR_INVALID_USAGE: the ranks joined with different ids or counts")
 
     def allReduce(self, sendbuf: int, recvbuf: int, count: int, datatype: int, op: int, stream: int) -> None:
@@ -85,13 +85,11 @@ class NcclCommunicator:
             self._sum(send._a.reshape(-1)[:count], receive._a.reshape(-1)[:count])
 
     def _sum(self, send: np.ndarray, receive: np.ndarray, out: Any = None) -> None:
-        if self._world is None:
+        if self._comm is None:
             np.copyto(receive, send)
         else:
-            from mpi4py import MPI
-
             total = np.empty_like(send)
-            self._world.Allreduce(np.ascontiguousarray(send), total, op=MPI.SUM)
+            self._comm.world.Allreduce(np.ascontiguousarray(send), total, op=self._comm.mpi.SUM)
             np.copyto(receive, total)
 
     def rank_id(self) -> int:

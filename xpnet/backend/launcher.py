@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ..errors import BackendUnavailableError
 
+INSTALL_MPI = 'pip install "xpnet[mpi]" mpich  (or build mpi4py against your system MPI, see docs/distributed.md)'
+
 # MPI family -> words its library version and its launcher's --version print
 FAMILIES = {
     "Open MPI": ("open mpi", "openrte", "open-mpi"),
@@ -41,8 +43,13 @@ def mpi_library() -> str:
         done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    lines = done.stdout.strip().splitlines()
-    return " ".join(lines[0].split()) if done.returncode == 0 and lines else ""
+    return library_name(done.stdout) if done.returncode == 0 else ""
+
+
+def library_name(version: str) -> str:
+    """The first line of an ``MPI_Get_library_version`` text, its spaces collapsed ("" for none)."""
+    lines = version.strip().splitlines()
+    return " ".join(lines[0].split()) if lines else ""
 
 
 @functools.cache
@@ -75,9 +82,7 @@ def launcher(ranks: int) -> list[str]:
         return [*shlex.split(configured), "-n", str(ranks)]
     found = candidates()
     if not found:
-        raise BackendUnavailableError(
-            'an MPI launcher is needed: pip install "xpnet[mpi]" mpich, or set XPNET_MPIEXEC (e.g. "srun")'
-        )
+        raise BackendUnavailableError(f'an MPI launcher is needed: {INSTALL_MPI}; or set XPNET_MPIEXEC (e.g. "srun")')
     wanted = family(mpi_library())
     chosen = next((path for path in found if wanted is not None and family(_version(path)) == wanted), found[0])
     extra = []
