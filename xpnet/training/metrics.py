@@ -44,19 +44,22 @@ class Metrics:
         self._confusion = xp.zeros((n_classes, n_classes), dtype=like.dtype, device=dev) if confusion else None
         self.count = 0
         self.classifies = classifies  # regression: no accuracy, no confusion matrix
-        self._accumulate = _compiled(backend_of(like), n_classes, classifies)  # chosen once, not per step
+        backend = backend_of(like)
+        self._accumulate = _compiled(backend, n_classes, classifies)  # chosen once, not per step
         # regression (given the targets' center, (k,)): per output Σ(z-y)², Σ|z-y|, Σ(y-c), Σ(y-c)², in one array
         self._center = errors
         self._errors = None if errors is None else xp.zeros((4, n_classes), dtype=like.dtype, device=dev)
+        self._add_errors = None if errors is None else _errors(backend)
+        self._read = _summary(backend)
 
-    def add(self, loss: Array, z: Array, y: Array, step: Any = 1) -> None:
-        """Add global step ``step`` (1-based; exact in float32 up to 2**24; a number or a 0-d device array): its
-        mean ``loss`` (0-d), output pre-activations ``z`` ``(n, k)`` and targets ``y``."""
+    def add(self, loss: Array, z: Array, y: Array, step: int = 1) -> None:
+        """Add global step ``step`` (1-based; exact in float32 up to 2**24): its mean ``loss`` (0-d), output
+        pre-activations ``z`` ``(n, k)`` and targets ``y``."""
         self._sums, self._first_bad, self._confusion = self._accumulate(
-            self._sums, self._first_bad, self._confusion, loss, z, y, float(step) if isinstance(step, int) else step
+            self._sums, self._first_bad, self._confusion, loss, z, y, float(step)
         )
-        if self._errors is not None:
-            self._errors = _errors(backend_of(z))(self._errors, self._center, z, y)
+        if self._add_errors is not None:
+            self._errors = self._add_errors(self._errors, self._center, z, y)
         self.count += z.shape[0]
 
     def read(self, params: list[Array] | None = None, gather: Gather | None = None) -> dict[str, Any]:
@@ -67,7 +70,7 @@ class Metrics:
         ranks' sums, so every rank reads the totals of the whole job. ``"sums"`` and ``"count"`` are the raw
         totals; ``"rank_sums"`` ``(ranks, 2)`` and ``"rank_counts"`` each rank's own, for checkpoints.
         """
-        summary = _summary(backend_of(self._sums))(self._sums, self._first_bad, params, self._confusion)
+        summary = self._read(self._sums, self._first_bad, params, self._confusion, self._errors)
         host = np.append(to_numpy(summary).astype(np.float64), float(self.count))
         rows = host[None] if gather is None else gather(host)  # (ranks, len): every rank's own figures
         host = _combine(rows)
@@ -81,13 +84,11 @@ class Metrics:
         if params is not None:
             out["non_finite_params"], rest = int(rest[0]), rest[1:]
         if self._confusion is not None:
-            confusion = np.rint(rest).astype(np.int64).reshape(self.n_classes, self.n_classes)
+            size = self.n_classes * self.n_classes
+            confusion, rest = np.rint(rest[:size]).astype(np.int64).reshape(self.n_classes, -1), rest[size:]
             out["confusion"] = confusion if self.classifies else None
         if self._errors is not None:
-            errors = to_numpy(self._errors).astype(np.float64)
-            if gather is not None:
-                errors = gather(errors.reshape(-1)).sum(axis=0).reshape(errors.shape)
-            out.update(regression_figures(errors, count))
+            out.update(regression_figures(rest.reshape(4, self.n_classes), count))
         return out
 
     def restore(self, sums: Any, count: int) -> None:
@@ -100,8 +101,10 @@ class Metrics:
     def reset(self) -> None:
         """Back to no batches, in the same memory (a captured step keeps adding into it)."""
         backend = backend_of(self._sums)
-        self._sums = copy_into(self._sums, np.zeros(self._sums.shape), backend)
-        self._first_bad = copy_into(self._first_bad, np.zeros(self._first_bad.shape), backend)
+        self._sums, self._first_bad, self._confusion, self._errors = (
+            None if a is None else copy_into(a, np.zeros(a.shape), backend)
+            for a in (self._sums, self._first_bad, self._confusion, self._errors)
+        )
         self.count = 0
 
     @property
@@ -147,15 +150,19 @@ def _compiled(backend: Any, n_classes: int, classifies: bool) -> Callable[..., t
     return backend.compile(add, donate=(0, 1, 2)) or add
 
 
-def _summarise(sums: Array, first_bad: Array, params: list[Array] | None, confusion: Array | None) -> Array:
-    """``[loss·n, correct, first bad step, (parameters holding a NaN or infinity), (confusion...)]`` in one vector."""
+def _summarise(
+    sums: Array, first_bad: Array, params: list[Array] | None, confusion: Array | None, errors: Array | None
+) -> Array:
+    """``[loss·n, correct, first bad step, (parameters holding a NaN or infinity), (confusion...), (regression
+    sums...)]`` in one vector: one read to the host (and one gather over the ranks) for all of it."""
     xp = array_namespace(sums)
     parts = [sums, first_bad]
     if params is not None:
         flags = [1.0 - xp.astype(xp.all(xp.isfinite(p)), sums.dtype) for p in params]
         parts.append(xp.reshape(xp.sum(xp.stack(flags)), (1,)))
-    if confusion is not None:
-        parts.append(xp.reshape(confusion, (-1,)))
+    for table in (confusion, errors):
+        if table is not None:
+            parts.append(xp.reshape(table, (-1,)))
     return xp.concat(parts)
 
 
@@ -191,7 +198,7 @@ def regression_figures(errors: np.ndarray, n: int) -> dict[str, float | None]:
 
 
 def _combine(rows: np.ndarray) -> np.ndarray:
-    """The ranks' vectors ``[loss·n, correct, first bad step, (bad params), (confusion...), n]`` as one:
+    """The ranks' vectors ``[loss·n, correct, first bad step, (bad params), (confusion...), (errors...), n]`` as one:
     sums, except the first non-finite step, which is the earliest any rank saw."""
     total = rows.sum(axis=0)
     bad = rows[:, 2][rows[:, 2] > 0]
