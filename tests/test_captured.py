@@ -86,6 +86,30 @@ def test_restored_weights_are_captured_again(cupy, data):
         np.testing.assert_array_equal(a.get(), b.get())
 
 
+def test_weights_a_callback_puts_back_between_epochs_are_captured_again(cupy, data):
+    """A callback may replace the model's arrays between epochs (here: epoch 1's weights restored after epoch 2);
+    the next epoch's steps must train those, not the memory the graphs were captured on."""
+    x, y = data
+    run = dict(hidden=(8,), epochs=4, batch_size=64, seed=1, device="cuda:1", progress=False, verbose=0)
+
+    def rewind() -> object:
+        kept = []
+
+        def callback(record, model):
+            if record["epoch"] == 1:
+                kept.append(model.snapshot())
+            if record["epoch"] == 2:
+                model.restore(kept[0])
+
+        return callback
+
+    captured = xpnet.train((x, y), callbacks=[rewind()], **run)
+    eager = xpnet.train((x, y), callbacks=[rewind()], compile=False, **run)
+    assert captured.history["train_loss"] == eager.history["train_loss"]
+    for a, b in zip(captured.model.params, eager.model.params):
+        np.testing.assert_array_equal(a.get(), b.get())
+
+
 def test_where_a_step_cannot_be_captured_it_says_why(cupy, data):
     run = dict(hidden=(8,), epochs=1, batch_size=64, device="cuda:1", progress=False, verbose=0)
     streamed = xpnet.train(data, placement="stream", **run)

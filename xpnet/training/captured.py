@@ -87,6 +87,10 @@ class CapturedSteps:
             self.keys = copy_into(self.keys, keys, backend)
             self.counter = copy_into(self.counter, np.asarray(first), backend)
             self.metrics.reset()
+        current = self._arrays()  # arrays change only between epochs (a resume's load, a restore of weights)
+        if current != self.arrays:  # the graphs would read old memory: capture again
+            self.launches.clear()
+            self.arrays = current
         return self.metrics
 
     def scope(self) -> Any:
@@ -96,15 +100,11 @@ class CapturedSteps:
     def step(self, i: int, lr: float) -> None:
         """Train batch ``i`` of the epoch (the counter's batch) at learning rate ``lr``: a replay once captured."""
         size = self.sizes[i]
-        current = self._arrays()
-        if current != self.arrays:  # weights restored or replaced since the capture: the graphs read old memory
-            self.launches.clear()
-            self.arrays = current
         if size in self.launches:
             self.launches[size]()
         elif size in self.warmed:
             self.launches[size] = self.graphs.capture(lambda: self._body(size))
-            if self._arrays() != current:
+            if self._arrays() != self.arrays:
                 raise RuntimeError("the captured step replaced arrays it must update in place")
             self.launches[size]()  # a capture runs nothing: this step is the first replay
         else:
