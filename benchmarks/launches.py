@@ -66,7 +66,7 @@ def xpnet_graph_step(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
             if i == 0:
                 captured.start_epoch(batches.epoch_order(), 0, done[0], lambda s: 0.05)
             with captured.scope():
-                captured.step(i, 0.05)
+                captured.step(i)
         done[0] += 1
 
     def sync() -> None:

@@ -188,6 +188,6 @@ def test_a_torch_step_makes_no_tensor_of_host_values(data, settings):
     steps.start_epoch(batches.epoch_order(), 0, 0, lambda step: 0.01)
     with Watch():
         for i in range(len(batches)):
-            steps.step(i, 0.01)
+            steps.step(i)
     assert made == []
     assert steps.metrics.read()["count"] == 300

@@ -118,6 +118,8 @@ class Batches:
         nbytes = (x.nbytes + y.nbytes) // (1 if shard is None else shard[1]) if on_host else 0
         self.placement = choose_placement(placement, nbytes, target) if on_host else "device"
         self._integer_y = target.xp.isdtype(y.dtype, "integral") if not on_host else y.dtype.kind in "iu"
+        # the batches' cast and scaling: one program per shape where the backend compiles, chosen once
+        self._finisher = _finisher(target, dtype_name(dtype), scale, bool(self._integer_y))
         if on_host:  # floating data are cast on the host, once; integer pixels stay small until the device
             x, y = (a.astype(dtype_name(dtype), copy=False) if a.dtype.kind == "f" else a for a in (x, y))
         self._host = (x, y)
@@ -159,11 +161,11 @@ class Batches:
 
     def _finish(self, xb: Array, yb: Array) -> tuple[Array, Array]:
         """Cast (and scale) a batch on the device: the same code for both placements."""
-        return _finisher(self.target, dtype_name(self.dtype), self.scale, bool(self._integer_y))(xb, yb, None)
+        return self._finisher(xb, yb, None)
 
     def take(self, x: Array, y: Array, rows: Array) -> tuple[Array, Array]:
         """Rows ``rows`` of device data, cast and scaled: one compiled program where the backend compiles."""
-        return _finisher(self.target, dtype_name(self.dtype), self.scale, bool(self._integer_y))(x, y, rows)
+        return self._finisher(x, y, rows)
 
     def __iter__(self) -> Iterator[tuple[Array, Array]]:
         """One epoch of batches; each call draws a new permutation from ``rng``."""

@@ -55,6 +55,7 @@ class CapturedSteps:
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()
         self.arrays: tuple[int, ...] = ()  # ids of what the graphs read and write: a change means capture again
+        self.rates: list[float] = []  # the epoch's learning rate at each step, on the host
 
     @classmethod
     def build(cls, model: Any, optimizer: Optimizer, batches: Any, l2: float, clip_norm: float | None, seed: int,
@@ -74,10 +75,11 @@ class CapturedSteps:
         emptied (the caller may restore a resumed epoch's figures into them)."""
         steps = len(self.batches)
         table = np.zeros((steps, len(self.names) + 1))
+        self.rates = [lr_at(epoch_step0 + i) for i in range(steps)]
         keys = np.zeros((steps, max(len(self.streams), 1)), dtype=np.int64)
         for i in range(first, steps):
             step = epoch_step0 + i
-            numbers = self.optimizer.scalars(lr_at(step), self.optimizer.steps + i - first + 1)
+            numbers = self.optimizer.scalars(self.rates[i], self.optimizer.steps + i - first + 1)
             table[i] = [*(numbers[name] for name in self.names), step + 1]
             keys[i, : len(self.streams)] = [step_key(self.seed, step, s) for s in self.streams]
         backend = self.model.backend
@@ -97,8 +99,8 @@ class CapturedSteps:
         """Where the epoch's steps and reads run (the device current, the graphs' stream)."""
         return self.graphs.scope()
 
-    def step(self, i: int, lr: float) -> None:
-        """Train batch ``i`` of the epoch (the counter's batch) at learning rate ``lr``: a replay once captured."""
+    def step(self, i: int) -> None:
+        """Train batch ``i`` of the epoch (the counter's batch): a replay once captured."""
         size = self.sizes[i]
         if size in self.launches:
             self.launches[size]()
@@ -112,7 +114,7 @@ class CapturedSteps:
             self.warmed.add(size)
             self.arrays = self._arrays()
         self.optimizer.steps += 1
-        self.optimizer.lr = lr
+        self.optimizer.lr = self.rates[i]
         self.metrics.count += size
 
     def _arrays(self) -> tuple[int, ...]:

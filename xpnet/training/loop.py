@@ -188,7 +188,7 @@ class Loop:
         """:meth:`_steps` for captured steps: one launch each (the graphs' stream current while the epoch runs)."""
         with self.captured.scope():
             for i in range(first, len(self.batches)):
-                self.captured.step(i, self.lr_at(epoch_step0 + i))
+                self.captured.step(i)
                 yield i
 
     def where_to_resume(self) -> str:
