@@ -22,11 +22,9 @@ import numpy as np
 
 from ..backend.graphs import Capturer, capturer
 from ..backend.transfer import copy_into
-from ..nn.layers import Context, Dropout
-from ..nn.random import step_key
 from ..optim import Optimizer
 from .metrics import Metrics, accumulate
-from .step import train_step
+from .step import dropout_streams, given_step, step_keys
 
 Array = Any
 
@@ -39,7 +37,7 @@ class CapturedSteps:
         self.model, self.optimizer, self.batches, self.l2, self.clip_norm, self.seed = (
             model, optimizer, batches, l2, clip_norm, seed
         )  # fmt: skip
-        self.graphs, self.streams = graphs, [layer.stream for layer in model.layers if isinstance(layer, Dropout)]
+        self.graphs, self.streams = graphs, dropout_streams(model)
         backend, xp, steps = model.backend, model.xp, len(batches)
         optimizer.ensure_state(model.params)
         with backend.activate(), graphs.scope():
@@ -81,7 +79,7 @@ class CapturedSteps:
             step = epoch_step0 + i
             numbers = self.optimizer.scalars(self.rates[i], self.optimizer.steps + i - first + 1)
             table[i] = [*(numbers[name] for name in self.names), step + 1]
-            keys[i, : len(self.streams)] = [step_key(self.seed, step, s) for s in self.streams]
+            keys[i, : len(self.streams)] = step_keys(self.seed, step, self.streams)
         backend = self.model.backend
         with backend.activate(), self.graphs.scope():
             self.index = copy_into(self.index, order.astype(np.int64), backend)
@@ -130,13 +128,8 @@ class CapturedSteps:
         rows = xp.take(self.index, self.counter * self.batches.batch_size + self.offsets[size], axis=0)
         xb, yb = self.batches.take(x, y, rows)
         values, keys = xp.take(self.table, at, axis=0), xp.take(self.keys, at, axis=0)  # (1, names + 1), (1, streams)
-        saved = opt.steps
-        opt.given = {name: values[0, j] for j, name in enumerate(self.names)}  # device values, never baked in
-        try:
-            context = Context(training=True, keys={s: keys[0, j] for j, s in enumerate(self.streams)})
-            loss, z = train_step(model, opt, xb, yb, self.l2, context=context, clip_norm=self.clip_norm)
-        finally:
-            opt.given, opt.steps = None, saved
+        given = {name: values[0, j] for j, name in enumerate(self.names)}  # device values, never baked in
+        loss, z = given_step(model, opt, given, keys[0], xb, yb, self.l2, self.clip_norm, self.streams)
         sums, first_bad = self.metrics.buffers
         step = values[0, len(self.names)]
         accumulate(model.sizes[-1], model._loss.classifies, sums, first_bad, None, loss, z, yb, step)

@@ -13,10 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..nn.layers import Context, Dropout
-from ..nn.random import step_key
 from ..optim import Optimizer
-from .step import train_step
+from .step import dropout_streams, given_step, step_keys
 
 Array = Any
 
@@ -27,7 +25,7 @@ class CompiledStep:
 
     def __init__(self, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int) -> None:
         self.model, self.optimizer, self.l2, self.clip_norm, self.seed = model, optimizer, l2, clip_norm, seed
-        self.streams = [layer.stream for layer in model.layers if isinstance(layer, Dropout)]
+        self.streams = dropout_streams(model)
         optimizer.ensure_state(model.params)
         self._compiled = model.backend.compile(self._pure, donate=(0, 1, 2))
 
@@ -39,24 +37,21 @@ class CompiledStep:
               scalars: dict[str, Array], keys: Array, x: Array, y: Array) -> tuple[Any, ...]:  # fmt: skip
         """One step as a function of its inputs only (traced once per shape)."""
         model, opt = self.model, self.optimizer
-        saved = (model.params, model.buffers, opt.state, opt.steps)
+        saved = (model.params, model.buffers, opt.state)
         model.params, model.buffers = list(params), list(buffers)
         opt.state = {name: list(arrays) for name, arrays in state.items()}
-        opt.given = scalars  # traced values: the trace must not bake in the learning rate or the step count
-        try:
-            context = Context(training=True, keys={s: keys[i] for i, s in enumerate(self.streams)})
-            loss, z = train_step(model, opt, x, y, self.l2, context=context, clip_norm=self.clip_norm)
+        try:  # traced scalars and keys: the trace must not bake in the learning rate or the step count
+            loss, z = given_step(model, opt, scalars, keys, x, y, self.l2, self.clip_norm, self.streams)
             return model.params, model.buffers, opt.state, loss, z
         finally:
-            model.params, model.buffers, opt.state, opt.steps = saved
-            opt.given = None
+            model.params, model.buffers, opt.state = saved
 
     def __call__(self, x: Array, y: Array, step: int, lr: float) -> tuple[Array, Array]:
         model, opt = self.model, self.optimizer
         # Host values, as a compiled step takes them (a device array made per step costs ~1 ms on JAX): the
         # optimizer's numbers for this step as Python floats, computed on the host in double precision (weakly
         # typed: they take the model's dtype, no retrace), the dropout keys as one small uint32 host vector.
-        keys = np.asarray([step_key(self.seed, step, s) for s in self.streams] or [0], dtype=np.uint32)
+        keys = np.asarray(step_keys(self.seed, step, self.streams) or [0], dtype=np.uint32)
         scalars = opt.scalars(float(lr), opt.steps + 1)
         params, buffers, state, loss, z = self._compiled(model.params, model.buffers, opt.state, scalars, keys, x, y)
         model.params[:], model.buffers[:] = params, buffers

@@ -7,7 +7,8 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from ..nn.backprop import TRAINING
-from ..nn.layers import Context
+from ..nn.layers import Context, Dropout
+from ..nn.random import step_key
 from ..optim import Optimizer
 
 Array = Any
@@ -67,3 +68,26 @@ def train_step(
         grads = clip_by_global_norm(grads, clip_norm)
     optimizer.step(model.params, grads)
     return loss, z
+
+
+def dropout_streams(model: Any) -> list[int]:
+    """The random streams of ``model``'s dropout layers, in order (one key each per step)."""
+    return [layer.stream for layer in model.layers if isinstance(layer, Dropout)]
+
+
+def step_keys(seed: int, step: int, streams: list[int]) -> list[int]:
+    """Global step ``step``'s dropout key of every stream (the same on every backend, and on resume)."""
+    return [step_key(seed, step, s) for s in streams]
+
+
+def given_step(model: Any, opt: Optimizer, scalars: dict[str, Any], keys: Any, x: Array, y: Array, l2: float,
+               clip_norm: float | None, streams: list[int]) -> tuple[Array, Array]:  # fmt: skip
+    """:func:`train_step` with the optimizer's per-step numbers and the dropout keys given as values (traced or on
+    the device: a compiled or captured step must not bake them in); ``opt.steps`` is left to the caller."""
+    saved = opt.steps
+    opt.given = scalars
+    try:
+        context = Context(training=True, keys={s: keys[j] for j, s in enumerate(streams)})
+        return train_step(model, opt, x, y, l2, context=context, clip_norm=clip_norm)
+    finally:
+        opt.given, opt.steps = None, saved
