@@ -180,10 +180,10 @@ def test_training_creates_device_arrays_inside_the_devices_scope(monkeypatch):
         return call
 
     monkeypatch.setattr(Backend, "activate", counted)
-    for name in ("prepare", "Batches", "MLP"):
+    for name in ("prepare", "Batches", "build_model"):
         monkeypatch.setattr(train_module, name, spy(name, getattr(train_module, name)))
     rng = np.random.default_rng(0)
     xpnet.train((rng.normal(size=(40, 3)), rng.integers(0, 2, 40)), hidden=(4,), epochs=1, device="strict:device1",
                 validation=0.25, progress=False, verbose=0)  # fmt: skip
-    assert sorted(name for name, _ in seen) == ["Batches", "MLP", "prepare"]
+    assert sorted(name for name, _ in seen) == ["Batches", "build_model", "prepare"]
     assert all(d > 0 for _, d in seen), seen

@@ -61,9 +61,7 @@ def _jax_host(host: np.ndarray) -> np.ndarray:
     """``host`` in the dtype JAX would give it: 64-bit numbers become 32-bit without ``JAX_ENABLE_X64``."""
     import jax
 
-    if host.dtype.itemsize == 8 and host.dtype.kind in "iuf" and not getattr(jax.config, "jax_enable_x64", False):
-        return host.astype(host.dtype.kind + "4" if host.dtype.kind != "u" else "u4")
-    return host
+    return host.astype(jax.dtypes.canonicalize_dtype(host.dtype), copy=False)
 
 
 def is_host_array(x: Any) -> bool:

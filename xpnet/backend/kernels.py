@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_cupy_array
 
 from .arrays import backend_of
 from .device_blas import device_blas
@@ -37,7 +37,7 @@ def _numpy_blas(*arrays: Any) -> Any:
 
 
 def _is_cupy(*arrays: Any) -> bool:
-    return FAST_PATHS and all(type(a).__module__.startswith("cupy") for a in arrays)
+    return FAST_PATHS and all(is_cupy_array(a) for a in arrays)
 
 
 def _fused(name: str, *arrays: Any) -> Any:
@@ -92,21 +92,20 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
     precision = current_precision()
     if precision == "bf16":
         product = _bf16_matmul(a, b)
-        out *= beta
-        out += product
-        return out
-    blas = _numpy_blas(a, b, out)
-    if blas is not None and blas.gemm(a, b, out, beta):
-        return out
-    cuda = _cuda_blas(a, b, out)
-    if cuda is not None and out.flags.c_contiguous:
-        return cuda.gemm(a, b, out, beta, precision=precision)
-    if _is_torch(out):
-        return out.addmm_(a, b, beta=beta)
+    else:
+        blas = _numpy_blas(a, b, out)
+        if blas is not None and blas.gemm(a, b, out, beta):
+            return out
+        cuda = _cuda_blas(a, b, out)
+        if cuda is not None and out.flags.c_contiguous:
+            return cuda.gemm(a, b, out, beta, precision=precision)
+        if _is_torch(out):
+            return out.addmm_(a, b, beta=beta)
+        product = a @ b
     if beta == 0:
-        return a @ b  # like BLAS with beta = 0: the old contents (even NaN) are not read
+        return product  # like BLAS with beta = 0: the old contents (even NaN) are not read
     out *= beta
-    out += a @ b
+    out += product
     return out
 
 
