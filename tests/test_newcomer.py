@@ -131,10 +131,34 @@ def test_the_help_names_jax_the_regression_loss_and_the_dtype_default():
 
 
 def test_an_epoch_much_slower_than_the_fastest_is_explained_once(capsys):
-    printer = EpochPrinter()
+    printer = EpochPrinter(on_cpu=xpnet.backend.resolve("cpu").on_host)
     printer.on_train_begin({"placement": "device", "device": "cpu", "loss": "cross_entropy"})
     for epoch, rate in enumerate([50_000, 48_000, 9_000, 8_000], start=1):
         printer({"epoch": epoch, "samples_per_second": rate}, None)
     out = capsys.readouterr().out
     assert out.count("xpnet: epoch 3 ran 5.6x slower than the fastest so far") == 1
     assert "OPENBLAS_NUM_THREADS=1" in out
+    on_gpu = EpochPrinter(on_cpu=False)  # a GPU's epochs: the host's BLAS threads are not the cause
+    on_gpu.on_train_begin({"placement": "device", "device": "cuda:0", "loss": "cross_entropy"})
+    for epoch, rate in enumerate([50_000, 9_000], start=1):
+        on_gpu({"epoch": epoch, "samples_per_second": rate}, None)
+    assert "slower than the fastest" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec, host", [("cpu", True), ("strict:device1", True), ("torch:cpu", True),
+                                        ("jax:cpu", True), ("torch:meta", False)])  # fmt: skip
+def test_which_backends_compute_on_the_hosts_cores(spec, host):
+    try:
+        backend = xpnet.backend.resolve(spec)
+    except xpnet.BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+    assert backend.on_host is host
+
+
+def test_a_cupy_device_does_not_compute_on_the_host():
+    from xpnet.testing import cupy_standin
+
+    if cupy_standin.real_cupy_present():
+        pytest.skip("a real CuPy is here: the stand-in steps aside")
+    with cupy_standin.installed():
+        assert xpnet.backend.resolve("cuda:1").on_host is False

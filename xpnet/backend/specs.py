@@ -77,6 +77,16 @@ class Backend:
         return contextlib.nullcontext()
 
     @property
+    def on_host(self) -> bool:
+        """Whether the arithmetic runs on the host's CPU cores (NumPy, array-api-strict, PyTorch or JAX on the
+        CPU), where other busy processes compete with BLAS threads for them."""
+        if self.name in ("numpy", "strict"):
+            return True
+        if self.name == "torch":
+            return getattr(self.device, "type", None) == "cpu"
+        return self.name == "jax" and getattr(self.device, "platform", None) == "cpu"
+
+    @property
     def updates_in_place(self) -> bool:
         """Whether in-place operators modify the array itself, and so every view of its memory (not on JAX)."""
         return self.name in ("numpy", "cupy", "torch", "strict")

@@ -59,9 +59,12 @@ class EpochPrinter:
     regression = False
     SLOWDOWN = 3.0  # an epoch this many times slower than the fastest so far: something else wants the cores
 
+    def __init__(self, on_cpu: bool = False) -> None:
+        self.on_cpu = on_cpu  # the run computes on the host's cores (Backend.on_host): a slow epoch is explained
+
     def on_train_begin(self, meta: Mapping[str, Any]) -> None:
         self.regression = meta.get("loss") == "mse"
-        self.on_cpu, self.fastest, self.warned = _on_cpu(str(meta.get("device", ""))), 0.0, False
+        self.fastest, self.warned = 0.0, False
         print(f"placement: {meta['placement']}")
         print(table_header(self.regression), flush=True)
 
@@ -75,10 +78,6 @@ class EpochPrinter:
                   "OPENBLAS_NUM_THREADS=1 (or the number of idle cores) often restores the speed "
                   "(docs/performance.md)", flush=True)  # fmt: skip
         self.fastest = max(self.fastest, rate)
-
-
-def _on_cpu(device: str) -> bool:
-    return device in ("cpu", "numpy") or device.endswith(":cpu") or device.startswith("strict")
 
 
 def evaluation_line(name: str, result: Evaluation) -> str:

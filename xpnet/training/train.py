@@ -267,7 +267,7 @@ def train(
                 session, loop, start, config, {"train": (x, y), "validation": val, "test": test}, history, hooks
             )
         if verbose and root:
-            hooks.insert(0, EpochPrinter())
+            hooks.insert(0, EpochPrinter(on_cpu=backend.on_host))
         try:
             stopped = loop.run(hooks, val, source.scale, history, start, session)
         except KeyboardInterrupt:
