@@ -77,6 +77,18 @@ def test_tf32_reaches_cublas_as_its_compute_type_during_training_steps_only(monk
             xpnet.train((DATA, LABELS), device="cuda:1", precision="bf16", **RUN)
 
 
+def test_tf32_on_cupy_without_cublas_by_ctypes_is_refused(monkeypatch):
+    """CuPy's own matmul has no TensorFloat-32 switch: without xpnet's cuBLAS route the run would be at full float32
+    while it says tf32."""
+    if cupy_standin.real_cupy_present():
+        pytest.skip("a real CuPy is here")
+    monkeypatch.setenv("XPNET_DEVICE_BLAS", "0")
+    with cupy_standin.installed():
+        with pytest.raises(xpnet.XPNetValueError, match="precision: 'tf32' on CuPy sets cuBLAS's compute type"):
+            xpnet.train((DATA, LABELS), device="cuda:1", precision="tf32", **RUN)
+        assert xpnet.train((DATA, LABELS), device="cuda:1", **RUN).history["train_loss"]  # highest: CuPy's matmul
+
+
 def test_tf32_sets_what_pytorch_and_jax_read_while_a_step_runs():
     torch, jax = pytest.importorskip("torch"), pytest.importorskip("jax")
     before = torch.backends.cuda.matmul.allow_tf32

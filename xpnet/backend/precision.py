@@ -43,6 +43,15 @@ def check_precision(precision: Any, backend: Backend | None = None, dtype: str |
             f"precision: {precision!r} needs {kind} matrix products, which {backend.spec!r} ({backend.name}) does not "
             f"have; they exist on {where} devices. Use precision='highest' here"
         )
+    if precision == "tf32" and backend is not None and backend.name == "cupy":
+        from .device_blas import device_blas
+
+        if device_blas() is None:  # CuPy's own matmul has no TensorFloat-32 switch: it would run at full float32
+            raise XPNetValueError(
+                "precision: 'tf32' on CuPy sets cuBLAS's compute type through ctypes, which is unavailable here (a "
+                "warning said why, or XPNET_DEVICE_BLAS=0 turned it off); use precision='highest', or a PyTorch "
+                "device (torch:cuda)"
+            )
     return precision
 
 
