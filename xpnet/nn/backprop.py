@@ -115,10 +115,6 @@ class BackpropMixin:
 
 def _loss_and_output(model: Any, x: Array, y: Array) -> tuple[Array, Array]:
     z, _ = model._forward(x, EVALUATION)
-    if model._targets is not None:  # regression targets in their own units: the loss is the trained one's
-        mean, std = model._targets
-        y = (y - mean) / std
-        loss, _ = model._loss.value_and_delta(z, y)
-        return loss, z * std + mean
-    loss, _ = model._loss.value_and_delta(z, y)  # the gradient is not used: a compiler drops it
-    return loss, z
+    # regression targets come in their own units: the loss is the trained one's, the outputs in the targets' units
+    loss, _ = model._loss.value_and_delta(z, model._to_trained_units(y))  # the gradient is unused: compilers drop it
+    return loss, model._to_target_units(z)

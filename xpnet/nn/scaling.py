@@ -88,8 +88,18 @@ class ScalingMixin:
 
     def _output_of(self, z: Array) -> Array:
         """What the network gives for last-layer outputs ``z``: the loss's output function, in the targets' units."""
-        out = self._loss.output(z)
-        if self._targets is not None:
-            mean, std = self._targets
-            out = out * std + mean
-        return out
+        return self._to_target_units(self._loss.output(z))
+
+    def _to_trained_units(self, y: Array) -> Array:
+        """Device targets ``y`` in the units the network trains in: ``(y - mean) / std`` where it standardizes them."""
+        if self._targets is None:
+            return y
+        mean, std = self._targets
+        return (y - mean) / std
+
+    def _to_target_units(self, out: Array) -> Array:
+        """Outputs in the trained units back in the targets' own: ``out · std + mean``."""
+        if self._targets is None:
+            return out
+        mean, std = self._targets
+        return out * std + mean

@@ -110,9 +110,8 @@ def trained_targets(model: Any, y: Any) -> Any:
         return y
     if isinstance(y, np.ndarray):
         return (y.astype(np.float64) - stats[0]) / stats[1]
-    mean, std = model._targets
     with model.backend.activate():
-        return (y - mean) / std
+        return model._to_trained_units(y)
 
 
 def standardization(x: Any, scale: float | None, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
