@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from .errors import XPNetValueError
 
@@ -76,12 +77,7 @@ def flatten_images(x: Any, n_features: int | None = None) -> tuple[Any, tuple[in
     shape = tuple(getattr(x, "shape", ()))
     if len(shape) not in (3, 4) or (n_features is not None and int(np.prod(shape[1:])) != n_features):
         return x, None
-    rows = (shape[0], int(np.prod(shape[1:])))
-    if isinstance(x, np.ndarray):
-        return x.reshape(rows), shape[1:]
-    from array_api_compat import array_namespace
-
-    return array_namespace(x).reshape(x, rows), shape[1:]
+    return array_namespace(x).reshape(x, (shape[0], int(np.prod(shape[1:])))), shape[1:]
 
 
 def model_inputs(value: Any, features: list[str] | None, n_features: int | None = None) -> Any:
