@@ -17,18 +17,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import backend_of, dtype_name, is_host_array, to_numpy
-from ..errors import XPNetValueError, describe
-from ..nn.activations import ACTIVATIONS as NET_ACTIVATIONS
+from ..backend import backend_of, is_host_array, to_numpy
+from ..errors import XPNetValueError
 from ..nn.architecture import check_architecture
 from ..nn.network import MLP
 from ..optim import Optimizer, make_optimizer
 from ..training.train import train
-from ..validation import check_float, check_hidden
+from ._params import ParameterChecks
 from ._stopping import _Stopper
 
 _NO_Y = "no y"  # _validate without targets (predicting); fit passes y, None included, to be checked
-ACTIVATIONS = {name: name for name in NET_ACTIVATIONS} | {"logistic": "sigmoid"}  # scikit-learn's name, xpnet's
 
 
 def _dispatching() -> bool:
@@ -36,7 +34,7 @@ def _dispatching() -> bool:
     return bool(sklearn.get_config().get("array_api_dispatch", False))
 
 
-class XPNetMLP(BaseEstimator):
+class XPNetMLP(ParameterChecks, BaseEstimator):
     """Base of :class:`~xpnet.sklearn.MLPClassifier` and :class:`~xpnet.sklearn.MLPRegressor`."""
 
     _loss = "cross_entropy"
@@ -100,49 +98,6 @@ class XPNetMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True  # NumPy, CuPy, PyTorch, array-api-strict inputs stay on their device
         return tags
-
-    # ------------------------------------------------------------------ checks
-    def _hidden(self) -> tuple[int, ...]:
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool) else sizes
-        return check_hidden(sizes, "hidden_layer_sizes", "(100,)")
-
-    def _activation(self) -> str:
-        if self.activation not in ACTIVATIONS:
-            raise XPNetValueError(
-                f"activation: expected one of {sorted(ACTIVATIONS)}; received {describe(self.activation)}"
-            )
-        return ACTIVATIONS[self.activation]
-
-    def _batch(self, n: int) -> int:
-        if self.batch_size == "auto":
-            return min(200, n)
-        if (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, (int, np.integer))
-            or self.batch_size < 1
-        ):
-            raise XPNetValueError(
-                f"batch_size: expected 'auto' or a positive integer; received {describe(self.batch_size)}"
-            )
-        return min(int(self.batch_size), n)
-
-    def _check_counts(self) -> None:
-        for name in ("max_iter", "n_iter_no_change"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise XPNetValueError(f"{name}: expected a positive integer; received {describe(value)}")
-        check_float("alpha", self.alpha)  # named as the user set it, not as the l2 it becomes
-        if self.early_stopping and not 0.0 < self.validation_fraction < 1.0:
-            raise XPNetValueError(
-                f"validation_fraction: expected a fraction in (0, 1); received {describe(self.validation_fraction)}"
-            )
-
-    def _float_dtype(self, X: Any) -> str:
-        if self.dtype is not None:
-            return dtype_name(self.dtype)  # "float32", np.float32, np.dtype("float32"), torch.float32 alike
-        kind = str(getattr(X, "dtype", "float64"))
-        return "float32" if kind.endswith("float32") else "float64"
 
     # ------------------------------------------------------------------ fitting
     def _validate(self, X: Any, y: Any = "no y", *, reset: bool) -> Any:
