@@ -1,7 +1,8 @@
 """Caches of per-device things (compiled programs, ...), keyed on the canonical device spec.
 
-Never key a cache, dict or set on a device, namespace or :class:`~xpnet.backend.specs.Backend` object: CuPy's
-``Device`` defines ``__eq__`` without ``__hash__`` (unhashable), and two objects can name one device.
+Never key a cache, dict or set on a device or namespace object: CuPy's ``Device`` defines ``__eq__`` without
+``__hash__`` (unhashable), and two objects can name one device. A :class:`~xpnet.backend.specs.Backend` hashes by
+its spec alone, so one reaching a key by accident is safe, but caches say what they mean with :func:`by_spec`.
 """
 
 from __future__ import annotations
