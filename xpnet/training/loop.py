@@ -6,6 +6,7 @@ correct counts accumulate on the device (:class:`xpnet.training.metrics.Metrics`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -127,10 +128,8 @@ class Loop:
         shown = self.progress and self.show_progress
         bar = _progress_bar(len(batches), first, f"epoch {epoch}/{self.epochs}") if shown else None
         began = time.perf_counter()
-        try:
+        with self.captured.scope() if self.captured is not None else contextlib.nullcontext():  # the graphs' stream
             last_good = self._follow(done_steps, epoch, epoch_step0, metrics, last_good, bar, began)
-        finally:
-            done_steps.close()  # leaves the captured steps' stream, also when a check raised
         if bar is not None:
             bar.close()
         totals = self._check(metrics, epoch, last_good)
@@ -185,11 +184,10 @@ class Loop:
             yield i
 
     def _captured_steps(self, first: int, epoch_step0: int) -> Generator[int, None, None]:
-        """:meth:`_steps` for captured steps: one launch each (the graphs' stream current while the epoch runs)."""
-        with self.captured.scope():
-            for i in range(first, len(self.batches)):
-                self.captured.step(i)
-                yield i
+        """:meth:`_steps` for captured steps: one launch each (run inside the graphs' scope, see :meth:`_run_epoch`)."""
+        for i in range(first, len(self.batches)):
+            self.captured.step(i)
+            yield i
 
     def where_to_resume(self) -> str:
         """Where training can continue from (for the message printed on Ctrl-C)."""
