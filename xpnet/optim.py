@@ -18,6 +18,7 @@ from array_api_compat import array_namespace
 
 from .backend import axpy, device_scope
 from .errors import XPNetValueError, describe
+from .nn.losses import get_loss
 from .validation import check_float
 
 Array = Any
@@ -265,14 +266,15 @@ DEFAULT_LR_REGRESSION: dict[str, float] = {"sgd": 0.005, "momentum": 0.005, "nes
 def make_optimizer(name: str, lr: float | None = None, loss: str | None = None, **options: float | None) -> Optimizer:
     """Build an optimizer by name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``)
     with peak learning rate ``lr`` (None: :data:`DEFAULT_LR` of that optimizer, or :data:`DEFAULT_LR_REGRESSION`
-    for ``loss="mse"``).
+    for a regression ``loss`` such as ``"mse"``).
 
     Options given as None are ignored, and so is ``momentum`` for optimizers without one (it has a default in
     :func:`xpnet.train`); ``weight_decay`` for any optimizer but AdamW is an error (``l2`` is the coupled penalty).
     """
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise XPNetValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}; received {describe(name)}")
-    lr = (DEFAULT_LR_REGRESSION if loss == "mse" else DEFAULT_LR)[name] if lr is None else lr
+    regression = loss is not None and not get_loss(loss).classifies
+    lr = (DEFAULT_LR_REGRESSION if regression else DEFAULT_LR)[name] if lr is None else lr
     cls = OPTIMIZERS[name]
     accepted = inspect.signature(cls).parameters
     if options.get("weight_decay") is not None and "weight_decay" not in accepted:

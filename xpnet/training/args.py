@@ -256,7 +256,7 @@ def run_meta(data: str, device: str, batches: Any, model: MLP, opt: Any, args: d
         "lr_schedule": schedule if isinstance(schedule, str) else "custom", "epochs": args["epochs"],
         "seed": seed if isinstance(seed, int) else None, "ranks": 1 if session is None else session.size,
         "standardize": bool(args["standardize"]), "shuffle": bool(args["shuffle"]),
-        "standardize_targets": bool(args["standardize_targets"]) and model.loss == "mse",
+        "standardize_targets": bool(args["standardize_targets"]) and not model._loss.classifies,
         "dropout": list(arch.dropout) if any(arch.dropout) else 0.0, "norm": arch.norm,
         "norm_momentum": arch.norm_momentum if arch.norm == "batch" else None,  # only what acts on the network
         "norm_eps": arch.norm_eps if arch.norm else None,

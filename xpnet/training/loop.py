@@ -215,7 +215,7 @@ class Loop:
                 f"training diverged: the loss or the weights became non-finite by step {bad} (epoch {epoch}); the "
                 f"model holds the last good weights. Try a smaller learning rate than lr={self.base_lr or self.optimizer.lr:g} "
                 f"(the schedule's {self.optimizer.lr:g} at that step), or a lower l2 / input scale"
-                + (_REGRESSION_HINT if self.model.loss == "mse" else ""),
+                + ("" if self.model._loss.classifies else _REGRESSION_HINT),
                 epoch=epoch,
                 step=bad,
                 model=self.model,

@@ -46,13 +46,14 @@ def prepare(
     standardize: bool = False,
 ) -> Prepared:
     """Check ``source`` for ``loss`` on ``backend``; ``n_features``/``n_out`` are a continued model's widths."""
-    if loss == "mse" and source.classes is not None:
+    regression = not get_loss(loss).classifies
+    if regression and source.classes is not None:
         shown = ", ".join(repr(c) for c in source.classes[:5]) + (", ..." if len(source.classes) > 5 else "")
         raise XPNetValueError(
-            f"y: loss='mse' regresses numeric targets; received class names ({shown}): classify them with "
+            f"y: loss={loss!r} regresses numeric targets; received class names ({shown}): classify them with "
             "loss='cross_entropy', or pass numbers"
         )
-    if loss == "mse":  # regression: one target per row is a column of targets (checked as targets, not labels)
+    if regression:  # one target per row is a column of targets (checked as targets, not labels)
         source = dataclasses.replace(
             source,
             y=as_column(source.y),
@@ -86,7 +87,7 @@ def build_model(source: DataSource, ready: Prepared, backend: Backend, hidden: S
     model.image_shape, model.target_vector = source.image_shape, source.target_vector
     if standardize:
         model.set_standardization(*standardization(ready.x, source.scale))
-    if model.loss == "mse" and standardize_targets:
+    if not model._loss.classifies and standardize_targets:
         model.set_target_standardization(*standardization(ready.y, None))
     return model
 

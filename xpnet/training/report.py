@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..nn.losses import get_loss
 from .evaluate import Evaluation
 
 # (title, history key, format spec); a missing value (no validation data) prints as "-".
@@ -63,7 +64,7 @@ class EpochPrinter:
         self.on_cpu = on_cpu  # the run computes on the host's cores (Backend.on_host): a slow epoch is explained
 
     def on_train_begin(self, meta: Mapping[str, Any]) -> None:
-        self.regression = meta.get("loss") == "mse"
+        self.regression = not get_loss(str(meta.get("loss", "cross_entropy"))).classifies
         self.fastest, self.warned = 0.0, False
         print(f"placement: {meta['placement']}")
         print(table_header(self.regression), flush=True)

@@ -19,6 +19,7 @@ from ..data.sources import load_data
 from ..distributed import Session, join_training
 from ..distributed import start as start_session
 from ..nn.init import Seed, generators
+from ..nn.losses import get_loss
 from ..nn.network import MLP
 from ..optim import Optimizer
 from .args import (
@@ -228,7 +229,7 @@ def train(
         loss = model.loss if model is not None else loss
         widths = (None, None) if model is None else (model.sizes[0], model.sizes[-1])
         if standardize is None:  # regression on raw features diverges at any rate that learns: standardize them
-            standardize = loss == "mse" and source.scale is None and model is None
+            standardize = not get_loss(loss).classifies and source.scale is None and model is None
         ready = prepare(source, backend, loss, validation=validation, rng=split_rng, n_features=widths[0],
                         n_out=widths[1], standardize=standardize)  # fmt: skip
         check_shareable(ready.x, session)  # what the validation split left
