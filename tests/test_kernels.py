@@ -42,6 +42,9 @@ def test_matmul_into_and_axpy_on_every_path(spec, dtype, path):
     y = target.asarray(y0.copy())
     assert axpy(-0.5, target.asarray(x), y) is y
     np.testing.assert_allclose(xpnet.to_numpy(y), y0 - 0.5 * x, rtol=tol, atol=tol)
+    y = target.asarray(y0.copy())
+    assert kernels.axpby(target.asarray(x), y, 0.9) is y  # y = 0.9·y + x, in place
+    np.testing.assert_allclose(xpnet.to_numpy(y), 0.9 * y0 + x, rtol=tol, atol=tol)
 
 
 def test_numpy_fast_path_is_numpys_own_blas():
@@ -109,3 +112,62 @@ def test_relu_backward_on_every_path(spec, path):
     dy = rng.standard_normal((9, 7)).astype(np.float32)
     got = kernels.relu_backward(target.asarray(dy.copy()), target.asarray(z))
     np.testing.assert_array_equal(xpnet.to_numpy(got), dy * (z > 0))
+
+
+@pytest.mark.parametrize("spec", ["cpu", "torch:cpu", "strict:device1"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_cross_entropy_on_every_path(spec, dtype, path):
+    """The loss and its gradient, against a float64 NumPy evaluation of the formulas (a fast path that drops the
+    1/n, a class or the max shift fails), and on PyTorch against its own autograd of F.cross_entropy."""
+    pytest.importorskip("torch") if spec.startswith("torch") else None
+    from xpnet.nn.losses import cross_entropy
+
+    target = resolve(spec)
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal((9, 4)) * 30).astype(dtype)  # large logits: exp overflows without the shift
+    labels = rng.integers(0, 4, 9)
+    loss, delta = cross_entropy(target.asarray(z), target.asarray(labels))
+    shifted = z.astype(np.float64) - z.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    onehot = np.eye(4)[labels]
+    tol = 2e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(float(xpnet.to_numpy(loss)), -(onehot * logp).sum() / 9, rtol=tol)
+    np.testing.assert_allclose(xpnet.to_numpy(delta), (np.exp(logp) - onehot) / 9, rtol=tol, atol=tol)
+    if spec.startswith("torch"):
+        import torch
+
+        leaf = torch.tensor(z, requires_grad=True)
+        want = torch.nn.functional.cross_entropy(leaf, torch.as_tensor(labels))
+        want.backward()
+        np.testing.assert_allclose(float(xpnet.to_numpy(loss)), want.item(), rtol=tol)
+        np.testing.assert_allclose(xpnet.to_numpy(delta), leaf.grad.numpy(), rtol=tol, atol=tol)
+
+
+def test_torch_cross_entropy_runs_pytorchs_own_kernels(monkeypatch):
+    """On PyTorch the loss and its gradient are the five kernels its autograd runs for F.cross_entropy (and int32
+    labels, which NLL does not take, the portable formulas)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from xpnet.nn.losses import cross_entropy
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    z, labels = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    narrow = labels.to(torch.int32)
+    with Ops() as ops:
+        cross_entropy(z, labels)
+    assert ops.names == ["_log_softmax", "nll_loss_forward", "ones_like", "nll_loss_backward",
+                         "_log_softmax_backward_data"]  # fmt: skip
+    with Ops() as ops:
+        loss, _ = cross_entropy(z, narrow)
+    assert "nll_loss_forward" not in ops.names and "exp" in ops.names
+    monkeypatch.setattr(kernels, "FAST_PATHS", False)
+    np.testing.assert_allclose(float(cross_entropy(z, labels)[0]), float(loss), rtol=1e-6)

@@ -133,7 +133,11 @@ def axpy(alpha: float, x: Any, y: Any) -> Any:
 
 
 def axpby(x: Any, y: Any, beta: float) -> Any:
-    """``y = beta·y + x`` in place where the backend allows it; returns ``y`` (store the result back)."""
+    """``y = beta·y + x`` in place where the backend allows it; returns ``y`` (store the result back).
+
+    On PyTorch ``torch.add(x, y, alpha=beta, out=y)``: one pass where ``y *= beta; y += x`` makes two."""
+    if _is_torch(x) and _is_torch(y) and isinstance(beta, (int, float)) and x.dtype == y.dtype:
+        return _torch_ops().aten.add.out(x, y, alpha=beta, out=y)
     kernel = _fused("axpby", x, y)
     if kernel is not None and kernel(x, y, beta) is not UNFUSED:
         return y
@@ -170,7 +174,10 @@ def relu_backward(dy: Any, z: Any) -> Any:
 
 def softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
     """``(loss, delta)`` of :func:`xpnet.nn.losses.cross_entropy` in four fused CuPy kernels (row maximum, sum of
-    exponentials, gradient, loss) instead of sixteen; None on other backends (the portable code then runs)."""
+    exponentials, gradient, loss) or PyTorch's own log-softmax and NLL kernels (the five that its autograd runs
+    for ``F.cross_entropy``) instead of sixteen; None on other backends (the portable code then runs)."""
+    if _is_torch(z) and _is_torch(labels):
+        return _torch_softmax_cross_entropy(z, labels)
     table = fused() if _is_cupy(z, labels) else None
     if table is None:
         return None
@@ -187,6 +194,18 @@ def softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
     if delta is UNFUSED or loss is UNFUSED:
         return None
     return loss, delta
+
+
+def _torch_softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
+    """What PyTorch's autograd computes for ``F.cross_entropy(z, labels)`` and its gradient, called directly: no
+    tensor made from host values (a CUDA graph captures it); None for labels other than int64 (NLL's own type)."""
+    if z.ndim != 2 or labels.ndim != 1 or z.shape[0] == 0 or str(labels.dtype) != "torch.int64":
+        return None
+    aten = _torch_ops().aten
+    logp = aten._log_softmax(z, 1, False)
+    loss, total_weight = aten.nll_loss_forward(logp, labels, None, 1, -100)  # 1: the mean over the rows
+    grad = aten.nll_loss_backward(aten.ones_like(loss), logp, labels, None, 1, -100, total_weight)  # -onehot / n
+    return loss, aten._log_softmax_backward_data(grad, logp, 1, z.dtype)  # (softmax(z) - onehot) / n
 
 
 @by_spec(maxsize=16)
