@@ -65,6 +65,16 @@ def matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def affine(x: Any, w: Any, b: Any) -> Any:
+    """``x @ w + b`` (a dense layer's output, ``b`` broadcast over the rows) at the precision in force. On PyTorch
+    one ``addmm`` (on CUDA a cuBLASLt matmul whose epilogue adds the bias: one kernel where two would run)."""
+    if _is_torch(x) and _is_torch(w) and _is_torch(b) and current_precision() != "bf16":
+        return _torch_ops().aten.addmm(b, x, w)
+    y = matmul(x, w)
+    y += b  # in place: no second (n, fan_out) array
+    return y
+
+
 def _bf16_matmul(a: Any, b: Any) -> Any:
     """``a @ b`` on bfloat16 copies of ``a`` and ``b``, returned in ``a``'s dtype (float32 sums on JAX)."""
     if type(a).__module__ == "torch":

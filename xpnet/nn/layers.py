@@ -18,7 +18,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import axpy, matmul, matmul_into, relu_backward
-from ..backend.kernels import axpby
+from ..backend.kernels import affine, axpby
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -71,9 +71,7 @@ class Dense:
 
     def forward(self, params: list[Array], buffers: list[Array], x: Array, ctx: Context) -> tuple[Array, Any, None]:
         W, b = params
-        y = matmul(x, W)  # (n, fan_out)
-        y += b  # in place: no second (n, fan_out) array
-        return y, x, None
+        return affine(x, W, b), x, None  # (n, fan_out)
 
     def backward(
         self, params: list[Array], x: Array, dy: Array, sinks: list[Sink] | None, l2: float, need_dx: bool
