@@ -158,8 +158,9 @@ def test_every_fused_kernel_runs_and_matches_numpy(cupy):
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(200, 5)).astype(np.float32), rng.integers(0, 3, 200)
     for dtype in ("float32", "float64"):
-        xpnet.train((x, y), device="cuda:1", dtype=dtype, hidden=(8,), epochs=1, batch_size=50, progress=False,
-                    verbose=0, compile=False)  # fmt: skip
+        for compile in (False, True):  # the captured step's learning rate is a device value (descend's alpha)
+            xpnet.train((x, y), device="cuda:1", dtype=dtype, hidden=(8,), epochs=1, batch_size=50, progress=False,
+                        verbose=0, compile=compile)  # fmt: skip
     assert {name: kernel.checked for name, kernel in fused().items()} == {
         name: {"float32": True, "float64": True} for name in fused()
     }

@@ -46,6 +46,10 @@ def test_matmul_into_and_axpy_on_every_path(spec, dtype, path):
     x2 = rng.standard_normal((5, 7)).astype(dtype)
     got = kernels.affine(target.asarray(x2), target.asarray(w), target.asarray(bias))
     np.testing.assert_allclose(xpnet.to_numpy(got), x2 @ w + bias, rtol=tol, atol=tol)
+    for alpha in (0.5, target.asarray(np.asarray(0.5, dtype=dtype))):  # a number, a 0-d device value
+        y = target.asarray(y0.copy())
+        y = kernels.descend(alpha, target.asarray(x), y)
+        np.testing.assert_allclose(xpnet.to_numpy(y), y0 - 0.5 * x, rtol=tol, atol=tol)
     y = target.asarray(y0.copy())
     assert kernels.axpby(target.asarray(x), y, 0.9) is y  # y = 0.9·y + x, in place
     np.testing.assert_allclose(xpnet.to_numpy(y), 0.9 * y0 + x, rtol=tol, atol=tol)

@@ -1,7 +1,7 @@
 """Optimizers: plain SGD, heavy-ball momentum, Nesterov momentum, Adam, AdamW and RMSprop, written once.
 
 Each optimizer updates a parameter list in place: ``opt.step(params, grads)``. Updates use in-place
-operators (``p -= u``) and :func:`xpnet.backend.axpy` (``y += a·x``), which modify the array itself on
+operators (``p -= u``), :func:`xpnet.backend.axpy` (``y += a·x``) and :func:`xpnet.backend.kernels.descend` (``y -= a·x``), which modify the array itself on
 backends that allow writes (NumPy, CuPy, PyTorch, array-api-strict) and fall back to rebinding the list
 entry on backends that do not, so the result is correct everywhere. State (velocities, moments) lives on
 the parameters' device.
@@ -17,6 +17,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .backend import axpy, device_scope
+from .backend.kernels import descend
 from .errors import XPNetValueError, describe
 from .nn.losses import get_loss
 from .validation import check_float
@@ -100,7 +101,7 @@ class SGD(Optimizer):
     """Plain stochastic gradient descent: ``p ← p − lr·g``."""
 
     def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
-        params[i] = axpy(-now["lr"], g, params[i])
+        params[i] = descend(now["lr"], g, params[i])
 
 
 class Momentum(Optimizer):
@@ -121,7 +122,7 @@ class Momentum(Optimizer):
         return v
 
     def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
-        params[i] = axpy(-now["lr"], self._velocity(params, i, g), params[i])
+        params[i] = descend(now["lr"], self._velocity(params, i, g), params[i])
 
     def gradient_sinks(self, params: list[Array]) -> list[tuple[Array, float]] | None:
         """The velocities, which backprop accumulates the gradients into: ``v ← μ·v + g``."""
@@ -134,7 +135,7 @@ class Momentum(Optimizer):
         lr = self._now()["lr"]
         with device_scope(params[0]):
             for i, v in enumerate(buffers):
-                params[i] = axpy(-lr, v, params[i])
+                params[i] = descend(lr, v, params[i])
 
 
 class Nesterov(Momentum):
@@ -150,7 +151,7 @@ class Nesterov(Momentum):
 
     def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         v = self._velocity(params, i, g)
-        params[i] = axpy(-now["lr_momentum"], v, axpy(-now["lr"], g, params[i]))
+        params[i] = descend(now["lr_momentum"], v, descend(now["lr"], g, params[i]))
 
 
 class Adam(Optimizer):
@@ -185,7 +186,7 @@ class Adam(Optimizer):
         denominator = xp.sqrt(v)  # sqrt(v̂) + eps, built in place: two temporaries per step, not five
         denominator *= now["inverse_root_correction"]
         denominator += self.eps
-        params[i] = axpy(-now["step_size"], m / denominator, params[i])
+        params[i] = descend(now["step_size"], m / denominator, params[i])
 
 
 class AdamW(Adam):
@@ -235,7 +236,7 @@ class RMSprop(Optimizer):
         squares[i] = v
         denominator = xp.sqrt(v)
         denominator += self.eps
-        params[i] = axpy(-now["lr"], g / denominator, params[i])
+        params[i] = descend(now["lr"], g / denominator, params[i])
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -25,6 +25,10 @@ def _axpy(alpha: Any, x: Any, y: Any) -> None:
     y += alpha * x
 
 
+def _descend(alpha: Any, x: Any, y: Any) -> None:
+    y -= alpha * x
+
+
 def _axpby(x: Any, y: Any, beta: Any) -> None:
     y *= beta
     y += x
@@ -111,6 +115,7 @@ def fused() -> dict[str, Fused] | None:
         return None
     return {
         "axpy": Fused("axpy", lambda xp: _axpy, writes=(2,)),
+        "descend": Fused("descend", lambda xp: _descend, writes=(2,)),
         "axpby": Fused("axpby", lambda xp: _axpby, writes=(1,)),
         "relu_backward": Fused("relu_backward", lambda xp: _relu_backward, writes=(0,)),
         "sum_exp": Fused("sum_exp", _sum_exp),

@@ -142,6 +142,23 @@ def axpy(alpha: float, x: Any, y: Any) -> Any:
     return y
 
 
+def descend(alpha: Any, x: Any, y: Any) -> Any:
+    """``y -= alpha·x`` in place where the backend allows it (an optimizer's step); returns ``y`` (store it back).
+
+    Where ``alpha`` is a 0-d device array (a captured step's learning rate), :func:`axpy` of ``-alpha`` would
+    negate it first, one more kernel per parameter; PyTorch's ``addcmul_`` with ``value=-1`` and the fused CuPy
+    kernel take ``alpha`` as it is."""
+    if isinstance(alpha, (int, float)):
+        return axpy(-alpha, x, y)
+    if _is_torch(y):
+        return y.addcmul_(x, alpha, value=-1)
+    kernel = _fused("descend", x, y)
+    if kernel is not None and kernel(alpha, x, y) is not UNFUSED:
+        return y
+    y -= alpha * x  # portable: in place on NumPy, CuPy, array-api-strict; rebinds on immutable backends
+    return y
+
+
 def axpby(x: Any, y: Any, beta: float) -> Any:
     """``y = beta·y + x`` in place where the backend allows it; returns ``y`` (store the result back).
 
@@ -154,6 +171,14 @@ def axpby(x: Any, y: Any, beta: float) -> Any:
     y *= beta
     y += x
     return y
+
+
+def take_rows(a: Any, rows: Any) -> Any:
+    """``xp.take(a, rows, axis=0)`` for non-negative ``rows``. On PyTorch one ``index_select``: array-api-compat's
+    ``take`` first wraps negative indices, three more kernels per call (a captured step gathers five times)."""
+    if _is_torch(a) and _is_torch(rows):
+        return _torch_ops().aten.index_select(a, 0, rows)
+    return array_namespace(a).take(a, rows, axis=0)
 
 
 def positive_part(z: Any) -> Any:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, dtype_name, float_dtype, free_memory, to_device
+from ..backend.kernels import take_rows
 from ..backend.memo import by_spec
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..validation import check_batch_data
@@ -243,7 +244,7 @@ def _finisher(target: Backend, dtype: str, scale: float | None, integer_y: bool)
 
     def finish(x: Array, y: Array, rows: Array | None) -> tuple[Array, Array]:
         if rows is not None:
-            x, y = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0)
+            x, y = take_rows(x, rows), take_rows(y, rows)
         x = xp.astype(x, cast, copy=False)  # a fresh gather already: no second copy
         if scale is not None:
             x = x * scale

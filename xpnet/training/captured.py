@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..backend.graphs import Capturer, capturer
+from ..backend.kernels import take_rows
 from ..backend.transfer import copy_into
 from ..optim import Optimizer
 from .metrics import Metrics, accumulate
@@ -125,9 +126,9 @@ class CapturedSteps:
         model, opt, xp = self.model, self.optimizer, self.model.xp
         x, y = self.batches.device_data
         at = xp.reshape(self.counter, (1,))
-        rows = xp.take(self.index, self.counter * self.batches.batch_size + self.offsets[size], axis=0)
+        rows = take_rows(self.index, self.counter * self.batches.batch_size + self.offsets[size])
         xb, yb = self.batches.take(x, y, rows)
-        values, keys = xp.take(self.table, at, axis=0), xp.take(self.keys, at, axis=0)  # (1, names + 1), (1, streams)
+        values, keys = take_rows(self.table, at), take_rows(self.keys, at)  # (1, names + 1), (1, streams)
         given = {name: values[0, j] for j, name in enumerate(self.names)}  # device values, never baked in
         loss, z = given_step(model, opt, given, keys[0], xb, yb, self.l2, self.clip_norm, self.streams)
         sums, first_bad = self.metrics.buffers
