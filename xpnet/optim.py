@@ -1,10 +1,10 @@
 """Optimizers: plain SGD, heavy-ball momentum, Nesterov momentum, Adam, AdamW and RMSprop, written once.
 
 Each optimizer updates a parameter list in place: ``opt.step(params, grads)``. Updates use in-place
-operators (``p -= u``), :func:`xpnet.backend.axpy` (``y += a·x``) and :func:`xpnet.backend.kernels.descend` (``y -= a·x``), which modify the array itself on
-backends that allow writes (NumPy, CuPy, PyTorch, array-api-strict) and fall back to rebinding the list
-entry on backends that do not, so the result is correct everywhere. State (velocities, moments) lives on
-the parameters' device.
+operators (``p -= u``), :func:`xpnet.backend.axpy` (``y += a·x``) and :func:`xpnet.backend.kernels.descend`
+(``y -= a·x``), which modify the array itself on backends that allow writes (NumPy, CuPy, PyTorch,
+array-api-strict) and fall back to rebinding the list entry on backends that do not, so the result is correct
+everywhere. State (velocities, moments) lives on the parameters' device.
 The gradients passed to ``step`` are never modified.
 Hyperparameters are Python floats, so float32 parameters are never promoted to float64.
 """
