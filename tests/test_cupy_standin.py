@@ -158,9 +158,24 @@ def test_every_fused_kernel_runs_and_matches_numpy(cupy):
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(200, 5)).astype(np.float32), rng.integers(0, 3, 200)
     for dtype in ("float32", "float64"):
-        for compile in (False, True):  # the captured step's learning rate is a device value (descend's alpha)
+        # captured: the learning rate is a device value (descend's alpha); clipped: no gradient sinks (axpby)
+        for compile, clip_norm in ((False, None), (True, None), (False, 1.0)):
             xpnet.train((x, y), device="cuda:1", dtype=dtype, hidden=(8,), epochs=1, batch_size=50, progress=False,
-                        verbose=0, compile=compile)  # fmt: skip
+                        verbose=0, compile=compile, clip_norm=clip_norm)  # fmt: skip
     assert {name: kernel.checked for name, kernel in fused().items()} == {
         name: {"float32": True, "float64": True} for name in fused()
     }
+
+
+def test_bias_gradients_accumulate_through_cublas_with_a_row_of_ones(cupy):
+    """``v = beta·v + sum(dy, axis=0)`` as one cuBLAS product (a row of ones @ dy) where a reduction and an update
+    would make two kernels; the same numbers as the reduction."""
+    from xpnet.backend import kernels
+
+    rng = np.random.default_rng(3)
+    dy, v0 = rng.normal(size=(50, 6)).astype(np.float32), rng.normal(size=6).astype(np.float32)
+    with cupy.cuda.Device(1):
+        v = cupy.asarray(v0)
+        got = kernels.column_sums_into(cupy.asarray(dy), v, 0.9)
+        assert got is v  # in place: the optimizer's buffer
+        np.testing.assert_allclose(v.get(), 0.9 * v0 + dy.sum(axis=0), rtol=1e-5, atol=1e-5)

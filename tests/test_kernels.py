@@ -50,6 +50,10 @@ def test_matmul_into_and_axpy_on_every_path(spec, dtype, path):
         y = target.asarray(y0.copy())
         y = kernels.descend(alpha, target.asarray(x), y)
         np.testing.assert_allclose(xpnet.to_numpy(y), y0 - 0.5 * x, rtol=tol, atol=tol)
+    buffer0 = rng.standard_normal(3).astype(dtype)
+    buffer = target.asarray(buffer0.copy())
+    buffer = kernels.column_sums_into(target.asarray(x2 @ w), buffer, 0.9)  # a bias gradient into its velocity
+    np.testing.assert_allclose(xpnet.to_numpy(buffer), 0.9 * buffer0 + (x2 @ w).sum(axis=0), rtol=tol, atol=tol)
     y = target.asarray(y0.copy())
     assert kernels.axpby(target.asarray(x), y, 0.9) is y  # y = 0.9·y + x, in place
     np.testing.assert_allclose(xpnet.to_numpy(y), 0.9 * y0 + x, rtol=tol, atol=tol)

@@ -67,12 +67,15 @@ def test_tf32_reaches_cublas_as_its_compute_type_during_training_steps_only(monk
         computes = []
         gemm = cublas_library.Library.cublasGemmEx
         monkeypatch.setattr(cublas_library.Library, "cublasGemmEx",
-                            lambda self, *args: computes.append(args[17]) or gemm(self, *args))  # fmt: skip
+                            lambda self, *args: computes.append((args[17], args[4])) or gemm(self, *args))  # fmt: skip
         result = xpnet.train((DATA, LABELS), device="cuda:1", precision="tf32", **RUN)
-        assert computes and set(computes) == {77}  # CUBLAS_COMPUTE_32F_FAST_TF32: every product of every step
+        products = {compute for compute, rows in computes if rows > 1}  # cuBLAS's n: the row-major rows
+        sums = {compute for compute, rows in computes if rows == 1}  # bias gradients: a row of ones @ dy
+        assert products == {77}  # CUBLAS_COMPUTE_32F_FAST_TF32: every product of every step
+        assert sums == {68}  # the bias gradients' sums in float32, as PyTorch's reductions at any precision
         computes.clear()
         xpnet.evaluate(result.model, DATA, LABELS)
-        assert set(computes) <= {68}  # evaluation at full precision (CUBLAS_COMPUTE_32F)
+        assert {compute for compute, _ in computes} <= {68}  # evaluation at full precision (CUBLAS_COMPUTE_32F)
         with pytest.raises(xpnet.XPNetValueError, match="bfloat16 matrix products, which 'cuda:1' \\(cupy\\)"):
             xpnet.train((DATA, LABELS), device="cuda:1", precision="bf16", **RUN)
 

@@ -17,7 +17,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .backend import axpy, device_scope
-from .backend.kernels import descend
+from .backend.kernels import axpby, descend
 from .errors import XPNetValueError, describe
 from .nn.losses import get_loss
 from .validation import check_float
@@ -115,11 +115,8 @@ class Momentum(Optimizer):
 
     def _velocity(self, params: list[Array], i: int, g: Array) -> Array:
         velocity = self._buffers("velocity", params)
-        v = velocity[i]
-        v *= self.momentum
-        v += g
-        velocity[i] = v
-        return v
+        velocity[i] = axpby(g, velocity[i], self.momentum)  # μ·v + g: one pass where the backend fuses it
+        return velocity[i]
 
     def _update(self, params: list[Array], i: int, g: Array, now: dict[str, Any]) -> None:
         params[i] = descend(now["lr"], self._velocity(params, i, g), params[i])

@@ -173,6 +173,27 @@ def axpby(x: Any, y: Any, beta: float) -> Any:
     return y
 
 
+def column_sums_into(dy: Any, out: Any, beta: float) -> Any:
+    """``out = beta·out + sum(dy, axis=0)`` in place where possible (a bias gradient into its optimizer buffer);
+    returns ``out`` (store it back). On CuPy and PyTorch one matrix-vector product with a vector of ones (cuBLAS,
+    ``addmv_``) where a reduction and an update make two kernels; float32 sums at every precision setting."""
+    n = dy.shape[0]
+    if n and dy.ndim == 2 and _is_torch(dy) and _is_torch(out) and out.dtype == dy.dtype:
+        return out.addmv_(dy.T, _ones(backend_of(dy), n, str(dy.dtype).removeprefix("torch."))[0], beta=beta)
+    cuda = _cuda_blas(dy, out)
+    if cuda is not None and n and dy.ndim == 2 and out.flags.c_contiguous and out.dtype == dy.dtype:
+        cuda.gemm(_ones(backend_of(dy), n, str(dy.dtype)), dy, out.reshape(1, out.shape[0]), beta)
+        return out
+    return axpby(array_namespace(dy).sum(dy, axis=0), out, beta)
+
+
+@by_spec(maxsize=16)
+def _ones(backend: Any, n: int, dtype: str) -> Any:
+    """A ``(1, n)`` row of ones on the device, made once (a captured step reads it)."""
+    with backend.activate():
+        return backend.xp.ones((1, n), dtype=getattr(backend.xp, dtype), device=backend.device)
+
+
 def take_rows(a: Any, rows: Any) -> Any:
     """``xp.take(a, rows, axis=0)`` for non-negative ``rows``. On PyTorch one ``index_select``: array-api-compat's
     ``take`` first wraps negative indices, three more kernels per call (a captured step gathers five times)."""

@@ -18,7 +18,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import axpy, matmul, matmul_into, relu_backward
-from ..backend.kernels import affine, axpby
+from ..backend.kernels import affine, axpby, column_sums_into
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -82,7 +82,7 @@ class Dense:
             gW = matmul(x.T, dy)  # (fan_in, fan_out)
         else:
             gW = matmul_into(x.T, dy, sinks[0][0], sinks[0][1])  # beta·buffer + x.T @ dy, fused
-        gb = _accumulate(xp.sum(dy, axis=0), None if sinks is None else sinks[1])  # (fan_out,)
+        gb = xp.sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[1])  # (fan_out,)
         if l2:
             gW = axpy(l2, W, gW)  # += l2·W, in place
         return (matmul(dy, W.T) if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
@@ -175,7 +175,7 @@ class _Normalization:
         xhat, inverse, statistics = cache
         gamma = params[0]
         ggamma = _accumulate(xp.sum(dy * xhat, axis=0), None if sinks is None else sinks[0])
-        gbeta = _accumulate(xp.sum(dy, axis=0), None if sinks is None else sinks[1])
+        gbeta = xp.sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[1])
         if not need_dx:
             return None, [ggamma, gbeta]
         dxhat = dy * gamma  # (n, units)
