@@ -179,3 +179,19 @@ def test_bias_gradients_accumulate_through_cublas_with_a_row_of_ones(cupy):
         got = kernels.column_sums_into(cupy.asarray(dy), v, 0.9)
         assert got is v  # in place: the optimizer's buffer
         np.testing.assert_allclose(v.get(), 0.9 * v0 + dy.sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")  # huge inputs on purpose
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "captured"])
+def test_the_first_non_finite_step_is_latched_as_on_the_cpu(cupy, compile):
+    """The divergence guard's latch (one fused kernel on CuPy) names the same step as NumPy's portable formula."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(256, 5)).astype(np.float32) * 1e3, rng.integers(0, 3, 256)
+    steps = []
+    for device in ("cpu", "cuda:1"):
+        with pytest.raises(xpnet.TrainingDivergedError) as caught:
+            xpnet.train((x, y), device=device, hidden=(4,), epochs=3, lr=10.0, batch_size=32, progress=False,
+                        verbose=0, standardize=False, compile=compile)  # fmt: skip
+        steps.append(caught.value.step)
+    assert steps[0] == steps[1] and steps[0] > 1, steps  # a later step than the first: the latch holds it

@@ -52,6 +52,13 @@ def _picked_loss(cupy: Any) -> Callable[..., Any]:
     )
 
 
+def _latch_first(cupy: Any) -> Callable[..., None]:
+    def latch(first: Any, value: Any, step: Any) -> None:
+        first += ((first == 0) & ~cupy.isfinite(value)) * step
+
+    return latch
+
+
 class Fused:
     """One fused kernel with its self-check (see the module docstring); calling it returns its result, or
     :data:`UNFUSED` where the portable code must run instead."""
@@ -121,4 +128,5 @@ def fused() -> dict[str, Fused] | None:
         "sum_exp": Fused("sum_exp", _sum_exp),
         "softmax_delta": Fused("softmax_delta", _softmax_delta),
         "picked_loss": Fused("picked_loss", _picked_loss),
+        "latch_first": Fused("latch_first", _latch_first, writes=(0,)),
     }

@@ -15,6 +15,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_numpy
+from ..backend.kernels import latch_first
 from ..backend.memo import by_spec
 from ..backend.transfer import copy_into
 from ..nn.losses import one_hot
@@ -126,10 +127,7 @@ def accumulate(
 ) -> tuple[Array, Array, Array | None]:
     """One batch added to the running sums (a pure function: compiled as a whole where the backend compiles)."""
     xp, dtype = array_namespace(sums), sums.dtype
-    # Latch the first step (1-based) whose loss is not finite, without a host read.
-    unset = xp.astype(first_bad == 0, dtype)
-    finite = xp.astype(xp.isfinite(loss), dtype)
-    first_bad += unset * (1.0 - finite) * step  # in place (a captured step replays on this memory); JAX rebinds
+    first_bad = latch_first(first_bad, loss, step)  # the first step (1-based) whose loss is not finite
     if classifies:
         pred, labels = predicted_labels(z), true_labels(y)
         hits = xp.sum(xp.astype(pred == labels, dtype))
