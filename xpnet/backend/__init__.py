@@ -5,7 +5,8 @@
 - :mod:`.arrays` tells which backend an array lives on, names dtypes, and moves host data onto a device;
 - :mod:`.inventory` lists what works on this machine and why the rest does not;
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
-- :mod:`.kernels` holds the in-place update kernels, each fast path beside its portable path;
+- :mod:`.kernels` holds the matrix products and in-place update kernels, :mod:`.step_ops` the step's other
+  operations (ReLU, softmax cross-entropy, row gathers), each fast path beside its portable path;
 - :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths;
 - :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL); :mod:`.launcher`
   finds the `mpiexec` of the MPI that mpi4py loads;
@@ -22,8 +23,9 @@ from array_api_compat import device as device_of
 
 from .arrays import backend_of, device_scope, dtype_name, float_dtype, float_name, is_host_array, to_device
 from .inventory import devices, unavailable
-from .kernels import axpy, matmul, matmul_into, positive_part, relu_backward
+from .kernels import axpy, matmul, matmul_into
 from .specs import Backend, resolve, resolve_local, satisfies
+from .step_ops import positive_part, relu_backward
 from .transfer import free_memory, host_view, to_numpy
 
 __all__ = [

@@ -1,11 +1,13 @@
 """Matrix products and in-place update kernels with backend fast paths and the portable path beside each.
 
-``matmul`` (``a @ b``), ``matmul_into`` (``out = a @ b + beta·out``), ``axpy`` (``y += alpha·x``) and
-``relu_backward`` (``dy·[z > 0]``) are what the optimizers and backprop need to touch each large array as few times
-as possible. Fast paths: NumPy's own BLAS (:mod:`xpnet.backend.host_blas`), cuBLAS for CuPy arrays
-(:mod:`xpnet.backend.device_blas`: one kernel for ``matmul_into``, and capturable in CUDA graphs) and PyTorch's
-fused in-place ops; everything else (array-api-strict, JAX, any namespace) takes the portable path written with
-standard operators. ``alpha`` may be a 0-d device array (a captured step's learning rate) as well as a number.
+``matmul`` (``a @ b``), ``affine`` (``x @ w + b``), ``matmul_into`` (``out = a @ b + beta·out``), ``axpy``
+(``y += alpha·x``), ``descend`` (``y -= alpha·x``), ``axpby`` (``y = beta·y + x``) and ``column_sums_into`` (a bias
+gradient into its buffer) are what the optimizers and backprop need to touch each large array as few times as
+possible. Fast paths: NumPy's own BLAS (:mod:`xpnet.backend.host_blas`), cuBLAS for CuPy arrays
+(:mod:`xpnet.backend.device_blas`: one kernel for ``matmul_into``, and capturable in CUDA graphs), fused CuPy
+kernels and PyTorch's fused in-place ops; everything else (array-api-strict, JAX, any namespace) takes the portable
+path written with standard operators. ``alpha`` may be a 0-d device array (a captured step's learning rate) as well
+as a number. The step's other operations (ReLU, softmax cross-entropy, gathers) are in :mod:`.step_ops`.
 """
 
 from __future__ import annotations
@@ -192,97 +194,6 @@ def _ones(backend: Any, n: int, dtype: str) -> Any:
     """A ``(1, n)`` row of ones on the device, made once (a captured step reads it)."""
     with backend.activate():
         return backend.xp.ones((1, n), dtype=getattr(backend.xp, dtype), device=backend.device)
-
-
-def latch_first(first: Any, value: Any, step: Any) -> Any:
-    """``first += [first == 0]·[value is not finite]·step`` in place where possible; returns ``first`` (store it
-    back): the first step (1-based) whose loss is not finite, latched on the device without a host read. One fused
-    kernel on CuPy where the portable formula makes seven."""
-    kernel = _fused("latch_first", first, value)
-    if kernel is not None and kernel(first, value, step) is not UNFUSED:
-        return first
-    xp, dtype = array_namespace(first), first.dtype
-    unset = xp.astype(first == 0, dtype)
-    finite = xp.astype(xp.isfinite(value), dtype)
-    first += unset * (1.0 - finite) * step  # in place (a captured step replays on this memory); JAX rebinds
-    return first
-
-
-def take_rows(a: Any, rows: Any) -> Any:
-    """``xp.take(a, rows, axis=0)`` for non-negative ``rows``. On PyTorch one ``index_select``: array-api-compat's
-    ``take`` first wraps negative indices, three more kernels per call (a captured step gathers five times)."""
-    if _is_torch(a) and _is_torch(rows):
-        return _torch_ops().aten.index_select(a, 0, rows)
-    return array_namespace(a).take(a, rows, axis=0)
-
-
-def positive_part(z: Any) -> Any:
-    """``max(z, 0)`` elementwise (ReLU). On PyTorch ``torch.relu``: array-api-compat's ``maximum(z, 0.0)`` turns
-    the 0.0 into a tensor on ``z``'s device, a host-to-device copy per call, which a CUDA graph cannot capture."""
-    if _is_torch(z):
-        return _torch_ops().aten.relu(z)
-    return array_namespace(z).maximum(z, 0.0)
-
-
-def relu_backward(dy: Any, z: Any) -> Any:
-    """``dy · [z > 0]`` (the ReLU's backward pass), in place where possible; returns the result (store it back).
-
-    The portable path builds a boolean mask, casts it to ``dy``'s dtype and multiplies: three passes and two
-    temporaries. PyTorch's own ``threshold_backward`` is one pass (a tenth of the time on a CPU); NumPy multiplies
-    by the boolean mask directly, without the cast.
-    """
-    if _is_torch(dy) and _is_torch(z):
-        return _torch_ops().aten.threshold_backward(dy, z, 0)
-    if FAST_PATHS and isinstance(dy, np.ndarray) and isinstance(z, np.ndarray) and dy.flags.writeable:
-        return np.multiply(dy, z > 0, out=dy)
-    kernel = _fused("relu_backward", dy, z)
-    if kernel is not None and kernel(dy, z) is not UNFUSED:
-        return dy
-    dy *= array_namespace(z).astype(z > 0, dy.dtype)  # portable: rebinds on immutable backends (JAX)
-    return dy
-
-
-def softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
-    """``(loss, delta)`` of :func:`xpnet.nn.losses.cross_entropy` in four fused CuPy kernels (row maximum, sum of
-    exponentials, gradient, loss) or PyTorch's own log-softmax and NLL kernels (the five that its autograd runs
-    for ``F.cross_entropy``) instead of sixteen; None on other backends (the portable code then runs)."""
-    if _is_torch(z) and _is_torch(labels):
-        return _torch_softmax_cross_entropy(z, labels)
-    table = fused() if _is_cupy(z, labels) else None
-    if table is None:
-        return None
-    xp = array_namespace(z)
-    n, k = z.shape
-    top = xp.max(z, axis=1, keepdims=True)  # (n, 1)
-    total = table["sum_exp"](z, top)
-    if total is UNFUSED:
-        return None
-    total = xp.reshape(total, (n, 1))
-    column, classes = xp.reshape(labels, (n, 1)), _classes(backend_of(labels), k, str(labels.dtype))
-    delta = table["softmax_delta"](z, top, total, column, classes, 1.0 / n)
-    loss = table["picked_loss"](z, top, total, column, classes, 1.0 / n)
-    if delta is UNFUSED or loss is UNFUSED:
-        return None
-    return loss, delta
-
-
-def _torch_softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
-    """What PyTorch's autograd computes for ``F.cross_entropy(z, labels)`` and its gradient, called directly: no
-    tensor made from host values (a CUDA graph captures it); None for labels other than int64 (NLL's own type)."""
-    if z.ndim != 2 or labels.ndim != 1 or z.shape[0] == 0 or str(labels.dtype) != "torch.int64":
-        return None
-    aten = _torch_ops().aten
-    logp = aten._log_softmax(z, 1, False)
-    loss, total_weight = aten.nll_loss_forward(logp, labels, None, 1, -100)  # 1: the mean over the rows
-    grad = aten.nll_loss_backward(aten.ones_like(loss), logp, labels, None, 1, -100, total_weight)  # -onehot / n
-    return loss, aten._log_softmax_backward_data(grad, logp, 1, z.dtype)  # (softmax(z) - onehot) / n
-
-
-@by_spec(maxsize=16)
-def _classes(backend: Any, k: int, dtype: str) -> Any:
-    """``arange(k)`` on the device, made once (a captured step reads it)."""
-    with backend.activate():
-        return backend.xp.arange(k, dtype=getattr(backend.xp, dtype), device=backend.device)
 
 
 def _torch_ops() -> Any:

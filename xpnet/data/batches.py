@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, dtype_name, float_dtype, free_memory, to_device
-from ..backend.kernels import take_rows
 from ..backend.memo import by_spec
+from ..backend.step_ops import take_rows
 from ..errors import XPNetTypeError, XPNetValueError, describe
 from ..validation import check_batch_data
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from ..backend.kernels import positive_part
+from ..backend.step_ops import positive_part
 from ..errors import XPNetValueError, describe
 
 Array = Any

@@ -15,7 +15,7 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..backend.kernels import positive_part, softmax_cross_entropy
+from ..backend.step_ops import positive_part, softmax_cross_entropy
 from ..errors import XPNetValueError, describe
 from .activations import identity, sigmoid, sigmoid_derivative
 

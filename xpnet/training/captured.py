@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..backend.graphs import Capturer, capturer
-from ..backend.kernels import take_rows
+from ..backend.step_ops import take_rows
 from ..backend.transfer import copy_into
 from ..optim import Optimizer
 from .metrics import Metrics, accumulate

@@ -15,8 +15,8 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_numpy
-from ..backend.kernels import latch_first
 from ..backend.memo import by_spec
+from ..backend.step_ops import latch_first
 from ..backend.transfer import copy_into
 from ..nn.losses import one_hot
 
