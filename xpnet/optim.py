@@ -12,17 +12,19 @@ Hyperparameters are Python floats, so float32 parameters are never promoted to f
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from array_api_compat import array_namespace
 
 from .backend import axpy, device_scope
-from .backend.kernels import axpby, descend
+from .backend.kernels import axpby, descend, penalised_descend
 from .errors import XPNetValueError, describe
 from .nn.losses import get_loss
 from .validation import check_float
 
 Array = Any
+Penalty = tuple[float, Sequence[int]]  # (l2, the indices of the weights it acts on)
 
 
 class Optimizer:
@@ -91,9 +93,10 @@ class Optimizer:
         """
         return None
 
-    def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
+    def step_from_sinks(self, params: list[Array], buffers: list[Array], penalty: Penalty | None = None) -> None:
         """Finish a step whose gradients were accumulated into :meth:`gradient_sinks`; ``buffers`` are the
-        accumulated buffers backprop returned (the same arrays where the backend updates in place)."""
+        accumulated buffers backprop returned (the same arrays where the backend updates in place). ``penalty``
+        ``(l2, weight indices)``: the L2 term backprop left out, added to those buffers here, with the update."""
         raise NotImplementedError
 
 
@@ -125,14 +128,19 @@ class Momentum(Optimizer):
         """The velocities, which backprop accumulates the gradients into: ``v ← μ·v + g``."""
         return [(v, self.momentum) for v in self._buffers("velocity", params)]  # v ← μ·v + g
 
-    def step_from_sinks(self, params: list[Array], buffers: list[Array]) -> None:
-        """``p ← p − lr·v`` with the velocities backprop filled (see :meth:`Optimizer.step_from_sinks`)."""
+    def step_from_sinks(self, params: list[Array], buffers: list[Array], penalty: Penalty | None = None) -> None:
+        """``p ← p − lr·v`` with the velocities backprop filled (see :meth:`Optimizer.step_from_sinks`); with
+        ``penalty``, ``v ← v + l2·p`` first for those weights, in the same pass."""
         self.steps += 1
-        self.state["velocity"] = list(buffers)
         lr = self._now()["lr"]
+        l2, weights = penalty if penalty is not None else (0.0, ())
+        velocity = self.state["velocity"] = list(buffers)
         with device_scope(params[0]):
-            for i, v in enumerate(buffers):
-                params[i] = descend(lr, v, params[i])
+            for i, v in enumerate(velocity):
+                if l2 and i in weights:
+                    velocity[i], params[i] = penalised_descend(lr, v, params[i], l2)
+                else:
+                    params[i] = descend(lr, v, params[i])
 
 
 class Nesterov(Momentum):

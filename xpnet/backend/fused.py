@@ -29,6 +29,11 @@ def _descend(alpha: Any, x: Any, y: Any) -> None:
     y -= alpha * x
 
 
+def _penalised_descend(alpha: Any, v: Any, p: Any, l2: Any) -> None:
+    v += l2 * p
+    p -= alpha * v
+
+
 def _axpby(x: Any, y: Any, beta: Any) -> None:
     y *= beta
     y += x
@@ -123,6 +128,7 @@ def fused() -> dict[str, Fused] | None:
     return {
         "axpy": Fused("axpy", lambda xp: _axpy, writes=(2,)),
         "descend": Fused("descend", lambda xp: _descend, writes=(2,)),
+        "penalised_descend": Fused("penalised_descend", lambda xp: _penalised_descend, writes=(1, 2)),
         "axpby": Fused("axpby", lambda xp: _axpby, writes=(1,)),
         "relu_backward": Fused("relu_backward", lambda xp: _relu_backward, writes=(0,)),
         "sum_exp": Fused("sum_exp", _sum_exp),

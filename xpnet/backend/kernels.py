@@ -161,6 +161,16 @@ def descend(alpha: Any, x: Any, y: Any) -> Any:
     return y
 
 
+def penalised_descend(alpha: Any, v: Any, p: Any, l2: float) -> tuple[Any, Any]:
+    """``v += l2·p``, then ``p -= alpha·v`` (a weight's L2 term added to its momentum buffer, then the step), in
+    place where possible; returns ``(v, p)`` (store both back). One fused kernel on CuPy where two run otherwise."""
+    kernel = _fused("penalised_descend", v, p)
+    if kernel is not None and kernel(alpha, v, p, l2) is not UNFUSED:
+        return v, p
+    v = axpy(l2, p, v)
+    return v, descend(alpha, v, p)
+
+
 def axpby(x: Any, y: Any, beta: float) -> Any:
     """``y = beta·y + x`` in place where the backend allows it; returns ``y`` (store the result back).
 

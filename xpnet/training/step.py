@@ -51,10 +51,11 @@ def train_step(
     """
     if exchange is None:
         sinks = None if clip_norm is not None else optimizer.gradient_sinks(model.params)
-        loss, grads, z = model._backprop(x, y, l2, into=sinks, context=context)
-        if sinks is not None:  # the gradients went straight into the optimizer's buffers
-            optimizer.step_from_sinks(model.params, grads)
+        if sinks is not None:  # the gradients go straight into the optimizer's buffers, the L2 term with the update
+            loss, buffers, z = model._backprop(x, y, 0.0, into=sinks, context=context)
+            optimizer.step_from_sinks(model.params, buffers, penalty=(l2, model._weights) if l2 else None)
             return loss, z
+        loss, grads, z = model._backprop(x, y, l2, context=context)
     else:
         if x.shape[0]:
             loss, grads, z = model._backprop(x, y, l2, into=exchange.sinks(), context=context)
