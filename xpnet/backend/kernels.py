@@ -77,21 +77,41 @@ def affine(x: Any, w: Any, b: Any) -> Any:
     return y
 
 
-def _bf16_matmul(a: Any, b: Any) -> Any:
-    """``a @ b`` on bfloat16 copies of ``a`` and ``b``, returned in ``a``'s dtype (float32 sums on JAX)."""
+def operand(a: Any) -> Any:
+    """``a`` as the matrix products at the precision in force read it: under ``"bf16"`` a bfloat16 copy, to be made
+    once and handed to every product that reads ``a`` (a dense layer casts its input, weights and incoming gradient
+    once per step, not once per product); otherwise ``a`` itself."""
+    return _to_bf16(a) if current_precision() == "bf16" else a
+
+
+def _to_bf16(a: Any) -> Any:
     if type(a).__module__ == "torch":
         import torch
 
-        left, right = a.to(torch.bfloat16), b.to(torch.bfloat16)
-        if a.is_cuda:
-            try:  # float32 sums written as float32 (PyTorch >= 2.8 on CUDA), as JAX's preferred_element_type
-                return torch.mm(left, right, out_dtype=a.dtype)
-            except (TypeError, RuntimeError, NotImplementedError):
-                pass
-        return torch.matmul(left, right).to(a.dtype)
+        return a.to(torch.bfloat16)  # a itself when it is bfloat16 already
     import jax.numpy as jnp  # bf16 is checked to be PyTorch's or JAX's (xpnet.backend.precision)
 
-    return jnp.matmul(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=a.dtype)
+    return a.astype(jnp.bfloat16)
+
+
+def _bf16_matmul(a: Any, b: Any) -> Any:
+    """``a @ b`` on bfloat16 copies of ``a`` and ``b`` (``a`` and ``b`` themselves when they are bfloat16 already),
+    returned in the dtype of the operand that is not, float32 when neither is (float32 sums on JAX)."""
+    left, right = _to_bf16(a), _to_bf16(b)
+    if type(a).__module__ == "torch":
+        import torch
+
+        dtype = next((t.dtype for t in (a, b) if t.dtype != torch.bfloat16), torch.float32)
+        if a.is_cuda:
+            try:  # float32 sums written as float32 (PyTorch >= 2.8 on CUDA), as JAX's preferred_element_type
+                return torch.mm(left, right, out_dtype=dtype)
+            except (TypeError, RuntimeError, NotImplementedError):
+                pass
+        return torch.matmul(left, right).to(dtype)
+    import jax.numpy as jnp
+
+    dtype = next((t.dtype for t in (a, b) if t.dtype != jnp.bfloat16), jnp.float32)
+    return jnp.matmul(left, right, preferred_element_type=dtype)
 
 
 def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
@@ -99,7 +119,7 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
 
     Fast paths fuse the scaling and the accumulation into the matrix product, so no ``(m, n)`` temporary
     is made and ``out`` is read and written once: BLAS ``gemm`` with ``beta`` on NumPy and
-    ``Tensor.addmm_`` on PyTorch. The portable path is ``out *= beta; out += a @ b``.
+    ``Tensor.addmm_`` on PyTorch. The portable path is ``out = beta·out + a @ b`` (:func:`axpby`).
     """
     precision = current_precision()
     if precision == "bf16":
@@ -116,9 +136,7 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
         product = a @ b
     if beta == 0:
         return product  # like BLAS with beta = 0: the old contents (even NaN) are not read
-    out *= beta
-    out += product
-    return out
+    return axpby(product, out, beta)  # one pass where the backend fuses it
 
 
 def axpy(alpha: float, x: Any, y: Any) -> Any:

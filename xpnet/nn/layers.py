@@ -18,7 +18,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import axpy, matmul, matmul_into, relu_backward
-from ..backend.kernels import affine, axpby, column_sums_into
+from ..backend.kernels import affine, axpby, column_sums_into, operand
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -71,21 +71,23 @@ class Dense:
 
     def forward(self, params: list[Array], buffers: list[Array], x: Array, ctx: Context) -> tuple[Array, Any, None]:
         W, b = params
-        return affine(x, W, b), x, None  # (n, fan_out)
+        x, W = operand(x), operand(W)  # as the products read them (bfloat16 copies under "bf16"), kept for backward
+        return affine(x, W, b), (x, W), None  # (n, fan_out)
 
     def backward(
-        self, params: list[Array], x: Array, dy: Array, sinks: list[Sink] | None, l2: float, need_dx: bool
+        self, params: list[Array], cache: Any, dy: Array, sinks: list[Sink] | None, l2: float, need_dx: bool
     ) -> tuple[Array | None, list[Array]]:
-        W = params[0]
+        x, W_read = cache  # the input and weights as the forward products read them
         xp = array_namespace(dy)
+        dy_read = operand(dy)  # one bfloat16 copy for both products under "bf16"
         if sinks is None:
-            gW = matmul(x.T, dy)  # (fan_in, fan_out)
+            gW = matmul(x.T, dy_read)  # (fan_in, fan_out)
         else:
-            gW = matmul_into(x.T, dy, sinks[0][0], sinks[0][1])  # beta·buffer + x.T @ dy, fused
+            gW = matmul_into(x.T, dy_read, sinks[0][0], sinks[0][1])  # beta·buffer + x.T @ dy, fused
         gb = xp.sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[1])  # (fan_out,)
         if l2:
-            gW = axpy(l2, W, gW)  # += l2·W, in place
-        return (matmul(dy, W.T) if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
+            gW = axpy(l2, params[0], gW)  # += l2·W, in place
+        return (matmul(dy_read, W_read.T) if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
 
 
 class Activation:
