@@ -28,7 +28,8 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     folder, out = sys.argv[1], sys.argv[2]
     rank = int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
-    print(f"PID {rank} {os.getpid()}", flush=True)
+    sys.stdout.write(f"PID {rank} {os.getpid()}\n")  # one write: the line and its end together
+    sys.stdout.flush()
     if folder != "-":
         replace = os.replace
 

@@ -5,6 +5,7 @@ the final weights equal the uninterrupted run's bit for bit. Also under mpiexec 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,9 +39,8 @@ def kill_and_resume(command: list[str], kills: int, seed: int, victim: int = 0) 
         while len(pids) <= victim:
             line = proc.stdout.readline()
             assert line, proc.stderr.read()
-            if line.startswith("PID "):
-                rank, pid = map(int, line.split()[1:])
-                pids[rank] = pid
+            for rank, pid in re.findall(r"PID (\d+) (\d+)", line):  # two ranks' lines may arrive run together
+                pids[int(rank)] = int(pid)
         try:
             proc.wait(timeout=rng.uniform(0.5, 2.0))
             ended += 1
