@@ -70,9 +70,14 @@ def test_numpy_fast_path_is_numpys_own_blas():
 
 
 @pytest.mark.parametrize("spec", ["cpu", "strict:device1", "torch:cpu"])
-def test_fused_momentum_step_equals_the_plain_step(spec, path):
-    """The training loop lets backprop accumulate into the velocity; the plain step computes grads first."""
+@pytest.mark.parametrize("how", ["sinks", "train_step"])
+def test_fused_momentum_step_equals_the_plain_step(spec, how, path):
+    """The training loop lets backprop accumulate into the velocity; the plain step computes grads first. With
+    ``train_step`` backprop also leaves the L2 term out and the optimizer adds it to the velocities with the update
+    (one fused kernel on CuPy). Weights and velocities come out as the plain step's, biases unpenalised."""
     pytest.importorskip("torch") if spec.startswith("torch") else None
+    from xpnet.training.step import train_step
+
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(32, 6)), rng.integers(0, 3, size=32)
     fused, plain = (xpnet.MLP((6, 8, 3), device=spec, dtype="float64", seed=0) for _ in range(2))
@@ -80,37 +85,18 @@ def test_fused_momentum_step_equals_the_plain_step(spec, path):
     xd, yd = fused._check_data(x, y)
     xd, yd = fused.backend.asarray(xd, dtype=fused.dtype), fused.backend.asarray(yd)
     for _ in range(10):
-        sinks = opt_fused.gradient_sinks(fused.params)
-        _, buffers, _ = fused._backprop(xd, yd, 1e-3, into=sinks)
-        opt_fused.step_from_sinks(fused.params, buffers)
-        _, grads = plain.loss_and_grads(x, y, l2=1e-3)
-        opt_plain.step(plain.params, grads)
-    assert opt_fused.steps == opt_plain.steps == 10
-    for a, b in zip(fused.params, plain.params):
-        np.testing.assert_allclose(xpnet.to_numpy(a), xpnet.to_numpy(b), rtol=1e-12, atol=1e-14)
-    assert xpnet.optim.Nesterov(0.1).gradient_sinks(plain.params) is None  # needs the raw gradient
-
-
-@pytest.mark.parametrize("spec", ["cpu", "strict:device1", "torch:cpu"])
-def test_the_training_steps_l2_term_with_the_update_equals_the_plain_step(spec, path):
-    """train_step leaves the L2 term out of backprop and adds it to the velocities with the update (one fused
-    kernel on CuPy): the weights and the velocities come out as the plain step's, biases unpenalised."""
-    pytest.importorskip("torch") if spec.startswith("torch") else None
-    from xpnet.training.step import train_step
-
-    rng = np.random.default_rng(2)
-    x, y = rng.normal(size=(32, 6)), rng.integers(0, 3, size=32)
-    fused, plain = (xpnet.MLP((6, 8, 3), device=spec, dtype="float64", seed=0) for _ in range(2))
-    opt_fused, opt_plain = xpnet.optim.Momentum(0.1, 0.9), xpnet.optim.Momentum(0.1, 0.9)
-    xd, yd = fused._check_data(x, y)
-    xd, yd = fused.backend.asarray(xd, dtype=fused.dtype), fused.backend.asarray(yd)
-    for _ in range(10):
-        train_step(fused, opt_fused, xd, yd, 0.05)
+        if how == "sinks":
+            _, buffers, _ = fused._backprop(xd, yd, 0.05, into=opt_fused.gradient_sinks(fused.params))
+            opt_fused.step_from_sinks(fused.params, buffers)
+        else:
+            train_step(fused, opt_fused, xd, yd, 0.05)
         _, grads = plain.loss_and_grads(x, y, l2=0.05)
         opt_plain.step(plain.params, grads)
+    assert opt_fused.steps == opt_plain.steps == 10
     pairs = [*zip(fused.params, plain.params), *zip(opt_fused.state["velocity"], opt_plain.state["velocity"])]
     for a, b in pairs:
         np.testing.assert_allclose(xpnet.to_numpy(a), xpnet.to_numpy(b), rtol=1e-12, atol=1e-14)
+    assert xpnet.optim.Nesterov(0.1).gradient_sinks(plain.params) is None  # needs the raw gradient
 
 
 def test_host_blas_refuses_what_it_cannot_do_safely():
