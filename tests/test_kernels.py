@@ -191,3 +191,19 @@ def test_torch_cross_entropy_runs_pytorchs_own_kernels(monkeypatch):
     assert "nll_loss_forward" not in ops.names and "exp" in ops.names
     monkeypatch.setattr(kernels, "FAST_PATHS", False)
     np.testing.assert_allclose(float(cross_entropy(z, labels)[0]), float(loss), rtol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["cpu", "torch:cpu", "strict:device1"])
+def test_the_first_non_finite_step_is_latched_on_every_path(spec, path):
+    """The divergence guard's latch keeps the first step whose loss is not finite (infinite or NaN), whatever comes
+    after; the step as a number (a step run operation by operation) or a 0-d device value (a captured step)."""
+    pytest.importorskip("torch") if spec.startswith("torch") else None
+    target = resolve(spec)
+    losses = [1.0, 2.0, np.inf, np.nan, 3.0, -np.inf]
+    for as_device in (False, True):
+        first = target.asarray(np.zeros(1, np.float32))
+        for step, loss in enumerate(losses, start=1):
+            value = target.asarray(np.asarray(loss, np.float32))
+            at = target.asarray(np.asarray(step, np.float32)) if as_device else float(step)
+            first = step_ops.latch_first(first, value, at)
+            assert float(xpnet.to_numpy(first)[0]) == (0.0 if step < 3 else 3.0), (as_device, step)
