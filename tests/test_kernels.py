@@ -69,19 +69,30 @@ def test_numpy_fast_path_is_numpys_own_blas():
     assert not blas.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float64), out, 0.0)  # mixed dtypes: refused
 
 
+class _OwnMomentum(xpnet.optim.Momentum):
+    """A user's optimizer written against the older interface: sinks, but no ``penalty`` in step_from_sinks."""
+
+    takes_penalty = False
+
+    def step_from_sinks(self, params, buffers):
+        super().step_from_sinks(params, buffers)
+
+
 @pytest.mark.parametrize("spec", ["cpu", "strict:device1", "torch:cpu"])
-@pytest.mark.parametrize("how", ["sinks", "train_step"])
+@pytest.mark.parametrize("how", ["sinks", "train_step", "train_step-own-optimizer"])
 def test_fused_momentum_step_equals_the_plain_step(spec, how, path):
     """The training loop lets backprop accumulate into the velocity; the plain step computes grads first. With
     ``train_step`` backprop also leaves the L2 term out and the optimizer adds it to the velocities with the update
-    (one fused kernel on CuPy). Weights and velocities come out as the plain step's, biases unpenalised."""
+    (one fused kernel on CuPy), unless the optimizer does not take it. Weights and velocities come out as the plain
+    step's, biases unpenalised."""
     pytest.importorskip("torch") if spec.startswith("torch") else None
     from xpnet.training.step import train_step
 
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(32, 6)), rng.integers(0, 3, size=32)
     fused, plain = (xpnet.MLP((6, 8, 3), device=spec, dtype="float64", seed=0) for _ in range(2))
-    opt_fused, opt_plain = xpnet.optim.Momentum(0.1, 0.9), xpnet.optim.Momentum(0.1, 0.9)
+    opt_fused = (_OwnMomentum if how.endswith("own-optimizer") else xpnet.optim.Momentum)(0.1, 0.9)
+    opt_plain = xpnet.optim.Momentum(0.1, 0.9)
     xd, yd = fused._check_data(x, y)
     xd, yd = fused.backend.asarray(xd, dtype=fused.dtype), fused.backend.asarray(yd)
     for _ in range(10):

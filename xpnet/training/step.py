@@ -51,9 +51,13 @@ def train_step(
     """
     if exchange is None:
         sinks = None if clip_norm is not None else optimizer.gradient_sinks(model.params)
-        if sinks is not None:  # the gradients go straight into the optimizer's buffers, the L2 term with the update
-            loss, buffers, z = model._backprop(x, y, 0.0, into=sinks, context=context)
-            optimizer.step_from_sinks(model.params, buffers, penalty=(l2, model._weights) if l2 else None)
+        if sinks is not None:  # the gradients go straight into the optimizer's buffers
+            deferred = bool(l2) and optimizer.takes_penalty  # and the L2 term with the update, in the same pass
+            loss, buffers, z = model._backprop(x, y, 0.0 if deferred else l2, into=sinks, context=context)
+            if deferred:
+                optimizer.step_from_sinks(model.params, buffers, penalty=(l2, model._weights))
+            else:
+                optimizer.step_from_sinks(model.params, buffers)
             return loss, z
         loss, grads, z = model._backprop(x, y, l2, context=context)
     else:
