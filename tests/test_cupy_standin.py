@@ -6,6 +6,8 @@ does first runs on the stand-in (and on every real GPU) in tests/test_gpu_first_
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -195,3 +197,24 @@ def test_the_first_non_finite_step_is_latched_as_on_the_cpu(cupy, compile):
                         verbose=0, standardize=False, compile=compile)  # fmt: skip
         steps.append(caught.value.step)
     assert steps[0] == steps[1] and steps[0] > 1, steps  # a later step than the first: the latch holds it
+
+
+def test_the_latch_types_its_step_for_cupys_fusion(cupy, monkeypatch):
+    """Inside ``cupy.fuse`` a Python float beside a boolean is float16 (CuPy 14's weak scalars pick the ``ee`` loop):
+    step 4097 would latch as 4096. The stand-in's fuse is given that trait here; the latch passes its step typed,
+    and its check probes a non-finite loss at step 4097 (the first call's finite loss never reaches that branch)."""
+    from xpnet.backend.step_ops import latch_first
+
+    def fuse(*args, kernel_name=None):
+        def weak(function):
+            return lambda *xs: function(*(np.float16(x) if type(x) is float else x for x in xs))
+
+        return weak
+
+    monkeypatch.setattr(cupy, "fuse", fuse)
+    with cupy.cuda.Device(1), warnings.catch_warnings():
+        warnings.simplefilter("error")  # a kernel that failed its check would warn
+        first = cupy.zeros(1, dtype=cupy.float32)
+        for step, loss in ((4096, 1.0), (4097, np.inf), (4098, np.nan)):
+            first = latch_first(first, cupy.asarray(np.float32(loss)), float(step))
+    assert first.get()[0] == 4097.0

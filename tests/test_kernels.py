@@ -72,8 +72,6 @@ def test_numpy_fast_path_is_numpys_own_blas():
 class _OwnMomentum(xpnet.optim.Momentum):
     """A user's optimizer written against the older interface: sinks, but no ``penalty`` in step_from_sinks."""
 
-    takes_penalty = False
-
     def step_from_sinks(self, params, buffers):
         super().step_from_sinks(params, buffers)
 

@@ -31,7 +31,6 @@ class Optimizer:
     """Base class: holds the learning rate and per-parameter state, created lazily on the first step."""
 
     buffer_names: tuple[str, ...] = ()  # the state it keeps, one array per parameter for each name
-    takes_penalty = False  # step_from_sinks adds the L2 term backprop left out (see its ``penalty``)
 
     def __init__(self, lr: float) -> None:
         self.lr = check_float("lr", lr, low_inclusive=False)  # a schedule may later set 0, the base rate may not
@@ -97,9 +96,21 @@ class Optimizer:
     def step_from_sinks(self, params: list[Array], buffers: list[Array], penalty: Penalty | None = None) -> None:
         """Finish a step whose gradients were accumulated into :meth:`gradient_sinks`; ``buffers`` are the
         accumulated buffers backprop returned (the same arrays where the backend updates in place). ``penalty``
-        ``(l2, weight indices)``, given only to optimizers whose :attr:`takes_penalty` is True: the L2 term backprop
-        left out, to add to those buffers here, with the update."""
+        ``(l2, weight indices)``, given only where this method takes it (:func:`takes_penalty`): the L2 term
+        backprop left out, to add to those buffers here, with the update."""
         raise NotImplementedError
+
+
+def takes_penalty(optimizer: Optimizer) -> bool:
+    """Whether ``optimizer.step_from_sinks`` takes ``penalty``: an optimizer written before it did (a user's
+    subclass overriding it) keeps its L2 term in backprop."""
+    cls = type(optimizer)
+    if cls not in _TAKES_PENALTY:
+        _TAKES_PENALTY[cls] = "penalty" in inspect.signature(cls.step_from_sinks).parameters
+    return _TAKES_PENALTY[cls]
+
+
+_TAKES_PENALTY: dict[type, bool] = {}  # by optimizer class
 
 
 class SGD(Optimizer):
@@ -113,7 +124,6 @@ class Momentum(Optimizer):
     """Heavy-ball momentum as in PyTorch's SGD: ``v ← μ·v + g``, ``p ← p − lr·v``."""
 
     buffer_names = ("velocity",)
-    takes_penalty = True
 
     def __init__(self, lr: float, momentum: float = 0.9) -> None:
         super().__init__(lr)

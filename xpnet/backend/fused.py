@@ -59,17 +59,23 @@ def _picked_loss(cupy: Any) -> Callable[..., Any]:
 
 def _latch_first(cupy: Any) -> Callable[..., None]:
     def latch(first: Any, value: Any, step: Any) -> None:
-        first += ((first == 0) & ~cupy.isfinite(value)) * step
+        first += ((first == 0) & ~cupy.isfinite(value)) * step  # step typed (kernels.latch_first): not float16
 
     return latch
+
+
+def _latch_probe(first: Any, value: Any, step: Any) -> tuple[Any, Any, Any]:
+    """A non-finite loss at a step float16 cannot hold (4097): what the first call, a finite loss, never checks."""
+    return first * 0, value * 0 + np.inf, step * 0 + 4097
 
 
 class Fused:
     """One fused kernel with its self-check (see the module docstring); calling it returns its result, or
     :data:`UNFUSED` where the portable code must run instead."""
 
-    def __init__(self, name: str, build: Callable[[Any], Callable[..., Any]], writes: tuple[int, ...] = ()) -> None:
-        self.name, self._build, self._writes = name, build, writes
+    def __init__(self, name: str, build: Callable[[Any], Callable[..., Any]], writes: tuple[int, ...] = (),
+                 probe: Callable[..., tuple[Any, ...]] | None = None) -> None:  # fmt: skip
+        self.name, self._build, self._writes, self._probe = name, build, writes, probe
         self._checked: dict[str, bool] = {}  # dtype name -> passed its check
 
     @property
@@ -90,8 +96,10 @@ class Fused:
         return self._kernel(*args) if passed else UNFUSED
 
     def _check(self, args: tuple[Any, ...], dtype: str) -> bool:
-        """The kernel against NumPy on host copies of the same inputs (the first call's)."""
+        """The kernel against NumPy on host copies of the same inputs (the first call's, or what ``probe`` makes of
+        them: inputs that reach a branch the first call does not)."""
         try:
+            args = args if self._probe is None else self._probe(*args)
             host = [a.get() if hasattr(a, "get") else a for a in args]
             copies = [a.copy() if hasattr(a, "copy") else a for a in args]
             result = self._kernel(*copies)
@@ -134,5 +142,5 @@ def fused() -> dict[str, Fused] | None:
         "sum_exp": Fused("sum_exp", _sum_exp),
         "softmax_delta": Fused("softmax_delta", _softmax_delta),
         "picked_loss": Fused("picked_loss", _picked_loss),
-        "latch_first": Fused("latch_first", _latch_first, writes=(0,)),
+        "latch_first": Fused("latch_first", _latch_first, writes=(0,), probe=_latch_probe),
     }

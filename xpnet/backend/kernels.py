@@ -217,7 +217,7 @@ def column_sums_into(dy: Any, out: Any, beta: float) -> Any:
     return axpby(array_namespace(dy).sum(dy, axis=0), out, beta)
 
 
-@by_spec(maxsize=16)
+@by_spec(maxsize=None)  # never evicted: a live CUDA graph reads it at its address
 def _ones(backend: Any, n: int, dtype: str) -> Any:
     """A ``(1, n)`` row of ones on the device, made once (a captured step reads it)."""
     with backend.activate():

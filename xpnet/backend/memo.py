@@ -33,9 +33,9 @@ def per_library(build: Callable[[], T]) -> Callable[[], T]:
     return cached
 
 
-def by_spec(maxsize: int = 32) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def by_spec(maxsize: int | None = 32) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate ``build(backend, *settings)`` so it runs once per ``(backend.spec, *settings)`` (the last
-    ``maxsize`` kept); ``settings`` must be hashable."""
+    ``maxsize`` kept; all with None); ``settings`` must be hashable."""
 
     def decorate(build: Callable[..., T]) -> Callable[..., T]:
         cache: OrderedDict[tuple[Hashable, ...], T] = OrderedDict()
@@ -48,7 +48,7 @@ def by_spec(maxsize: int = 32) -> Callable[[Callable[..., T]], Callable[..., T]]
                 cache.move_to_end(key)
                 return cache[key]
             value = cache[key] = build(backend, *settings)
-            if len(cache) > maxsize:
+            if maxsize is not None and len(cache) > maxsize:
                 cache.popitem(last=False)
             return value
 

@@ -29,8 +29,11 @@ def latch_first(first: Any, value: Any, step: Any) -> Any:
         bad = aten.logical_and(aten.eq(first, 0), aten.ne(aten.sub(value, value), 0))
         return first.copy_(aten.where(bad, step, first))  # a 0-d device step or a number, never a host tensor
     kernel = _fused("latch_first", first, value)
-    if kernel is not None and kernel(first, value, step) is not UNFUSED:
-        return first
+    if kernel is not None:
+        # a Python float beside a boolean is float16 inside cupy.fuse (step 2049 would latch as 2048): typed here
+        typed = np.dtype(first.dtype).type(step) if isinstance(step, (int, float)) else step
+        if kernel(first, value, typed) is not UNFUSED:
+            return first
     xp, dtype = array_namespace(first), first.dtype
     unset = xp.astype(first == 0, dtype)
     finite = xp.astype(xp.isfinite(value), dtype)
@@ -108,7 +111,7 @@ def _torch_softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
     return loss, aten._log_softmax_backward_data(grad, logp, 1, z.dtype)  # (softmax(z) - onehot) / n
 
 
-@by_spec(maxsize=16)
+@by_spec(maxsize=None)  # never evicted: a live CUDA graph reads it at its address
 def _classes(backend: Any, k: int, dtype: str) -> Any:
     """``arange(k)`` on the device, made once (a captured step reads it)."""
     with backend.activate():

@@ -9,7 +9,7 @@ from array_api_compat import array_namespace
 from ..nn.backprop import TRAINING
 from ..nn.layers import Context, Dropout
 from ..nn.random import step_key
-from ..optim import Optimizer
+from ..optim import Optimizer, takes_penalty
 
 Array = Any
 
@@ -52,7 +52,7 @@ def train_step(
     if exchange is None:
         sinks = None if clip_norm is not None else optimizer.gradient_sinks(model.params)
         if sinks is not None:  # the gradients go straight into the optimizer's buffers
-            deferred = bool(l2) and optimizer.takes_penalty  # and the L2 term with the update, in the same pass
+            deferred = bool(l2) and takes_penalty(optimizer)  # and the L2 term with the update, in the same pass
             loss, buffers, z = model._backprop(x, y, 0.0 if deferred else l2, into=sinks, context=context)
             if deferred:
                 optimizer.step_from_sinks(model.params, buffers, penalty=(l2, model._weights))
