@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_cupy_array
 
-from .arrays import backend_of
+from .arrays import backend_of, dtype_name
 from .device_blas import device_blas
 from .fused import UNFUSED, fused
 from .host_blas import host_blas
@@ -209,10 +209,10 @@ def column_sums_into(dy: Any, out: Any, beta: float) -> Any:
     ``addmv_``) where a reduction and an update make two kernels; float32 sums at every precision setting."""
     n = dy.shape[0]
     if n and dy.ndim == 2 and _is_torch(dy) and _is_torch(out) and out.dtype == dy.dtype:
-        return out.addmv_(dy.T, _ones(backend_of(dy), n, str(dy.dtype).removeprefix("torch."))[0], beta=beta)
+        return out.addmv_(dy.T, _ones(backend_of(dy), n, dtype_name(dy.dtype))[0], beta=beta)
     cuda = _cuda_blas(dy, out)
     if cuda is not None and n and dy.ndim == 2 and out.flags.c_contiguous and out.dtype == dy.dtype:
-        cuda.gemm(_ones(backend_of(dy), n, str(dy.dtype)), dy, out.reshape(1, out.shape[0]), beta)
+        cuda.gemm(_ones(backend_of(dy), n, dtype_name(dy.dtype)), dy, out.reshape(1, out.shape[0]), beta)
         return out
     return axpby(array_namespace(dy).sum(dy, axis=0), out, beta)
 

@@ -138,9 +138,7 @@ def targets_for_loss(y: Any, loss: str, backend: Backend, classes: int, name: st
     if not get_loss(loss).one_hot_labels or getattr(y, "ndim", 2) != 1:
         return y
     y = check_y(y, backend, y.shape[0], classes, integer=True, name=name)
-    if isinstance(y, np.ndarray):
-        return np.eye(classes, dtype=np.float32)[y]
-    return one_hot(y, classes, backend.xp.float32)
+    return one_hot(y, classes, array_namespace(y).float32)  # where y is: host labels stay on the host
 
 
 def as_column(y: Any) -> Any:
@@ -149,7 +147,7 @@ def as_column(y: Any) -> Any:
         y = np.asarray(y)
     if getattr(y, "ndim", 0) != 1:
         return y
-    return y[:, None] if isinstance(y, np.ndarray) else array_namespace(y).reshape(y, (-1, 1))
+    return array_namespace(y).reshape(y, (-1, 1))
 
 
 def n_outputs(y: Any, loss: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..advice import check_inputs_scale, check_labels, one_hot_hint
-from ..backend import Backend, to_numpy
+from ..backend import Backend, is_host_array, to_numpy
 from ..data.sources import DataSource, as_column, n_outputs, split_validation, targets_for_loss
 from ..errors import XPNetTypeError, XPNetValueError
 from ..nn.losses import get_loss
@@ -109,8 +109,8 @@ def trained_targets(model: Any, y: Any) -> Any:
     stats = model.target_standardization
     if stats is None:
         return y
-    if isinstance(y, np.ndarray):
-        return (y.astype(np.float64) - stats[0]) / stats[1]
+    if is_host_array(y):
+        return (np.asarray(y, dtype=np.float64) - stats[0]) / stats[1]
     with model.backend.activate():
         return model._to_trained_units(y)
 
