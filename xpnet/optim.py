@@ -96,21 +96,9 @@ class Optimizer:
     def step_from_sinks(self, params: list[Array], buffers: list[Array], penalty: Penalty | None = None) -> None:
         """Finish a step whose gradients were accumulated into :meth:`gradient_sinks`; ``buffers`` are the
         accumulated buffers backprop returned (the same arrays where the backend updates in place). ``penalty``
-        ``(l2, weight indices)``, given only where this method takes it (:func:`takes_penalty`): the L2 term
+        ``(l2, weight indices)``, given only where this method takes it (a subclass may predate it): the L2 term
         backprop left out, to add to those buffers here, with the update."""
         raise NotImplementedError
-
-
-def takes_penalty(optimizer: Optimizer) -> bool:
-    """Whether ``optimizer.step_from_sinks`` takes ``penalty``: an optimizer written before it did (a user's
-    subclass overriding it) keeps its L2 term in backprop."""
-    cls = type(optimizer)
-    if cls not in _TAKES_PENALTY:
-        _TAKES_PENALTY[cls] = "penalty" in inspect.signature(cls.step_from_sinks).parameters
-    return _TAKES_PENALTY[cls]
-
-
-_TAKES_PENALTY: dict[type, bool] = {}  # by optimizer class
 
 
 class SGD(Optimizer):

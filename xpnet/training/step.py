@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -9,9 +10,21 @@ from array_api_compat import array_namespace
 from ..nn.backprop import TRAINING
 from ..nn.layers import Context, Dropout
 from ..nn.random import step_key
-from ..optim import Optimizer, takes_penalty
+from ..optim import Optimizer
 
 Array = Any
+
+
+def _takes_penalty(optimizer: Optimizer) -> bool:
+    """Whether ``optimizer.step_from_sinks`` takes ``penalty``: an optimizer written before it did (a user's
+    subclass overriding it) keeps its L2 term in backprop."""
+    cls = type(optimizer)
+    if cls not in _TAKES_PENALTY:
+        _TAKES_PENALTY[cls] = "penalty" in inspect.signature(cls.step_from_sinks).parameters
+    return _TAKES_PENALTY[cls]
+
+
+_TAKES_PENALTY: dict[type, bool] = {}  # by optimizer class
 
 
 def clip_by_global_norm(grads: list[Array], max_norm: float) -> list[Array]:
@@ -52,7 +65,7 @@ def train_step(
     if exchange is None:
         sinks = None if clip_norm is not None else optimizer.gradient_sinks(model.params)
         if sinks is not None:  # the gradients go straight into the optimizer's buffers
-            deferred = bool(l2) and takes_penalty(optimizer)  # and the L2 term with the update, in the same pass
+            deferred = bool(l2) and _takes_penalty(optimizer)  # and the L2 term with the update, in the same pass
             loss, buffers, z = model._backprop(x, y, 0.0 if deferred else l2, into=sinks, context=context)
             if deferred:
                 optimizer.step_from_sinks(model.params, buffers, penalty=(l2, model._weights))
