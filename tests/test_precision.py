@@ -49,30 +49,22 @@ def test_a_bf16_step_casts_each_operand_once():
     """A dense layer's products read bfloat16 copies of its input, weights and incoming gradient made once per step
     (three casts a layer, the first layer's gradient one product only), not once per product (ten casts here)."""
     torch = pytest.importorskip("torch")
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch_calls import dispatched
 
     from xpnet.nn.backprop import TRAINING
     from xpnet.optim import make_optimizer
     from xpnet.training.step import train_step
 
-    class Casts(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.shapes = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func.overloadpacket.__name__ == "_to_copy" and (kwargs or {}).get("dtype") == torch.bfloat16:
-                self.shapes.append(tuple(args[0].shape))
-            return out
-
     model = xpnet.MLP((9, 32, 2), device="torch:cpu", seed=0)
     x, y = model.backend.asarray(DATA[:64]), model.backend.asarray(LABELS[:64])
     opt = make_optimizer("momentum", 0.05)
-    with precision_scope(model.backend, "bf16"), Casts() as casts:
+    with precision_scope(model.backend, "bf16"), dispatched() as calls:
         train_step(model, opt, x, y, 1e-4, context=TRAINING)
+    shapes = [
+        tuple(args[0].shape) for name, args, kw in calls if name == "_to_copy" and kw.get("dtype") == torch.bfloat16
+    ]
     # layer 1: x (64, 9), W1 (9, 32), its gradient (64, 32); layer 2: its input (64, 32), W2 (32, 2), (64, 2)
-    assert sorted(casts.shapes) == sorted([(64, 9), (9, 32), (64, 32), (64, 32), (32, 2), (64, 2)])
+    assert sorted(shapes) == sorted([(64, 9), (9, 32), (64, 32), (64, 32), (32, 2), (64, 2)])
 
 
 def test_bf16_parity_of_two_backends_within_its_tolerance():
