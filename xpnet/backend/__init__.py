@@ -4,6 +4,7 @@
   into a :class:`Backend` (namespace + native device);
 - :mod:`.arrays` tells which backend an array lives on, names dtypes, and moves host data onto a device;
 - :mod:`.inventory` lists what works on this machine and why the rest does not;
+- :mod:`.layout` lays parameters out in memory as the matrix products read them fastest;
 - :mod:`.transfer` moves arrays between host and device and converts device arrays to NumPy;
 - :mod:`.kernels` holds the matrix products and in-place update kernels, :mod:`.step_ops` the step's other
   operations (ReLU, softmax cross-entropy, row gathers), each fast path beside its portable path;
@@ -24,6 +25,7 @@ from array_api_compat import device as device_of
 from .arrays import backend_of, device_scope, dtype_name, float_dtype, float_name, is_host_array, to_device
 from .inventory import devices, unavailable
 from .kernels import axpy, matmul, matmul_into
+from .layout import as_parameter, parameter_view
 from .specs import Backend, resolve, resolve_local, satisfies
 from .step_ops import positive_part, relu_backward
 from .transfer import free_memory, host_view, to_numpy
@@ -31,6 +33,7 @@ from .transfer import free_memory, host_view, to_numpy
 __all__ = [
     "Backend",
     "array_namespace",
+    "as_parameter",
     "axpy",
     "backend_of",
     "device_of",
@@ -44,6 +47,7 @@ __all__ = [
     "is_host_array",
     "matmul",
     "matmul_into",
+    "parameter_view",
     "positive_part",
     "relu_backward",
     "resolve",

@@ -72,8 +72,11 @@ class DeviceBLAS:
         if out is None:
             out = self._cupy.empty((m, n), dtype=a.dtype)
             beta = 0.0
-        elif out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous:
-            raise ValueError(f"gemm: out must be C-contiguous {(m, n)} {a.dtype}; received {out.shape} {out.dtype}")
+        elif out.shape != (m, n) or out.dtype != a.dtype or not (out.flags.c_contiguous or out.flags.f_contiguous):
+            raise ValueError(f"gemm: out must be contiguous {(m, n)} {a.dtype}; received {out.shape} {out.dtype}")
+        elif not out.flags.c_contiguous:  # column-major (a parameter's layout): out.T = b.T @ a.T, row-major
+            self.gemm(b.T, a.T, out.T, beta, precision)
+            return out
         left, right = _operand(a), _operand(b)
         if left is None:
             a, left = self._cupy.ascontiguousarray(a), (_OP_N, max(k, 1))
@@ -131,7 +134,8 @@ def device_blas() -> DeviceBLAS | None:
             out = cupy.asarray(rng.standard_normal((5, 4)).astype(dtype))
             expected = a @ b + 0.5 * out
             checks = [(blas.gemm(a, b, out.copy(), 0.5), expected), (blas.gemm(a.T.T, b.T.copy().T), a @ b),
-                      (blas.gemm(b.T, a.T), (a @ b).T), (blas.gemm(a.T.copy().T, b), a @ b)]  # fmt: skip
+                      (blas.gemm(b.T, a.T), (a @ b).T), (blas.gemm(a.T.copy().T, b), a @ b),
+                      (blas.gemm(a, b, out.T.copy().T, 0.5), expected)]  # fmt: skip
             for got, want in checks:
                 if not np.allclose(got.get(), want.get(), rtol=1e-5, atol=1e-5):
                     raise RuntimeError(f"gemm gave wrong {dtype} results in its first check")

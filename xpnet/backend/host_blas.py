@@ -22,7 +22,7 @@ _REALS = {np.dtype(np.float32): ("s", ctypes.c_float), np.dtype(np.float64): ("d
 
 
 class HostBLAS:
-    """``gemm`` and ``axpy`` on C-contiguous or transposed NumPy float32/float64 arrays."""
+    """``gemm`` and ``axpy`` on C-contiguous or transposed (F-contiguous) NumPy float32/float64 arrays."""
 
     def __init__(self, library: ctypes.CDLL, prefix: str, suffix: str, integer: Any) -> None:
         self._gemm, self._axpy = {}, {}
@@ -52,8 +52,10 @@ class HostBLAS:
             return False
         if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
             return False  # let the portable path raise NumPy's own shape error
-        if not (out.flags.c_contiguous and out.flags.writeable) or np.shares_memory(out, a) or np.shares_memory(out, b):
+        if not out.flags.writeable or np.shares_memory(out, a) or np.shares_memory(out, b):
             return False
+        if not out.flags.c_contiguous:  # a column-major out (a parameter's layout): out.T = b.T @ a.T, row-major
+            return out.flags.f_contiguous and self.gemm(b.T, a.T, out.T, beta)
         left, right = self._operand(a), self._operand(b)
         if left is None or right is None:
             return False
@@ -64,11 +66,12 @@ class HostBLAS:
         return True
 
     def axpy(self, alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
-        """``y += alpha * x`` in place; False when the arrays are not contiguous and alike."""
+        """``y += alpha * x`` in place; False when the arrays are not contiguous and alike (both row-major or both
+        column-major)."""
         axpy = self._axpy.get(y.dtype)
-        if axpy is None or x.dtype != y.dtype or x.shape != y.shape:
+        if axpy is None or x.dtype != y.dtype or x.shape != y.shape or not y.flags.writeable:
             return False
-        if not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
+        if not ((x.flags.c_contiguous and y.flags.c_contiguous) or (x.flags.f_contiguous and y.flags.f_contiguous)):
             return False
         axpy(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
         return True

@@ -129,7 +129,7 @@ def matmul_into(a: Any, b: Any, out: Any, beta: float) -> Any:
         if blas is not None and blas.gemm(a, b, out, beta):
             return out
         cuda = _cuda_blas(a, b, out)
-        if cuda is not None and out.flags.c_contiguous:
+        if cuda is not None and (out.flags.c_contiguous or out.flags.f_contiguous):
             return cuda.gemm(a, b, out, beta, precision=precision)
         if _is_torch(out):
             return out.addmm_(a, b, beta=beta)

@@ -7,8 +7,9 @@ the plain mean; uneven shares (a batch that does not split evenly, the short las
 L2 term, present on every rank, is counted once because the shares add up to one.
 
 The buffer is one contiguous array holding every parameter's gradient; on backends whose in-place operators
-modify the array (NumPy, CuPy, PyTorch, array-api-strict), backprop writes straight into views of it, so
-packing costs nothing; elsewhere the gradients are copied in.
+modify the array (NumPy, CuPy, PyTorch, array-api-strict), backprop writes straight into views of it, each laid
+out as its parameter is (:mod:`xpnet.backend.layout`), so packing costs nothing and the optimizer's update runs at
+unit stride; elsewhere the gradients are copied in.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..backend import backend_of
+from ..backend import backend_of, parameter_view
 
 Array = Any
 
@@ -59,7 +60,7 @@ class GradientExchange:
         self.views = self._split(self.flat)
 
     def _split(self, flat: Array) -> list[Array]:
-        return [self._xp.reshape(flat[s:e], shape) for (s, e), shape in zip(self.bounds, self.shapes)]
+        return [parameter_view(flat[s:e], shape, self._backend) for (s, e), shape in zip(self.bounds, self.shapes)]
 
     def sinks(self) -> list[tuple[Array, float]] | None:
         """``(view, 0.0)`` per parameter for :meth:`xpnet.MLP._backprop` to write the gradients into, or None."""
@@ -76,9 +77,9 @@ class GradientExchange:
         if not self._writes_through:
             self.flat = xp.concat([xp.reshape(g, (-1,)) for g in grads])
         else:
-            for g, view, (s, e) in zip(grads, self.views, self.bounds):
+            for g, view in zip(grads, self.views):
                 if g is not view:  # a backend path that returned a new array instead of writing the view
-                    self.flat[s:e] = xp.reshape(g, (-1,))
+                    view[...] = g
         if share != 1.0:
             self.flat *= share
         return self._split(self.comm.allreduce_sum(self.flat))

@@ -19,6 +19,7 @@ from array_api_compat import device as device_of
 
 from ..backend import axpy, matmul, matmul_into, relu_backward
 from ..backend.kernels import affine, axpby, column_sums_into, operand
+from ..backend.layout import weight_gradient
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -81,7 +82,7 @@ class Dense:
         xp = array_namespace(dy)
         dy_read = operand(dy)  # one bfloat16 copy for both products under "bf16"
         if sinks is None:
-            gW = matmul(x.T, dy_read)  # (fan_in, fan_out)
+            gW = weight_gradient(x, dy_read)  # (fan_in, fan_out), laid out as W (xpnet.backend.layout)
         else:
             gW = matmul_into(x.T, dy_read, sinks[0][0], sinks[0][1])  # beta·buffer + x.T @ dy, fused
         gb = xp.sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[1])  # (fan_out,)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..backend import Backend, backend_of, dtype_name, float_dtype, resolve
+from ..backend import Backend, as_parameter, backend_of, dtype_name, float_dtype, resolve
 from ..errors import DeviceMismatchError, ModelTooLargeError, XPNetTypeError, XPNetValueError, describe
 from ..tabular import model_inputs, model_labels
 from ..validation import check_inputs, check_sizes, check_x, check_y
@@ -64,6 +64,9 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
     ----------
     params : list of arrays
         Every parameter on the model's device, named by :attr:`param_names` (``W1, b1, [gamma1, beta1,] W2, ...``).
+        A weight matrix ``W`` is ``(fan_in, fan_out)`` and stored column-major (the transpose of a C-contiguous
+        ``(fan_out, fan_in)`` array, PyTorch's ``nn.Linear`` layout; see :mod:`xpnet.backend.layout`): index it, or
+        write into it with ``W[...] = ...``; ``reshape`` gives a copy.
     buffers : list of arrays
         Non-trained state (batch norm's running statistics), named by :attr:`buffer_names`.
     classes, feature_names : list of str or None
@@ -106,7 +109,7 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
                 host_params += made[0]
                 host_buffers += made[1]
             with backend.activate():
-                self.params: list[Array] = [backend.asarray(p) for p in host_params]
+                self.params: list[Array] = [as_parameter(p, backend) for p in host_params]
                 self.buffers: list[Array] = [backend.asarray(b) for b in host_buffers]
         except MemoryError as exc:
             count = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
@@ -166,7 +169,7 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
         arch = check_architecture(len(sizes) - 2, activation, 0.0, None, 0.1, 1e-5)
         net._build(sizes, arch, loss, backend, float_dtype(backend, params[0].dtype))
         with backend.activate():
-            net.params, net.buffers = [backend.xp.asarray(p, copy=True) for p in params], []
+            net.params, net.buffers = [as_parameter(p, backend) for p in params], []
         return net
 
     # ---------------------------------------------------------------- properties

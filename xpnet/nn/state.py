@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, dtype_name, float_dtype, resolve, to_numpy
+from ..backend import Backend, as_parameter, dtype_name, float_dtype, resolve, to_numpy
 from ..errors import BackendUnavailableError, DataIntegrityError
 
 Array = Any
@@ -62,7 +62,8 @@ class StateMixin:
         target = dtype_name(net.dtype)
         with backend.activate():
             net.params = [
-                backend.asarray(np.asarray(state["params"][n]).astype(target, copy=False)) for n in net.param_names
+                as_parameter(np.asarray(state["params"][n]).astype(target, copy=False), backend)
+                for n in net.param_names
             ]
             net.buffers = [
                 backend.asarray(np.asarray(state["buffers"][n]).astype(target, copy=False)) for n in net.buffer_names

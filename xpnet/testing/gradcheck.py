@@ -88,20 +88,21 @@ def check_grads(
     rng = np.random.default_rng(seed)
     errors = []
     for p, g in zip(host.params, grads):
-        flat, g_flat = p.reshape(-1), np.asarray(g).reshape(-1)
+        g_flat = np.asarray(g).reshape(-1)
         picks = (
-            np.arange(flat.size)
-            if max_entries is None or flat.size <= max_entries
-            else rng.choice(flat.size, max_entries, replace=False)
+            np.arange(p.size)
+            if max_entries is None or p.size <= max_entries
+            else rng.choice(p.size, max_entries, replace=False)
         )
         numeric = np.empty(picks.size)
         for k, i in enumerate(picks):
-            saved = flat[i]
-            flat[i] = saved + eps
+            at = np.unravel_index(i, p.shape)  # p itself: a matrix parameter is column-major, its reshape a copy
+            saved = p[at]
+            p[at] = saved + eps
             plus = float(host.loss_and_grads(x64, y64, l2=l2, context=context)[0])
-            flat[i] = saved - eps
+            p[at] = saved - eps
             minus = float(host.loss_and_grads(x64, y64, l2=l2, context=context)[0])
-            flat[i] = saved
+            p[at] = saved
             numeric[k] = (plus - minus) / (2 * eps)
         analytic = g_flat[picks]
         scale = max(np.linalg.norm(analytic) + np.linalg.norm(numeric), SCALE_FLOOR)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..backend import as_parameter, to_numpy
 from ..errors import XPNetValueError
 from ..io.ownership import FolderLock, claim, network, recorded, run_id, when
 from ..io.tensors import read_tensors, write_tensors
@@ -185,10 +185,10 @@ def load_checkpoint(
             "up to rounding, but not bit for bit",
             stacklevel=2,
         )
-    model.params[:] = [model.backend.asarray(tensors[f"param.{i}"]) for i in range(len(model.params))]
+    model.params[:] = [as_parameter(tensors[f"param.{i}"], model.backend) for i in range(len(model.params))]
     model.buffers[:] = [model.backend.asarray(tensors[f"buffer.{i}"]) for i in range(len(model.buffers))]
     buffers = {
-        name: [model.backend.asarray(tensors[f"opt.{name}.{i}"]) for i in range(len(model.params))]
+        name: [as_parameter(tensors[f"opt.{name}.{i}"], model.backend) for i in range(len(model.params))]
         for name in meta["optimizer"]["buffers"]
     }
     optimizer.restore(meta["optimizer"]["steps"], buffers)
