@@ -4,6 +4,9 @@ the matrix products write column-major arrays in place and give what a row-major
 
 from __future__ import annotations
 
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 
@@ -195,3 +198,20 @@ def test_the_gradient_exchange_lays_its_views_out_as_the_parameters(spec):
     view = parameter_view(flat, (3, 4), target)
     down_the_columns = target.on_host  # a host parameter's buffer walks down the columns, a GPU's along the rows
     assert xpnet.to_numpy(view)[1, 0] == (1.0 if down_the_columns else 4.0)
+
+
+def test_an_unpickled_estimator_keeps_the_layout_of_its_weights_and_optimizer_state(spec):
+    from xpnet.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)
+    fitted = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0, device=spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two epochs: not converged
+        fitted.fit(x, y)
+    again = pickle.loads(pickle.dumps(fitted))
+    host = again.model_.backend.on_host
+    assert_laid_out(again.model_.params, host)
+    assert again._optimizer.state
+    for buffers in again._optimizer.state.values():
+        assert_laid_out(buffers, host)

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import backend_of, is_host_array, to_numpy
+from ..backend import as_parameter, backend_of, is_host_array, to_numpy
 from ..errors import XPNetValueError
 from ..nn.architecture import check_architecture
 from ..nn.network import MLP
@@ -260,5 +260,5 @@ class XPNetMLP(ParameterChecks, BaseEstimator):
             model.__setstate__(model_state)
             self.model_ = model
             opt, buffers = optimizer_state
-            opt.state = {k: [model.backend.asarray(b) for b in v] for k, v in buffers.items()}
+            opt.state = {k: [as_parameter(b, model.backend) for b in v] for k, v in buffers.items()}  # as params
             self._optimizer = opt
