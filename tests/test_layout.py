@@ -215,3 +215,19 @@ def test_an_unpickled_estimator_keeps_the_layout_of_its_weights_and_optimizer_st
     assert again._optimizer.state
     for buffers in again._optimizer.state.values():
         assert_laid_out(buffers, host)
+
+
+def test_a_copy_of_a_network_trains_without_touching_the_original(spec):
+    """``to()`` and ``from_state`` once shared the NumPy original's memory: training the copy changed the original."""
+    net = xpnet.MLP((4, 6, 3), device=spec, seed=0)
+    before = [xpnet.to_numpy(p).copy() for p in net.params]
+    state = net.state()
+    saved = [np.array(a, copy=True) for a in state["params"].values()]
+    rng = np.random.default_rng(8)
+    for copy in (net.to(spec), type(net).from_state(state)):
+        xpnet.train((rng.normal(size=(40, 4)), rng.integers(0, 3, size=40)), model=copy, epochs=1, batch_size=8,
+                    progress=False, verbose=0)  # fmt: skip
+        for p, b in zip(net.params, before):
+            np.testing.assert_array_equal(xpnet.to_numpy(p), b)
+    for a, b in zip(state["params"].values(), saved):
+        np.testing.assert_array_equal(a, b)
