@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_jax_array
 
 from .arrays import backend_of, is_host_array, to_device
 from .kernels import matmul
@@ -61,6 +62,6 @@ def parameter_view(flat: Any, shape: tuple[int, ...], target: Backend) -> Any:
 def weight_gradient(x: Any, dy: Any) -> Any:
     """``x.T @ dy`` (a dense layer's weight gradient, ``(fan_in, fan_out)``) laid out as the weights are: on the
     host the product ``dy.T @ x`` seen through ``.T``, which is also how PyTorch's autograd computes it."""
-    if stores_transposed(backend_of(dy), (x.shape[1], dy.shape[1])):
+    if not is_jax_array(dy) and stores_transposed(backend_of(dy), (x.shape[1], dy.shape[1])):  # JAX: maybe traced
         return matmul(dy.T, x).T
     return matmul(x.T, dy)
