@@ -209,3 +209,19 @@ def test_the_first_non_finite_step_is_latched_on_every_path(spec, path):
             at = target.asarray(np.asarray(step, np.float32)) if as_device else float(step)
             first = step_ops.latch_first(first, value, at)
             assert float(xpnet.to_numpy(first)[0]) == (0.0 if step < 3 else 3.0), (as_device, step)
+
+
+@pytest.mark.parametrize("spec", ["cpu", "torch:cpu", "strict:device1", "jax:cpu"])
+@pytest.mark.parametrize("classifies", [True, False])
+def test_loss_and_hits_add_into_the_running_sums_on_every_path(spec, classifies, path):
+    """A batch's ``n·loss`` and correct predictions into the running sums, in place where the backend allows it."""
+    pytest.importorskip(spec.split(":")[0]) if spec[:3] in ("tor", "jax") else None
+    target = resolve(spec)
+    start = np.asarray([1.5, 4.0], np.float32)
+    sums = target.asarray(start.copy())
+    predicted, labels = target.asarray(np.asarray([0, 2, 1, 1])), target.asarray(np.asarray([0, 1, 1, 1]))
+    loss = target.asarray(np.asarray(0.25, np.float32))
+    got = step_ops.add_loss_and_hits(sums, loss, 4, predicted if classifies else None, labels)
+    if target.updates_in_place:
+        assert got is sums
+    np.testing.assert_allclose(xpnet.to_numpy(got), start + np.asarray([1.0, 3.0 if classifies else 0.0]), rtol=1e-6)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from . import kernels
 from .arrays import backend_of, dtype_name
@@ -39,6 +40,23 @@ def latch_first(first: Any, value: Any, step: Any) -> Any:
     finite = xp.astype(xp.isfinite(value), dtype)
     first += unset * (1.0 - finite) * step  # in place (a captured step replays on this memory); JAX rebinds
     return first
+
+
+def add_loss_and_hits(sums: Any, loss: Any, n: int, predicted: Any, labels: Any) -> Any:
+    """``sums += [n·loss, Σ(predicted == labels)]`` (a batch's loss and correct predictions into the running sums;
+    no hits where ``predicted`` is None: regression), in place where possible; returns ``sums`` (store it back). On
+    PyTorch four operations into views of ``sums`` where the portable formula makes six."""
+    if _is_torch(sums) and _is_torch(loss):
+        sums[0].add_(loss, alpha=float(n))
+        if predicted is not None:
+            aten = _torch_ops().aten
+            sums[1].add_(aten.sum(aten.eq(predicted, labels)))  # integer hits into the float sum, cast in the add
+        return sums
+    xp, dtype = array_namespace(sums), sums.dtype
+    hits = xp.zeros((), dtype=dtype, device=device_of(sums)) if predicted is None else (
+        xp.sum(xp.astype(predicted == labels, dtype)))  # fmt: skip
+    sums += xp.stack([loss * float(n), hits])  # in place (a captured step replays on this memory); JAX rebinds
+    return sums
 
 
 def take_rows(a: Any, rows: Any) -> Any:

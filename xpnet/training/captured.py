@@ -128,9 +128,10 @@ class CapturedSteps:
         at = xp.reshape(self.counter, (1,))
         rows = take_rows(self.index, self.counter * self.batches.batch_size + self.offsets[size])
         xb, yb = self.batches.take(x, y, rows)
-        values, keys = take_rows(self.table, at), take_rows(self.keys, at)  # (1, names + 1), (1, streams)
+        values = take_rows(self.table, at)  # (1, names + 1)
+        keys = take_rows(self.keys, at)[0] if self.streams else None  # (streams,); no gather without dropout
         given = {name: values[0, j] for j, name in enumerate(self.names)}  # device values, never baked in
-        loss, z = given_step(model, opt, given, keys[0], xb, yb, self.l2, self.clip_norm, self.streams)
+        loss, z = given_step(model, opt, given, keys, xb, yb, self.l2, self.clip_norm, self.streams)
         sums, first_bad = self.metrics.buffers
         step = values[0, len(self.names)]
         accumulate(model.sizes[-1], model._loss.classifies, sums, first_bad, None, loss, z, yb, step)

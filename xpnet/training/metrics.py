@@ -16,7 +16,7 @@ from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_numpy
 from ..backend.memo import by_spec
-from ..backend.step_ops import latch_first
+from ..backend.step_ops import add_loss_and_hits, latch_first
 from ..backend.transfer import copy_into
 from ..nn.losses import one_hot
 
@@ -126,17 +126,12 @@ def accumulate(
     step: float,
 ) -> tuple[Array, Array, Array | None]:
     """One batch added to the running sums (a pure function: compiled as a whole where the backend compiles)."""
-    xp, dtype = array_namespace(sums), sums.dtype
     first_bad = latch_first(first_bad, loss, step)  # the first step (1-based) whose loss is not finite
-    if classifies:
-        pred, labels = predicted_labels(z), true_labels(y)
-        hits = xp.sum(xp.astype(pred == labels, dtype))
-    else:
-        hits = xp.zeros((), dtype=dtype, device=device_of(sums))
-    sums += xp.stack([loss * float(z.shape[0]), hits])
+    pred, labels = (predicted_labels(z), true_labels(y)) if classifies else (None, None)
+    sums = add_loss_and_hits(sums, loss, z.shape[0], pred, labels)
     if confusion is not None and classifies:
-        truth = one_hot(labels, n_classes, dtype)  # (n, k)
-        confusion += truth.T @ one_hot(pred, n_classes, dtype)
+        truth = one_hot(labels, n_classes, sums.dtype)  # (n, k)
+        confusion += truth.T @ one_hot(pred, n_classes, sums.dtype)
     return sums, first_bad, confusion
 
 
