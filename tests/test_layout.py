@@ -4,6 +4,7 @@ the matrix products write column-major arrays in place and give what a row-major
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import warnings
 
@@ -31,13 +32,13 @@ def column_major(a) -> bool:
     return strides(a) == (1, rows)
 
 
-def assert_laid_out(params, on_host: bool = True) -> None:
+def assert_laid_out(params, on_host: bool = True, what: str = "") -> None:
     """Matrices column-major on the host, row-major on a GPU (the CuPy stand-in's cells); vectors contiguous."""
     for p in params:
         if p.ndim == 2:
-            assert column_major(p) if on_host else strides(p) == (p.shape[1], 1), (p.shape, strides(p))
+            assert column_major(p) if on_host else strides(p) == (p.shape[1], 1), (what, p.shape, strides(p))
         else:
-            assert strides(p) == (1,)
+            assert strides(p) == (1,), what
 
 
 def test_matrix_parameters_are_laid_out_for_their_device_with_the_values_of_the_seed(xp_device):
@@ -82,7 +83,7 @@ def test_every_way_in_keeps_the_layout(spec, tmp_path):
     made["restore"] = net
     host = net.backend.on_host
     for how, other in made.items():
-        assert_laid_out(other.params, host), how
+        assert_laid_out(other.params, host, how)
         for a, v in zip(other.params, values):
             np.testing.assert_array_equal(xpnet.to_numpy(a), v, err_msg=how)
     rng = np.random.default_rng(1)
@@ -231,3 +232,31 @@ def test_a_copy_of_a_network_trains_without_touching_the_original(spec):
             np.testing.assert_array_equal(xpnet.to_numpy(p), b)
     for a, b in zip(state["params"].values(), saved):
         np.testing.assert_array_equal(a, b)
+
+
+def test_moving_a_network_between_devices_lays_it_out_for_the_new_one(spec, tmp_path):
+    """A CPU model's column-major weights arrive row-major on a GPU and the other way round, by ``to``, ``from_state``
+    and a checkpoint's resume alike."""
+    others = ["cpu", "strict:device1"] + (["torch:cpu"] if importlib.util.find_spec("torch") else [])
+    net = xpnet.MLP((4, 6, 3), device=spec, seed=0)
+    for other in others:
+        for how, moved in (("to", net.to(other)), ("from_state", type(net).from_state(net.state(), device=other))):
+            assert_laid_out(moved.params, moved.backend.on_host, f"{spec} -> {other} by {how}")
+            back = moved.to(spec)
+            assert_laid_out(back.params, back.backend.on_host, f"{spec} -> {other} -> {spec} by {how}")
+            for a, b in zip(back.params, net.params):
+                np.testing.assert_array_equal(xpnet.to_numpy(a), xpnet.to_numpy(b))
+
+
+def test_a_resumed_run_keeps_the_layout_of_its_weights_and_optimizer_state(spec, tmp_path):
+    rng = np.random.default_rng(9)
+    data = (rng.normal(size=(64, 4)), rng.integers(0, 3, size=64))
+    settings = dict(device=spec, hidden=(6,), batch_size=16, lr_schedule="constant", progress=False, verbose=0, seed=0)
+    xpnet.train(data, epochs=1, checkpoint_dir=tmp_path, **settings)
+    optimizer = xpnet.optim.Momentum(0.05, 0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the run's length changed: a warning about the schedule (constant here)
+        resumed = xpnet.train(data, epochs=2, checkpoint_dir=tmp_path, resume=True, optimizer=optimizer, **settings)
+    host = resumed.model.backend.on_host
+    assert_laid_out(resumed.model.params, host, "weights")
+    assert_laid_out(optimizer.state["velocity"], host, "velocities")

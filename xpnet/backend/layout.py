@@ -37,17 +37,18 @@ def as_parameter(a: Any, target: Backend) -> Any:
     """A new array on ``target`` holding ``a`` (host data, or an array on ``target``), laid out as above: training
     updates it in place, so it never shares memory with ``a``."""
     transposed = stores_transposed(target, tuple(a.shape))
-    if is_host_array(a):
+    if is_host_array(a):  # a C-contiguous copy first, whatever the source's layout (a CPU model moved to a GPU)
         host = np.asarray(a)
-        if not transposed:
-            return to_device(np.array(host, copy=True), target)
-        return to_device(np.array(host.T, order="C", copy=True), target).T
+        if transposed:
+            return to_device(np.array(host.T, order="C", copy=True), target).T
+        return to_device(np.array(host, order="C", copy=True), target)
     xp = target.xp
-    if not transposed:
+    if not target.updates_in_place:
         return xp.asarray(a, copy=True)
-    stored = xp.empty((a.shape[1], a.shape[0]), dtype=a.dtype, device=target.device)
-    stored[...] = a.T
-    return stored.T
+    shape = (a.shape[1], a.shape[0]) if transposed else tuple(a.shape)
+    stored = xp.empty(shape, dtype=a.dtype, device=target.device)  # row-major, filled in whatever a's layout is
+    stored[...] = a.T if transposed else a
+    return stored.T if transposed else stored
 
 
 def parameter_view(flat: Any, shape: tuple[int, ...], target: Backend) -> Any:
