@@ -209,19 +209,20 @@ def column_sums_into(dy: Any, out: Any, beta: float) -> Any:
     ``addmv_``) where a reduction and an update make two kernels; float32 sums at every precision setting."""
     n = dy.shape[0]
     if n and dy.ndim == 2 and _is_torch(dy) and _is_torch(out) and out.dtype == dy.dtype:
-        return out.addmv_(dy.T, _ones(backend_of(dy), n, dtype_name(dy.dtype))[0], beta=beta)
+        return out.addmv_(dy.T, ones(backend_of(dy), (n,), dtype_name(dy.dtype)), beta=beta)
     cuda = _cuda_blas(dy, out)
     if cuda is not None and n and dy.ndim == 2 and out.flags.c_contiguous and out.dtype == dy.dtype:
-        cuda.gemm(_ones(backend_of(dy), n, dtype_name(dy.dtype)), dy, out.reshape(1, out.shape[0]), beta)
+        cuda.gemm(ones(backend_of(dy), (1, n), dtype_name(dy.dtype)), dy, out.reshape(1, out.shape[0]), beta)
         return out
     return axpby(array_namespace(dy).sum(dy, axis=0), out, beta)
 
 
 @by_spec(maxsize=None)  # never evicted: a live CUDA graph reads it at its address
-def _ones(backend: Any, n: int, dtype: str) -> Any:
-    """A ``(1, n)`` row of ones on the device, made once (a captured step reads it)."""
+def ones(backend: Any, shape: tuple[int, ...], dtype: str) -> Any:
+    """Ones of ``shape`` on the device, made once per shape and dtype (a captured step reads them): the row a bias
+    gradient is summed with, the upstream gradient of a mean loss. Never written to."""
     with backend.activate():
-        return backend.xp.ones((1, n), dtype=getattr(backend.xp, dtype), device=backend.device)
+        return backend.xp.ones(shape, dtype=getattr(backend.xp, dtype), device=backend.device)
 
 
 def _torch_ops() -> Any:

@@ -125,16 +125,9 @@ def _torch_softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
     aten = _torch_ops().aten
     logp = aten._log_softmax(z, 1, False)
     loss, total_weight = aten.nll_loss_forward(logp, labels, None, 1, -100)  # 1: the mean over the rows
-    one = _one(backend_of(z), dtype_name(z.dtype))  # made once: no fill kernel per step
+    one = kernels.ones(backend_of(z), (), dtype_name(z.dtype))  # made once: no fill kernel per step
     grad = aten.nll_loss_backward(one, logp, labels, None, 1, -100, total_weight)  # -onehot / n
     return loss, aten._log_softmax_backward_data(grad, logp, 1, z.dtype)  # (softmax(z) - onehot) / n
-
-
-@by_spec(maxsize=None)  # never evicted: a live CUDA graph reads it at its address
-def _one(backend: Any, dtype: str) -> Any:
-    """A 0-d one on the device, made once (the upstream gradient of a mean loss; a captured step reads it)."""
-    with backend.activate():
-        return backend.xp.ones((), dtype=getattr(backend.xp, dtype), device=backend.device)
 
 
 @by_spec(maxsize=None)  # never evicted: a live CUDA graph reads it at its address

@@ -48,6 +48,11 @@ class Context:
 EVALUATION = Context()
 
 
+def _column_sums(dy: Array, sinks: list[Sink] | None, index: int) -> Array:
+    """``sum(dy, axis=0)`` (a bias or shift gradient), into ``sinks[index]`` when there are sinks."""
+    return array_namespace(dy).sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[index])
+
+
 def _accumulate(grad: Array, sink: Sink | None) -> Array:
     """``grad``, or ``buffer = beta·buffer + grad`` in place when a sink is given (returns the buffer)."""
     if sink is None:
@@ -79,13 +84,12 @@ class Dense:
         self, params: list[Array], cache: Any, dy: Array, sinks: list[Sink] | None, l2: float, need_dx: bool
     ) -> tuple[Array | None, list[Array]]:
         x, W_read = cache  # the input and weights as the forward products read them
-        xp = array_namespace(dy)
         dy_read = operand(dy)  # one bfloat16 copy for both products under "bf16"
         if sinks is None:
             gW = weight_gradient(x, dy_read)  # (fan_in, fan_out), laid out as W (xpnet.backend.layout)
         else:
             gW = matmul_into(x.T, dy_read, sinks[0][0], sinks[0][1])  # beta·buffer + x.T @ dy, fused
-        gb = xp.sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[1])  # (fan_out,)
+        gb = _column_sums(dy, sinks, 1)  # (fan_out,)
         if l2:
             gW = axpy(l2, params[0], gW)  # += l2·W, in place
         return (matmul(dy_read, W_read.T) if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
@@ -178,7 +182,7 @@ class _Normalization:
         xhat, inverse, statistics = cache
         gamma = params[0]
         ggamma = _accumulate(xp.sum(dy * xhat, axis=0), None if sinks is None else sinks[0])
-        gbeta = xp.sum(dy, axis=0) if sinks is None else column_sums_into(dy, *sinks[1])
+        gbeta = _column_sums(dy, sinks, 1)
         if not need_dx:
             return None, [ggamma, gbeta]
         dxhat = dy * gamma  # (n, units)
