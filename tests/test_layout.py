@@ -201,7 +201,9 @@ def test_the_gradient_exchange_lays_its_views_out_as_the_parameters(spec):
     assert xpnet.to_numpy(view)[1, 0] == (1.0 if down_the_columns else 4.0)
 
 
-def test_an_unpickled_estimator_keeps_the_layout_of_its_weights_and_optimizer_state(spec):
+def test_an_unpickled_estimator_lays_out_its_weights_and_optimizer_state_for_its_device(spec):
+    """A pickle holds host arrays in whatever order they were saved (row-major from an estimator fitted on a GPU or by
+    an xpnet before this layout): unpickling lays the weights and the optimizer's state out for the device."""
     from xpnet.sklearn import MLPClassifier
 
     rng = np.random.default_rng(7)
@@ -210,12 +212,22 @@ def test_an_unpickled_estimator_keeps_the_layout_of_its_weights_and_optimizer_st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # two epochs: not converged
         fitted.fit(x, y)
-    again = pickle.loads(pickle.dumps(fitted))
-    host = again.model_.backend.on_host
-    assert_laid_out(again.model_.params, host)
-    assert again._optimizer.state
-    for buffers in again._optimizer.state.values():
-        assert_laid_out(buffers, host)
+    state = fitted.__getstate__()
+    bare, buffers = state["_optimizer_state"]
+    assert buffers
+    state["_optimizer_state"] = (bare, {k: [np.ascontiguousarray(b) for b in v] for k, v in buffers.items()})
+    state["_model_state"]["params"] = {k: np.ascontiguousarray(a) for k, a in state["_model_state"]["params"].items()}
+    again = pickle.loads(pickle.dumps(state))
+    restored = MLPClassifier.__new__(MLPClassifier)
+    restored.__setstate__(again)
+    host = restored.model_.backend.on_host
+    assert_laid_out(restored.model_.params, host, "weights")
+    for buffers in restored._optimizer.state.values():
+        assert_laid_out(buffers, host, "optimizer state")
+    for name, wanted in fitted._optimizer.state.items():
+        for got, want in zip(restored._optimizer.state[name], wanted, strict=True):
+            np.testing.assert_array_equal(xpnet.to_numpy(got), xpnet.to_numpy(want))
+    np.testing.assert_array_equal(restored.predict_proba(x), fitted.predict_proba(x))
 
 
 def test_a_copy_of_a_network_trains_without_touching_the_original(spec):
