@@ -71,7 +71,7 @@ def affine(x: Any, w: Any, b: Any) -> Any:
     """``x @ w + b`` (a dense layer's output, ``b`` broadcast over the rows) at the precision in force. On PyTorch
     one ``addmm`` (on CUDA a cuBLASLt matmul whose epilogue adds the bias: one kernel where two would run)."""
     if _is_torch(x) and _is_torch(w) and _is_torch(b) and current_precision() != "bf16":
-        return _torch_ops().aten.addmm(b, x, w)
+        return _torch_ops().aten.addmm.default(b, x, w)
     y = matmul(x, w)
     y += b  # in place: no second (n, fan_out) array
     return y

@@ -1,7 +1,8 @@
 """The training step's operations other than matrix products and parameter updates, each with its backend fast
 paths beside the portable path: ReLU and its backward pass, softmax cross-entropy and its gradient, row gathers and
 the divergence guard's latch. Fast paths: PyTorch's own kernels (called through ``torch.ops``: no tensor made from
-host values, so a CUDA graph captures them), fused CuPy kernels (:mod:`xpnet.backend.fused`) and NumPy's ufuncs with
+host values, so a CUDA graph captures them; each by its resolved overload, ``aten.eq.Scalar`` not ``aten.eq``,
+whose packet tries the overloads in turn: 13-21 µs of host time lost per call given a Python number), fused CuPy kernels (:mod:`xpnet.backend.fused`) and NumPy's ufuncs with
 ``out=``. The switch :data:`xpnet.backend.kernels.FAST_PATHS` turns them off here too.
 """
 
@@ -23,12 +24,14 @@ from .memo import by_spec
 def latch_first(first: Any, value: Any, step: Any) -> Any:
     """``first += [first == 0]·[value is not finite]·step`` in place where possible; returns ``first`` (store it
     back): the first step (1-based) whose loss is not finite, latched on the device without a host read. One fused
-    kernel on CuPy where the portable formula makes seven; six on PyTorch where it makes eleven (its ``isfinite``
+    kernel on CuPy where the portable formula makes seven; five on PyTorch where it makes eleven (its ``isfinite``
     is four: ``value - value`` is 0 exactly when ``value`` is finite)."""
     if _is_torch(first) and _is_torch(value):
         aten = _torch_ops().aten
-        bad = aten.logical_and(aten.eq(first, 0), aten.ne(aten.sub(value, value), 0))
-        return first.copy_(aten.where(bad, step, first))  # a 0-d device step or a number, never a host tensor
+        bad = aten.logical_and.default(aten.eq.Scalar(first, 0), aten.ne.Scalar(aten.sub.Tensor(value, value), 0))
+        if isinstance(step, (int, float)):  # never a host tensor: a CUDA graph would not capture its copy
+            return first.masked_fill_(bad, step)
+        return aten.where.self_out(bad, step, first, out=first)  # a 0-d device step (a captured step's)
     kernel = _fused("latch_first", first, value)
     if kernel is not None:
         # a Python float beside a boolean is float16 inside cupy.fuse (step 2049 would latch as 2048): typed here
@@ -50,7 +53,8 @@ def add_loss_and_hits(sums: Any, loss: Any, n: int, predicted: Any, labels: Any)
         sums[0].add_(loss, alpha=float(n))
         if predicted is not None:
             aten = _torch_ops().aten
-            sums[1].add_(aten.sum(aten.eq(predicted, labels)))  # integer hits into the float sum, cast in the add
+            hits = aten.sum.default(aten.eq.Tensor(predicted, labels))  # an integer count
+            sums[1].add_(hits)  # into the float sum, cast in the add
         return sums
     xp, dtype = array_namespace(sums), sums.dtype
     hits = xp.zeros((), dtype=dtype, device=device_of(sums)) if predicted is None else (
@@ -63,7 +67,7 @@ def take_rows(a: Any, rows: Any) -> Any:
     """``xp.take(a, rows, axis=0)`` for non-negative ``rows``. On PyTorch one ``index_select``: array-api-compat's
     ``take`` first wraps negative indices, three more kernels per call (a captured step gathers five times)."""
     if _is_torch(a) and _is_torch(rows):
-        return _torch_ops().aten.index_select(a, 0, rows)
+        return _torch_ops().aten.index_select.default(a, 0, rows)
     return array_namespace(a).take(a, rows, axis=0)
 
 
@@ -71,7 +75,7 @@ def positive_part(z: Any) -> Any:
     """``max(z, 0)`` elementwise (ReLU). On PyTorch ``torch.relu``: array-api-compat's ``maximum(z, 0.0)`` turns
     the 0.0 into a tensor on ``z``'s device, a host-to-device copy per call, which a CUDA graph cannot capture."""
     if _is_torch(z):
-        return _torch_ops().aten.relu(z)
+        return _torch_ops().aten.relu.default(z)
     return array_namespace(z).maximum(z, 0.0)
 
 
@@ -83,7 +87,7 @@ def relu_backward(dy: Any, z: Any) -> Any:
     by the boolean mask directly, without the cast.
     """
     if _is_torch(dy) and _is_torch(z):
-        return _torch_ops().aten.threshold_backward(dy, z, 0)
+        return _torch_ops().aten.threshold_backward.default(dy, z, 0)
     if kernels.FAST_PATHS and isinstance(dy, np.ndarray) and isinstance(z, np.ndarray) and dy.flags.writeable:
         return np.multiply(dy, z > 0, out=dy)
     kernel = _fused("relu_backward", dy, z)
@@ -123,11 +127,11 @@ def _torch_softmax_cross_entropy(z: Any, labels: Any) -> tuple[Any, Any] | None:
     if z.ndim != 2 or labels.ndim != 1 or z.shape[0] == 0 or str(labels.dtype) != "torch.int64":
         return None
     aten = _torch_ops().aten
-    logp = aten._log_softmax(z, 1, False)
-    loss, total_weight = aten.nll_loss_forward(logp, labels, None, 1, -100)  # 1: the mean over the rows
+    logp = aten._log_softmax.default(z, 1, False)
+    loss, total_weight = aten.nll_loss_forward.default(logp, labels, None, 1, -100)  # 1: the mean over the rows
     one = kernels.ones(backend_of(z), (), dtype_name(z.dtype))  # made once: no fill kernel per step
-    grad = aten.nll_loss_backward(one, logp, labels, None, 1, -100, total_weight)  # -onehot / n
-    return loss, aten._log_softmax_backward_data(grad, logp, 1, z.dtype)  # (softmax(z) - onehot) / n
+    grad = aten.nll_loss_backward.default(one, logp, labels, None, 1, -100, total_weight)  # -onehot / n
+    return loss, aten._log_softmax_backward_data.default(grad, logp, 1, z.dtype)  # (softmax(z) - onehot) / n
 
 
 @by_spec(maxsize=None)  # never evicted: a live CUDA graph reads it at its address
