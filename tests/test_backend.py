@@ -119,3 +119,16 @@ def test_import_xpnet_imports_no_optional_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_tensor_is_told_its_own_device_however_often_it_is_asked():
+    """``backend_of`` reads a PyTorch tensor's spec off its device and keeps the backend by spec (a step asks several
+    times): a CPU tensor and a meta tensor get their own, asked once or twice, and both equal ``resolve``'s."""
+    torch = pytest.importorskip("torch")
+    for spec in ("torch:cpu", "torch:meta", "torch:cpu", "torch:meta"):
+        tensor = torch.zeros(2, device=spec.split(":", 1)[1])
+        for _ in range(2):
+            got = backend_of(tensor)
+            assert (got.spec, got.name, got.device) == (spec, "torch", tensor.device)
+            assert got.xp is resolve(spec).xp
+    assert backend_of(torch.nn.Parameter(torch.zeros(2))).spec == "torch:cpu"  # a subclass: worked out each time

@@ -49,6 +49,23 @@ def test_arrays_are_made_on_the_current_device_whatever_device_says(cupy):
         assert xp.zeros((2,), dtype=xp.float32).device == cupy.cuda.Device(1)
 
 
+def test_each_array_is_told_its_own_device_however_often_it_is_asked(cupy):
+    """``backend_of`` keeps the backends it has worked out by spec (a step asks several times): arrays on two GPUs
+    get two, and :func:`~xpnet.backend.memo.clear_caches` (a library replaced under its name) forgets them."""
+    on = {}
+    for gpu in (0, 1, 0, 1):
+        with cupy.cuda.Device(gpu):
+            on[gpu] = cupy.zeros(3)
+        assert xpnet.backend.backend_of(on[gpu]).spec == f"cuda:{gpu}"
+        assert xpnet.backend.backend_of(on[gpu]).device == cupy.cuda.Device(gpu)
+    assert xpnet.backend.backend_of(on[0]).xp is xpnet.backend.resolve("cuda:0").xp
+    from xpnet.backend import arrays, memo
+
+    assert "cuda:1" in arrays._SEEN
+    memo.clear_caches()
+    assert not arrays._SEEN
+
+
 def test_kernels_refuse_operands_on_another_device_and_numpy_operands(cupy):
     on_zero = cupy.ones((3,))
     with cupy.cuda.Device(1):

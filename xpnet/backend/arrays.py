@@ -13,11 +13,34 @@ from array_api_compat import array_namespace, is_cupy_array
 from array_api_compat import device as device_of
 
 from ..errors import DeviceMismatchError, XPNetValueError, describe
+from .memo import registered
 from .specs import Backend, _jax_backend, _numpy, _onnx
+
+_SEEN: dict[str, Backend] = registered({})  # spec -> backend, for arrays whose spec is read off them (PyTorch, CuPy)
 
 
 def backend_of(x: Any) -> Backend:
     """The :class:`Backend` an existing array lives on ("everything follows the data")."""
+    spec = _spec_at_sight(x)  # a step asks several times: ~0.4 µs here where working it out takes ~3.5
+    if spec is not None and spec in _SEEN:
+        return _SEEN[spec]
+    backend = _backend_of(x)
+    if spec == backend.spec:
+        _SEEN[spec] = backend
+    return backend
+
+
+def _spec_at_sight(x: Any) -> str | None:
+    """The spec of a PyTorch tensor or CuPy array from its type and device alone; None for other arrays."""
+    module = type(x).__module__
+    if module == "torch":
+        return f"torch:{x.device}"
+    if module.split(".", 1)[0] == "cupy":
+        return f"cuda:{x.device.id}"
+    return None
+
+
+def _backend_of(x: Any) -> Backend:
     xp = array_namespace(x)
     dev = device_of(x)
     if xp.__name__ == "jax.numpy":
@@ -69,14 +92,24 @@ def is_host_array(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def dtype_name(dtype: Any) -> str:
     """Canonical name (``"float32"``) of a dtype given as a string, NumPy dtype or any namespace's dtype."""
     if isinstance(dtype, str):
         return dtype
     try:
-        return np.dtype(dtype).name
+        return _DTYPE_NAMES[dtype]  # a step asks several times; NumPy's refusal of a PyTorch dtype costs ~1 µs
+    except (KeyError, TypeError):  # TypeError: an unhashable dtype object
+        pass
+    try:
+        name = np.dtype(dtype).name
     except TypeError:
-        return str(dtype).rsplit(".", 1)[-1].strip("'>)")
+        name = str(dtype).rsplit(".", 1)[-1].strip("'>)")
+    with contextlib.suppress(TypeError):
+        _DTYPE_NAMES[dtype] = name
+    return name
 
 
 def float_name(dtype: Any) -> str:

@@ -25,6 +25,12 @@ def clear_caches() -> None:
         cache.clear()
 
 
+def registered(cache: dict[Any, Any]) -> dict[Any, Any]:
+    """``cache`` (a plain dict keyed on spec strings), emptied by :func:`clear_caches` with the rest."""
+    _CACHES.append(cache)
+    return cache
+
+
 def per_library(build: Callable[[], T]) -> Callable[[], T]:
     """``functools.cache`` for what is built once per loaded library (a handle on cuBLAS, say), emptied by
     :func:`clear_caches` with the rest."""
