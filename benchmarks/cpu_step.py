@@ -39,7 +39,7 @@ def step_parts(torch: Any, sizes: tuple[int, int, int], batch: int, blas: Any = 
 
     def affine(a: Any, w: Any, b: Any) -> Any:
         if blas is None:
-            return aten.addmm(b, a, w)
+            return aten.addmm.default(b, a, w)
         out = torch.empty(a.shape[0], w.shape[1])
         out.numpy()[...] = b.numpy()
         blas.gemm(a.numpy(), w.numpy(), out.numpy(), 1.0)
@@ -59,13 +59,13 @@ def step_parts(torch: Any, sizes: tuple[int, int, int], batch: int, blas: Any = 
         s: dict[str, Any] = {}
         calls: list[Callable[[], Any]] = [  # in the order of PARTS
             lambda: s.update(z1=affine(x, W1, b1)),
-            lambda: s.update(h=aten.relu(s["z1"])),
+            lambda: s.update(h=aten.relu.default(s["z1"])),
             lambda: s.update(z2=affine(s["h"], W2, b2)),
             lambda: s.update(d2=cross_entropy(aten, s["z2"], y, one)),
             lambda: into(s["h"].T, s["d2"], V2, mu),
             lambda: vb2.addmv_(s["d2"].T, ones, beta=mu),
             lambda: s.update(dx=product(s["d2"], W2.T)),
-            lambda: s.update(dz=aten.threshold_backward(s["dx"], s["z1"], 0)),
+            lambda: s.update(dz=aten.threshold_backward.default(s["dx"], s["z1"], 0)),
             lambda: into(x.T, s["dz"], V1, mu),
             lambda: vb1.addmv_(s["dz"].T, ones, beta=mu),
             lambda: V1.add_(W1, alpha=l2),
@@ -125,10 +125,10 @@ def xpnet_step(sizes: tuple[int, int, int], batch: int) -> Callable[[], list[flo
 
 
 def cross_entropy(aten: Any, z: Any, y: Any, one: Any) -> Any:
-    logp = aten._log_softmax(z, 1, False)
-    _, total_weight = aten.nll_loss_forward(logp, y, None, 1, -100)
-    grad = aten.nll_loss_backward(one, logp, y, None, 1, -100, total_weight)
-    return aten._log_softmax_backward_data(grad, logp, 1, z.dtype)
+    logp = aten._log_softmax.default(z, 1, False)
+    _, total_weight = aten.nll_loss_forward.default(logp, y, None, 1, -100)
+    grad = aten.nll_loss_backward.default(one, logp, y, None, 1, -100, total_weight)
+    return aten._log_softmax_backward_data.default(grad, logp, 1, z.dtype)
 
 
 def mean_parts(step: Callable[[], list[float]], rounds: int, repeat: int) -> np.ndarray:

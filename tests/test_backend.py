@@ -132,3 +132,21 @@ def test_a_tensor_is_told_its_own_device_however_often_it_is_asked():
             assert (got.spec, got.name, got.device) == (spec, "torch", tensor.device)
             assert got.xp is resolve(spec).xp
     assert backend_of(torch.nn.Parameter(torch.zeros(2))).spec == "torch:cpu"  # a subclass: worked out each time
+
+
+def test_dtype_names_of_different_libraries_never_meet():
+    """``dtype_name`` keeps the names it has worked out; array-api-strict's dtypes hash as NumPy's and warn when
+    compared with them, so a lookup must never compare the two (warnings are errors here)."""
+    import warnings
+
+    import array_api_strict as strict
+
+    from xpnet.backend.arrays import dtype_name
+
+    pairs = [(np.dtype("float32"), "float32"), (strict.float32, "float32"), (np.float64, "float64"),
+             (strict.float64, "float64"), (strict.int64, "int64"), (np.dtype("int64"), "int64")]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):  # worked out, then kept
+            for dtype, name in pairs:
+                assert dtype_name(dtype) == name

@@ -212,6 +212,23 @@ def test_the_first_non_finite_step_is_latched_on_every_path(spec, path):
             assert float(xpnet.to_numpy(first)[0]) == (0.0 if step < 3 else 3.0), (as_device, step)
 
 
+def test_the_torch_latch_takes_a_step_of_any_type():
+    """On PyTorch the latch writes in place with one operation whatever the step is: a Python or NumPy number (a step
+    run operation by operation) or a 0-d tensor of any dtype (a captured step's), into a latch of either float dtype
+    and shape; the latch keeps its dtype."""
+    torch = pytest.importorskip("torch")
+    steps = (3, 3.0, np.float32(3), np.int64(3), torch.tensor(3.0, dtype=torch.float64), torch.tensor(3.0),
+             torch.tensor(3))  # fmt: skip
+    for dtype in (torch.float32, torch.float64):
+        for shape in ((1,), ()):
+            for step in steps:
+                first = torch.zeros(shape, dtype=dtype)
+                got = step_ops.latch_first(first, torch.tensor(float("nan")), step)
+                assert got is first and first.dtype == dtype and float(first) == 3.0, (dtype, shape, step)
+                step_ops.latch_first(first, torch.tensor(float("inf")), torch.tensor(9.0))
+                assert float(first) == 3.0  # latched: a later non-finite step leaves it
+
+
 @pytest.mark.parametrize("spec", ["cpu", "torch:cpu", "strict:device1", "jax:cpu"])
 @pytest.mark.parametrize("classifies", [True, False])
 def test_loss_and_hits_add_into_the_running_sums_on_every_path(spec, classifies, path):

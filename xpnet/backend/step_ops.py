@@ -2,8 +2,9 @@
 paths beside the portable path: ReLU and its backward pass, softmax cross-entropy and its gradient, row gathers and
 the divergence guard's latch. Fast paths: PyTorch's own kernels (called through ``torch.ops``: no tensor made from
 host values, so a CUDA graph captures them; each by its resolved overload, ``aten.eq.Scalar`` not ``aten.eq``,
-whose packet tries the overloads in turn: 13-21 µs of host time lost per call given a Python number), fused CuPy kernels (:mod:`xpnet.backend.fused`) and NumPy's ufuncs with
-``out=``. The switch :data:`xpnet.backend.kernels.FAST_PATHS` turns them off here too.
+whose packet tries the overloads in turn: 13-21 µs of host time lost per call given a Python number), fused CuPy
+kernels (:mod:`xpnet.backend.fused`) and NumPy's ufuncs with ``out=``. The switch
+:data:`xpnet.backend.kernels.FAST_PATHS` turns them off here too.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ def latch_first(first: Any, value: Any, step: Any) -> Any:
     if _is_torch(first) and _is_torch(value):
         aten = _torch_ops().aten
         bad = aten.logical_and.default(aten.eq.Scalar(first, 0), aten.ne.Scalar(aten.sub.Tensor(value, value), 0))
-        if isinstance(step, (int, float)):  # never a host tensor: a CUDA graph would not capture its copy
-            return first.masked_fill_(bad, step)
-        return aten.where.self_out(bad, step, first, out=first)  # a 0-d device step (a captured step's)
+        if type(step).__module__ != "torch":  # a number; never a host tensor: a graph would not capture its copy
+            return first.masked_fill_(bad, float(step))
+        # a 0-d device step (a captured step's), in first's dtype (no operation when it is already): out= casts nothing
+        return aten.where.self_out(bad, step.to(first.dtype), first, out=first)
     kernel = _fused("latch_first", first, value)
     if kernel is not None:
         # a Python float beside a boolean is float16 inside cupy.fuse (step 2049 would latch as 2048): typed here
