@@ -132,6 +132,8 @@ def test_a_tensor_is_told_its_own_device_however_often_it_is_asked():
             assert (got.spec, got.name, got.device) == (spec, "torch", tensor.device)
             assert got.xp is resolve(spec).xp
     assert backend_of(torch.nn.Parameter(torch.zeros(2))).spec == "torch:cpu"  # a subclass: worked out each time
+    with pytest.raises(TypeError):
+        backend_of(torch.Generator())  # has a device, is not an array
 
 
 def test_dtype_names_of_different_libraries_never_meet():

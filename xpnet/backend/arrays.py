@@ -32,10 +32,10 @@ def backend_of(x: Any) -> Backend:
 
 def _spec_at_sight(x: Any) -> str | None:
     """The spec of a PyTorch tensor or CuPy array from its type and device alone; None for other arrays."""
-    module = type(x).__module__
-    if module == "torch":
+    kind = type(x)
+    if kind.__name__ == "Tensor" and kind.__module__ == "torch":  # not a Generator or storage, which have devices too
         return f"torch:{x.device}"
-    if module.split(".", 1)[0] == "cupy":
+    if kind.__name__ == "ndarray" and kind.__module__.split(".", 1)[0] == "cupy":
         return f"cuda:{x.device.id}"
     return None
 
