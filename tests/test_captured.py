@@ -110,6 +110,33 @@ def test_weights_a_callback_puts_back_between_epochs_are_captured_again(cupy, da
         np.testing.assert_array_equal(a.get(), b.get())
 
 
+def test_a_run_stopped_mid_epoch_resumes_captured_as_the_straight_run(cupy, data, tmp_path, monkeypatch):
+    """Resuming in the middle of an epoch starts the graphs' counter at that batch: the resumed run's batches, and so
+    its weights and losses, are the uninterrupted captured run's bit for bit."""
+    from xpnet.training import loop
+
+    x, y = data
+    run = dict(hidden=(8,), epochs=3, batch_size=64, seed=2, device="cuda:1", progress=False, verbose=0)
+    original = loop.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):
+        path = original(*args, **kwargs)
+        if kwargs["where"].epoch == 1 and kwargs["where"].position == 2:
+            raise RuntimeError("stopped")  # mid-epoch 1, after batch 2 of 5 was saved
+        return path
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(RuntimeError, match="stopped"):
+        xpnet.train((x, y), checkpoint_dir=tmp_path, checkpoint_every=2, **run)
+    monkeypatch.setattr(loop, "save_checkpoint", original)
+    resumed = xpnet.train((x, y), checkpoint_dir=tmp_path, checkpoint_every=2, resume=True, **run)
+    straight = xpnet.train((x, y), **run)
+    assert resumed.history.meta["step"] == straight.history.meta["step"] == "cuda-graph"
+    assert resumed.history["train_loss"] == straight.history["train_loss"]
+    for a, b in zip(resumed.model.params, straight.model.params):
+        np.testing.assert_array_equal(a.get(), b.get())
+
+
 def test_where_a_step_cannot_be_captured_it_says_why(cupy, data):
     run = dict(hidden=(8,), epochs=1, batch_size=64, device="cuda:1", progress=False, verbose=0)
     streamed = xpnet.train(data, placement="stream", **run)

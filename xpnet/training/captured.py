@@ -43,14 +43,14 @@ class CapturedSteps:
         optimizer.ensure_state(model.params)
         with backend.activate(), graphs.scope():
             device = backend.device
-            self.index = xp.zeros((batches.n,), dtype=xp.int64, device=device)  # the epoch's order of the samples
+            # the epoch's order of the samples, a row per batch (the last one padded): one gather finds a batch's rows
+            self.index = xp.zeros((steps, batches.batch_size), dtype=xp.int64, device=device)
             self.counter = xp.zeros((), dtype=xp.int64, device=device)  # the batch the next replay trains on
             self.names = list(optimizer.scalars(optimizer.lr, 1))  # the optimizer's per-step numbers, then the step
             self.table = xp.zeros((steps, len(self.names) + 1), dtype=model.dtype, device=device)
             self.keys = xp.zeros((steps, max(len(self.streams), 1)), dtype=xp.int64, device=device)
             self.metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
             self.sizes = [e - s for s, e in batches.bounds()]  # rows of each batch of an epoch
-            self.offsets = {size: xp.arange(size, dtype=xp.int64, device=device) for size in set(self.sizes)}
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()
         self.arrays: tuple[int, ...] = ()  # ids of what the graphs read and write: a change means capture again
@@ -83,7 +83,7 @@ class CapturedSteps:
             keys[i, : len(self.streams)] = step_keys(self.seed, step, self.streams)
         backend = self.model.backend
         with backend.activate(), self.graphs.scope():
-            self.index = copy_into(self.index, order.astype(np.int64), backend)
+            self.index = copy_into(self.index, self._rows_by_batch(order), backend)
             self.table = copy_into(self.table, table, backend)
             self.keys = copy_into(self.keys, keys, backend)
             self.counter = copy_into(self.counter, np.asarray(first), backend)
@@ -93,6 +93,15 @@ class CapturedSteps:
             self.launches.clear()
             self.arrays = current
         return self.metrics
+
+    def _rows_by_batch(self, order: np.ndarray) -> np.ndarray:
+        """The epoch's order as ``(batches, batch_size)``, batch ``i``'s rows in row ``i`` (a short last batch's row
+        padded; with ``drop_last`` the rows left over are in none)."""
+        rows = np.zeros(self.index.shape, dtype=np.int64)
+        flat = rows.reshape(-1)
+        used = min(flat.shape[0], order.shape[0])
+        flat[:used] = order[:used]
+        return rows
 
     def scope(self) -> Any:
         """Where the epoch's steps and reads run (the device current, the graphs' stream)."""
@@ -126,7 +135,7 @@ class CapturedSteps:
         model, opt, xp = self.model, self.optimizer, self.model.xp
         x, y = self.batches.device_data
         at = xp.reshape(self.counter, (1,))
-        rows = take_rows(self.index, self.counter * self.batches.batch_size + self.offsets[size])
+        rows = xp.reshape(take_rows(self.index, at), (-1,))[:size]  # a view of the gathered row
         xb, yb = self.batches.take(x, y, rows)
         values = take_rows(self.table, at)  # (1, names + 1)
         keys = take_rows(self.keys, at)[0] if self.streams else None  # (streams,); no gather without dropout
