@@ -45,3 +45,13 @@ def saved(tmp_path: Path) -> Path:
     from xpnet.io import save
 
     return save(_model("cpu", "float32"), tmp_path / "model.safetensors")
+
+
+@pytest.fixture
+def blas_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NumPy's BLAS called through ctypes whatever the problem's size: below ``SMALL_GEMM``/``SMALL_AXPY`` NumPy's
+    own operators stand in for it, and the tests of the BLAS calls use small arrays."""
+    from xpnet.backend import host_blas
+
+    monkeypatch.setattr(host_blas, "SMALL_GEMM", 0)
+    monkeypatch.setattr(host_blas, "SMALL_AXPY", 0)

@@ -7,7 +7,10 @@ import pytest
 
 import xpnet
 from xpnet.backend import axpy, kernels, matmul_into, resolve, step_ops
+from xpnet.backend import host_blas as host_blas_module
 from xpnet.backend.host_blas import host_blas
+
+pytestmark = pytest.mark.usefixtures("blas_for_every_size")  # small arrays, the BLAS calls themselves under test
 
 
 @pytest.fixture(params=["fast", "portable"])
@@ -106,6 +109,40 @@ def test_fused_momentum_step_equals_the_plain_step(spec, how, path):
     for a, b in pairs:
         np.testing.assert_allclose(xpnet.to_numpy(a), xpnet.to_numpy(b), rtol=1e-12, atol=1e-14)
     assert xpnet.optim.Nesterov(0.1).gradient_sinks(plain.params) is None  # needs the raw gradient
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_small_problems_are_done_by_numpy_in_place_as_blas_would(dtype, monkeypatch):
+    """Below ``SMALL_GEMM`` multiply-adds (``SMALL_AXPY`` elements) NumPy's own operators stand in for the call
+    through ctypes: the same results, written in place into row- or column-major outputs, the old contents unread
+    with beta 0; above, the BLAS call runs."""
+    blas = host_blas()
+    if blas is None:
+        pytest.skip("no CBLAS symbols in this NumPy build")
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((6, 5)).astype(dtype), rng.standard_normal((5, 4)).astype(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    calls = []
+    library = blas._gemm[np.dtype(dtype)]
+    monkeypatch.setitem(blas._gemm, np.dtype(dtype), lambda *args: calls.append("gemm") or library(*args))
+    for small in (True, False):
+        monkeypatch.setattr(host_blas_module, "SMALL_GEMM", 1 << 19 if small else 0)
+        for order in ("C", "F"):
+            for beta in (0.0, 0.5):
+                old = np.full((6, 4), np.nan, dtype) if beta == 0 else rng.standard_normal((6, 4)).astype(dtype)
+                out = np.array(old, order=order)
+                assert blas.gemm(a, b, out, beta)
+                assert out.flags[f"{order}_CONTIGUOUS"]
+                np.testing.assert_allclose(out, a @ b + (0 if beta == 0 else beta * old), rtol=tol, atol=tol)
+        assert calls == ([] if small else ["gemm"] * 4)
+    x, y0 = rng.standard_normal(10).astype(dtype), rng.standard_normal(10).astype(dtype)
+    y = y0.copy()
+    assert blas.axpy(-0.5, x, y)  # through ctypes (the autouse fixture's threshold 0)
+    monkeypatch.setattr(host_blas_module, "SMALL_AXPY", 1 << 15)
+    y2 = y0.copy()
+    assert blas.axpy(-0.5, x, y2) and y2.dtype == dtype  # NumPy's operators, in place
+    np.testing.assert_allclose(y, y0 - 0.5 * x, rtol=tol, atol=tol)
+    np.testing.assert_allclose(y2, y, rtol=tol, atol=tol)
 
 
 def test_host_blas_refuses_what_it_cannot_do_safely():

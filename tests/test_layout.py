@@ -18,6 +18,8 @@ from xpnet.backend.layout import weight_gradient
 from xpnet.distributed.exchange import GradientExchange
 from xpnet.testing import cupy_standin
 
+pytestmark = pytest.mark.usefixtures("blas_for_every_size")  # small arrays, the BLAS calls themselves under test
+
 
 def strides(a):
     """``a``'s strides in elements, whatever its library (PyTorch, NumPy, array-api-strict, the CuPy stand-in)."""
