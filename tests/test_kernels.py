@@ -135,12 +135,14 @@ def test_small_problems_are_done_by_numpy_in_place_as_blas_would(dtype, monkeypa
                 assert out.flags[f"{order}_CONTIGUOUS"]
                 np.testing.assert_allclose(out, a @ b + (0 if beta == 0 else beta * old), rtol=tol, atol=tol)
         assert calls == ([] if small else ["gemm"] * 4)
+    axpy = blas._axpy[np.dtype(dtype)]
+    monkeypatch.setitem(blas._axpy, np.dtype(dtype), lambda *args: calls.append("axpy") or axpy(*args))
     x, y0 = rng.standard_normal(10).astype(dtype), rng.standard_normal(10).astype(dtype)
     y = y0.copy()
-    assert blas.axpy(-0.5, x, y)  # through ctypes (the autouse fixture's threshold 0)
+    assert blas.axpy(-0.5, x, y) and calls[-1] == "axpy"  # through ctypes (the fixture's threshold 0)
     monkeypatch.setattr(host_blas_module, "SMALL_AXPY", 1 << 15)
     y2 = y0.copy()
-    assert blas.axpy(-0.5, x, y2) and y2.dtype == dtype  # NumPy's operators, in place
+    assert blas.axpy(-0.5, x, y2) and calls.count("axpy") == 1 and y2.dtype == dtype  # NumPy's operators, in place
     np.testing.assert_allclose(y, y0 - 0.5 * x, rtol=tol, atol=tol)
     np.testing.assert_allclose(y2, y, rtol=tol, atol=tol)
 
