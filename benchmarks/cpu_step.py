@@ -18,8 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from layouts import steps
+from peers import torch_job
 
 from xpnet.backend.host_blas import host_blas
+from xpnet.backend.step_ops import softmax_cross_entropy
 
 PARTS = ("forward 1", "relu", "forward 2", "cross-entropy and its gradient", "weight gradient 2", "bias gradient 2",
          "input gradient 2", "relu backward", "weight gradient 1", "bias gradient 1", "L2 into velocity 1", "update 1",
@@ -34,7 +37,7 @@ def step_parts(torch: Any, sizes: tuple[int, int, int], batch: int, blas: Any = 
     x, y = torch.rand(batch, d_in, generator=gen), torch.randint(0, k, (batch,), generator=gen)
     W1, W2 = (torch.randn(hidden, d_in, generator=gen) * 0.03).T, (torch.randn(k, hidden, generator=gen) * 0.03).T
     b1, b2, V1, V2 = torch.zeros(hidden), torch.zeros(k), torch.zeros(hidden, d_in).T, torch.zeros(k, hidden).T
-    vb1, vb2, one, ones = torch.zeros(hidden), torch.zeros(k), torch.ones(()), torch.ones(batch)
+    vb1, vb2, ones = torch.zeros(hidden), torch.zeros(k), torch.ones(batch)
     lr, l2, mu = 0.05, 1e-4, 0.9
 
     def affine(a: Any, w: Any, b: Any) -> Any:
@@ -61,7 +64,7 @@ def step_parts(torch: Any, sizes: tuple[int, int, int], batch: int, blas: Any = 
             lambda: s.update(z1=affine(x, W1, b1)),
             lambda: s.update(h=aten.relu.default(s["z1"])),
             lambda: s.update(z2=affine(s["h"], W2, b2)),
-            lambda: s.update(d2=cross_entropy(aten, s["z2"], y, one)),
+            lambda: s.update(d2=softmax_cross_entropy(s["z2"], y)[1]),  # xpnet's: PyTorch's own 4 kernels
             lambda: into(s["h"].T, s["d2"], V2, mu),
             lambda: vb2.addmv_(s["d2"].T, ones, beta=mu),
             lambda: s.update(dx=product(s["d2"], W2.T)),
@@ -83,52 +86,29 @@ def step_parts(torch: Any, sizes: tuple[int, int, int], batch: int, blas: Any = 
     return step
 
 
-def pytorch_step(torch: Any, sizes: tuple[int, int, int], batch: int) -> Callable[[], list[float]]:
-    """PyTorch's own step on the same job (``benchmarks/peers.py``'s): autograd, ``torch.optim.SGD``, timed whole."""
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.rand(batch, sizes[0], generator=gen), torch.randint(0, sizes[2], (batch,), generator=gen)
-    model = torch.nn.Sequential(torch.nn.Linear(*sizes[:2]), torch.nn.ReLU(), torch.nn.Linear(*sizes[1:]))
-    weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
-    biases = [m.bias for m in model if isinstance(m, torch.nn.Linear)]
-    groups = [{"params": weights, "weight_decay": 1e-4}, {"params": biases, "weight_decay": 0.0}]
-    opt = torch.optim.SGD(groups, lr=0.05, momentum=0.9)
+def timed(call: Callable[[], Any]) -> Callable[[], list[float]]:
+    """``call`` as a step of one part, timed whole."""
 
     def step() -> list[float]:
         began = time.perf_counter()
+        call()
+        return [time.perf_counter() - began]
+
+    return step
+
+
+def pytorch_step(torch: Any, sizes: tuple[int, int, int], batch: int) -> Callable[[], list[float]]:
+    """PyTorch's own step on the same job (``benchmarks/peers.py``'s): autograd, ``torch.optim.SGD``, timed whole."""
+    _, model, opt, _ = torch_job("cpu", argparse.Namespace(dtype="float32", hidden=sizes[1]))
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(batch, sizes[0], generator=gen), torch.randint(0, sizes[2], (batch,), generator=gen)
+
+    def call() -> None:
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-        return [time.perf_counter() - began]
 
-    return step
-
-
-def xpnet_step(sizes: tuple[int, int, int], batch: int) -> Callable[[], list[float]]:
-    """xpnet's own ``train_step`` on ``torch:cpu`` (what ``xpnet.train`` runs per batch), timed whole."""
-    import xpnet
-    from xpnet.nn.backprop import TRAINING
-    from xpnet.optim import make_optimizer
-    from xpnet.training.step import train_step
-
-    model = xpnet.MLP(list(sizes), device="torch:cpu", seed=0)
-    optimizer = make_optimizer("momentum", 0.05, momentum=0.9)
-    rng = np.random.default_rng(0)
-    x = model.backend.asarray(rng.random((batch, sizes[0]), dtype=np.float32))
-    y = model.backend.asarray(rng.integers(0, sizes[2], batch))
-
-    def step() -> list[float]:
-        began = time.perf_counter()
-        train_step(model, optimizer, x, y, 1e-4, context=TRAINING)
-        return [time.perf_counter() - began]
-
-    return step
-
-
-def cross_entropy(aten: Any, z: Any, y: Any, one: Any) -> Any:
-    logp = aten._log_softmax.default(z, 1, False)
-    _, total_weight = aten.nll_loss_forward.default(logp, y, None, 1, -100)
-    grad = aten.nll_loss_backward.default(one, logp, y, None, 1, -100, total_weight)
-    return aten._log_softmax_backward_data.default(grad, logp, 1, z.dtype)
+    return timed(call)
 
 
 def mean_parts(step: Callable[[], list[float]], rounds: int, repeat: int) -> np.ndarray:
@@ -168,7 +148,7 @@ def main() -> None:
     peer = mean_parts(pytorch_step(torch, sizes, args.batch_size), args.rounds, args.repeat).sum()
     label = "PyTorch's own step (autograd, SGD)"
     print(f"{label:<34}{peer:>8.0f}   the step above takes {native.sum() / peer:.2f}x of it")
-    own = mean_parts(xpnet_step(sizes, args.batch_size), args.rounds, args.repeat).sum()
+    own = mean_parts(timed(steps("torch:cpu", list(sizes), args.batch_size, True)), args.rounds, args.repeat).sum()
     print(f"{'xpnet train_step (torch:cpu)':<34}{own:>8.0f}   {own / peer:.2f}x PyTorch's step")
     if blas is None:
         print("NumPy's OpenBLAS not found: no comparison")

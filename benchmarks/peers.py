@@ -19,7 +19,7 @@ def run_torch(
 ) -> tuple[list[float], float]:
     """The reference job in idiomatic PyTorch: nn.Linear layers, F.cross_entropy, torch.optim.SGD; with
     ``compile_mode``, the forward pass and loss through ``torch.compile`` (its backward too), the step eager."""
-    torch, model, opt, (dtype, dev) = _torch_job(device, args)
+    torch, model, opt, (dtype, dev) = torch_job(device, args)
     import torch.nn.functional as F
 
     def loss_fn(inputs: Any, targets: Any) -> Any:
@@ -46,7 +46,7 @@ def run_torch(
     return seconds, float(np.mean(pred == yt))
 
 
-def _torch_job(device: str, args: Any) -> tuple[Any, Any, Any, Any]:
+def torch_job(device: str, args: Any) -> tuple[Any, Any, Any, Any]:
     """The reference job's model and optimizer in idiomatic PyTorch (L2 on the weights only, as xpnet)."""
     import torch
 
@@ -68,7 +68,7 @@ def run_torch_graph(
     """PyTorch CUDA with its whole step (forward, backward, SGD step) captured by hand as one CUDA graph, replayed
     per step on static buffers filled by ``index_select`` (PyTorch's documented pattern); the short last batch of
     an epoch runs eagerly."""
-    torch, model, opt, (dtype, dev) = _torch_job("cuda", args)
+    torch, model, opt, (dtype, dev) = torch_job("cuda", args)
     import torch.nn.functional as F
 
     X, Y = torch.as_tensor(x, dtype=dtype, device=dev), torch.as_tensor(y, device=dev)
