@@ -34,31 +34,36 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def run_xpnet(device: str, precision: str, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> list[float]:
+def run_xpnet(
+    device: str, precision: str, x: np.ndarray, y: np.ndarray, args: argparse.Namespace, compile: bool = True
+) -> list[float]:
     result = xpnet.train((x, y), device=device, hidden=SIZES[1:-1], batch_size=args.batch_size, epochs=args.epochs,
                          optimizer="momentum", lr=0.01, lr_schedule="constant", precision=precision, progress=False,
-                         verbose=0, seed=0)  # fmt: skip
+                         verbose=0, seed=0, compile=compile)  # fmt: skip
     return result.history["seconds"]
 
 
 def run_torch(precision: str, x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> list[float]:
+    """The job in idiomatic PyTorch on its GPU (on its CPU where there is none: a dry run of the script)."""
     import contextlib
 
     import torch
     import torch.nn.functional as F
 
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     torch.manual_seed(0)
     layers = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(SIZES)]
-    model = torch.nn.Sequential(*(m for layer in layers[:-1] for m in (layer, torch.nn.ReLU())), layers[-1]).cuda()
+    model = torch.nn.Sequential(*(m for layer in layers[:-1] for m in (layer, torch.nn.ReLU())), layers[-1]).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    X, Y = torch.as_tensor(x, device="cuda"), torch.as_tensor(y, device="cuda")
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+    X, Y = torch.as_tensor(x, device=dev), torch.as_tensor(y, device=dev)
+    autocast = (lambda: torch.autocast(dev, dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     seconds = []
     for _ in range(args.epochs):
-        torch.cuda.synchronize()
+        sync()
         start = time.perf_counter()
-        order = torch.randperm(X.shape[0], device="cuda")
+        order = torch.randperm(X.shape[0], device=dev)
         for s in range(0, X.shape[0], args.batch_size):
             rows = order[s : s + args.batch_size]
             with autocast():
@@ -66,10 +71,16 @@ def run_torch(precision: str, x: np.ndarray, y: np.ndarray, args: argparse.Names
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        torch.cuda.synchronize()
+        sync()
         seconds.append(time.perf_counter() - start)
     torch.backends.cuda.matmul.allow_tf32 = False
     return seconds
+
+
+def _peer_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def main() -> None:
@@ -87,7 +98,7 @@ def main() -> None:
     print(f"{'implementation':<30}{'s/epoch':>9}{'TFLOP/s':>9}{'vs PyTorch':>12}")
     for precision in args.precisions.split(","):
         rows: list[tuple[str, float]] = []
-        for name, run in [("pytorch (cuda)", lambda p=precision: run_torch(p, x, y, args)),
+        for name, run in [(f"pytorch ({_peer_device()})", lambda p=precision: run_torch(p, x, y, args)),
                           *((f"xpnet ({d})", lambda d=d, p=precision: run_xpnet(d, p, x, y, args))
                             for d in args.devices.split(","))]:  # fmt: skip
             try:

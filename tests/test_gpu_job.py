@@ -17,7 +17,12 @@ STEPS = (
     "gpu-tests",
     "parity-float32",
     "parity-float64",
+    "parity-tf32",
+    "parity-bf16",
     "benchmark",
+    "large-net",
+    "kernels-tf32",
+    "kernels-bf16",
     "first-run",
     "launches",
 )
@@ -41,6 +46,8 @@ def test_the_dry_run_passes_every_step(tmp_path):
     assert "=== summary: every step passed" in log
     assert log.count("all devices agree") == 4 and "strict:device1 " in log  # the parity tables
     assert "xpnet (strict:device1)" in log and "pytorch (cpu)" in log  # the benchmark's rows
+    assert log.count("xpnet (torch:cpu): ") == 2 and log.count("pytorch (cpu): ") == 2  # kernel_time.py's tables
+    assert log.count("µs of device time per step") == 4
 
 
 def test_a_failing_step_fails_the_job_and_is_named(tmp_path):
