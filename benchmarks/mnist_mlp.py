@@ -22,7 +22,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,10 @@ class Row:
     seconds: list[float]
     accuracy: float | None
     peak_rss: float | None = None  # bytes above the RSS when the run started
+    by_round: list[float] = field(default_factory=list)  # the best epoch of each round
+
+    def __post_init__(self) -> None:
+        self.by_round = self.by_round or [min(self.seconds)]
 
     @property
     def best(self) -> float:
@@ -118,6 +122,7 @@ def rounds(jobs: list[tuple[str, Callable[[], tuple[list[float], float | None]]]
                 row = measured(name, run)
             if name in rows:
                 rows[name].seconds += row.seconds
+                rows[name].by_round += row.by_round
                 rows[name].peak_rss = max(rows[name].peak_rss or 0.0, row.peak_rss or 0.0)
             else:
                 rows[name] = row
@@ -174,15 +179,25 @@ def _on_gpu(name: str) -> bool:
     return any(word in name for word in ("cuda", "cupy", "gpu"))
 
 
+def paired(row: Row, peer: Row) -> str:
+    """The median over rounds of the row's best epoch over its peer's in the same round: on a machine that slows
+    down in spells, two runs a minute apart meet the same spell more often than the best epochs of each do."""
+    if len(row.by_round) < 2 or len(row.by_round) != len(peer.by_round):
+        return "-"
+    return f"{float(np.median(np.divide(row.by_round, peer.by_round))):.2f}x"
+
+
 def table(rows: list[Row], flops: float) -> str:
     peers = {kind: next((r for r in rows if r.name == f"pytorch ({kind})"), None) for kind in ("cpu", "cuda")}
-    lines = [f"{'implementation':<22}{'s/epoch':>9}{'vs PyTorch':>12}{'GFLOP/s':>9}{'peak RSS':>11}{'test acc':>10}"]
+    lines = [f"{'implementation':<22}{'s/epoch':>9}{'vs PyTorch':>12}{'paired':>8}{'GFLOP/s':>9}{'peak RSS':>11}"
+             f"{'test acc':>10}"]  # fmt: skip
     for r in rows:
         peer = peers["cuda" if _on_gpu(r.name) else "cpu"]  # GPU rows against PyTorch on the GPU
         ratio = f"{r.best / peer.best:.2f}x" if peer else "-"
+        pair = paired(r, peer) if peer else "-"
         rss = "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f} MiB"
         acc = "-" if r.accuracy is None else f"{100 * r.accuracy:.2f}%"
-        lines.append(f"{r.name:<22}{r.best:>9.3f}{ratio:>12}{flops / r.best / 1e9:>9.1f}{rss:>11}{acc:>10}")
+        lines.append(f"{r.name:<22}{r.best:>9.3f}{ratio:>12}{pair:>8}{flops / r.best / 1e9:>9.1f}{rss:>11}{acc:>10}")
     return "\n".join(lines)
 
 
@@ -242,7 +257,8 @@ def main() -> None:
         rows += rounds([(f"xpnet ({d})", lambda d=d: run_xpnet(d, args)) for d in later], args.rounds)
     rows.append(Row("GEMM floor", [flops / rate], None))
     print(table(rows, flops))
-    print("vs PyTorch: against pytorch (cuda) for GPU rows, pytorch (cpu) for the others")
+    print("vs PyTorch: against pytorch (cuda) for GPU rows, pytorch (cpu) for the others; paired (with --rounds 2 or "
+          "more): the median over rounds of the ratio of the two rows' best epochs in the same round")  # fmt: skip
     print(f"GEMM floor: {flops / 1e9:.0f} GFLOP at the best {args.dtype} matmul rate measured here, "
           f"{rate / 1e9:.1f} GFLOP/s (NumPy, shape {shape})")  # fmt: skip
     print("peak RSS: growth of this process's resident memory while each implementation ran (data already loaded)")
