@@ -186,6 +186,41 @@ def test_every_fused_kernel_runs_and_matches_numpy(cupy):
     }
 
 
+def test_the_cupy_forward_runs_the_bias_and_the_relu_as_one_fused_kernel(cupy):
+    """On CuPy (the stand-in) a dense layer and its ReLU are the product and one fused kernel; the fused kernel
+    passes its check against NumPy, and the output equals the layers run apart."""
+    from xpnet.backend.fused import Fused, fused
+    from xpnet.nn import forward
+
+    x = np.random.default_rng(0).random((8, 5), dtype=np.float32)
+    net = xpnet.MLP((5, 7, 6, 3), device="cuda:1", seed=0)
+    calls, call = [], Fused.__call__
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Fused, "__call__", lambda self, *args: calls.append(self.name) or call(self, *args))
+        out = net(x)
+    assert calls == ["bias_relu", "bias_relu"]  # one per hidden layer, nothing else fused in a forward pass
+    assert fused()["bias_relu"].checked.get("float32") is True  # it ran: it passed its check against NumPy
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(forward, "relu_follows", lambda layers, k: False)
+        np.testing.assert_array_equal(out.get(), net(x).get())
+
+
+def test_a_fused_kernel_first_called_on_nan_and_infinities_stays_on(cupy):
+    """A fused kernel checks itself against NumPy at its first call: NaN where NumPy has NaN is agreement (a first
+    forward pass through diverged weights must not turn the kernel off for the rest of the process)."""
+    from xpnet.backend.fused import Fused, _bias_relu
+
+    kernel = Fused("bias_relu", _bias_relu)
+    with cupy.cuda.Device(1):
+        y = cupy.asarray(np.ones((3, 4), dtype=np.float32))
+        b = cupy.asarray(np.array([np.nan, -np.inf, np.inf, -2.0], dtype=np.float32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            got = kernel(y, b).get()
+    assert kernel.checked == {"float32": True}
+    np.testing.assert_array_equal(got, np.maximum(np.ones((3, 4), dtype=np.float32) + b.get(), 0))
+
+
 def test_bias_gradients_accumulate_through_cublas_with_a_row_of_ones(cupy):
     """``v = beta·v + sum(dy, axis=0)`` as one cuBLAS product (a row of ones @ dy) where a reduction and an update
     would make two kernels; the same numbers as the reduction."""

@@ -81,6 +81,28 @@ def positive_part(z: Any) -> Any:
     return array_namespace(z).maximum(z, 0.0)
 
 
+def affine_relu(x: Any, w: Any, b: Any) -> Any:
+    """``max(x @ w + b, 0)``: a dense layer and the ReLU after it (:func:`kernels.affine` then
+    :func:`positive_part`, the same numbers), in fewer passes. On PyTorch one ``_addmm_activation`` (on CUDA a
+    cuBLASLt product whose epilogue adds the bias and applies the ReLU: one kernel where two would run, and no
+    pre-activation written and read back); on CuPy the product and one fused kernel for the bias and the ReLU,
+    where two ran; on NumPy the ReLU in place, on the product's own memory."""
+    if _is_torch(x) and _is_torch(w) and _is_torch(b) and kernels.current_precision() != "bf16":
+        return _torch_ops().aten._addmm_activation.default(b, x, w)
+    if _is_cupy(x, w, b):
+        y = kernels.matmul(x, w)
+        kernel = _fused("bias_relu", y, b)
+        a = UNFUSED if kernel is None else kernel(y, b)
+        if a is not UNFUSED:
+            return a
+        y += b
+        return positive_part(y)
+    y = kernels.affine(x, w, b)  # a fresh array
+    if kernels.FAST_PATHS and isinstance(y, np.ndarray):
+        return np.maximum(y, 0.0, out=y)
+    return positive_part(y)
+
+
 def relu_backward(dy: Any, z: Any) -> Any:
     """``dy · [z > 0]`` (the ReLU's backward pass), in place where possible; returns the result (store it back).
 

@@ -20,6 +20,7 @@ from array_api_compat import device as device_of
 from ..backend import axpy, matmul, matmul_into, relu_backward
 from ..backend.kernels import affine, axpby, column_sums_into, operand
 from ..backend.layout import weight_gradient
+from ..backend.step_ops import affine_relu
 from ..errors import XPNetValueError
 from .activations import get_activation, relu_derivative
 from .random import keep_mask, step_key
@@ -79,6 +80,12 @@ class Dense:
         W, b = params
         x, W = operand(x), operand(W)  # as the products read them (bfloat16 copies under "bf16"), kept for backward
         return affine(x, W, b), (x, W), None  # (n, fan_out)
+
+    def forward_relu(self, params: list[Array], x: Array) -> tuple[Array, Any]:
+        """:meth:`forward` followed by a ReLU, in one operation where the backend has one; returns ``(a, cache)``."""
+        W, b = params
+        x, W = operand(x), operand(W)
+        return affine_relu(x, W, b), (x, W)
 
     def backward(
         self, params: list[Array], cache: Any, dy: Array, sinks: list[Sink] | None, l2: float, need_dx: bool

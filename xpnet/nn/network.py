@@ -16,6 +16,7 @@ from ..tabular import model_inputs, model_labels
 from ..validation import check_inputs, check_sizes, check_x, check_y
 from .architecture import Architecture, build_layers, check_architecture
 from .backprop import BackpropMixin, on_device
+from .forward import forward
 from .init import INITS, Seed, generators
 from .layers import EVALUATION, Context, Dense
 from .losses import get_loss
@@ -215,17 +216,7 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
         if self._standardize is not None:
             mean, inverse = self._standardize
             x = (x - mean) * inverse  # (n, d)
-        caches = []
-        for layer, params, buffers in zip(self.layers, self._param_slots, self._buffer_slots):
-            x, cache, updated = layer.forward(
-                [self.params[i] for i in params], [self.buffers[i] for i in buffers], x, ctx
-            )
-            if updated is not None:
-                for i, value in zip(buffers, updated):
-                    self.buffers[i] = value
-            if keep:
-                caches.append(cache)
-        return x, caches
+        return forward(self, x, ctx, keep)
 
     def _inputs(self, x: Array) -> Array:
         """``x`` on the device in the model's dtype; a DataFrame by the model's column names."""
