@@ -207,8 +207,9 @@ def test_the_cupy_forward_runs_the_bias_and_the_relu_as_one_fused_kernel(cupy):
 
 def test_a_fused_kernel_first_called_on_nan_and_infinities_stays_on(cupy):
     """A fused kernel checks itself against NumPy at its first call: NaN where NumPy has NaN is agreement (a first
-    forward pass through diverged weights must not turn the kernel off for the rest of the process)."""
-    from xpnet.backend.fused import Fused, _bias_relu
+    forward pass through diverged weights must not turn the kernel off for the rest of the process), and a first call
+    whose result is all NaN decides nothing (the portable code runs; the next call checks)."""
+    from xpnet.backend.fused import UNFUSED, Fused, _bias_relu
 
     kernel = Fused("bias_relu", _bias_relu)
     with cupy.cuda.Device(1):
@@ -219,6 +220,11 @@ def test_a_fused_kernel_first_called_on_nan_and_infinities_stays_on(cupy):
             got = kernel(y, b).get()
     assert kernel.checked == {"float32": True}
     np.testing.assert_array_equal(got, np.maximum(np.ones((3, 4), dtype=np.float32) + b.get(), 0))
+    fresh = Fused("bias_relu", _bias_relu)  # a first call whose result is all NaN proves nothing: checked later
+    with cupy.cuda.Device(1):
+        assert fresh(y, b[:1] + y[:, :1]) is UNFUSED and fresh.checked == {}
+        finite = cupy.asarray(np.array([1.0, -np.inf, np.inf, -2.0], dtype=np.float32))
+        assert fresh(y, finite) is not UNFUSED and fresh.checked == {"float32": True}
 
 
 def test_bias_gradients_accumulate_through_cublas_with_a_row_of_ones(cupy):

@@ -10,6 +10,7 @@ import pytest
 import xpnet
 from xpnet.backend import positive_part
 from xpnet.backend.kernels import affine
+from xpnet.backend.precision import precision_scope
 from xpnet.backend.step_ops import affine_relu
 from xpnet.nn import forward
 from xpnet.nn.layers import Context
@@ -22,11 +23,12 @@ def _equal(a, b, what):
 def test_a_dense_layer_and_its_relu_give_the_numbers_of_the_two_run_apart(backend, monkeypatch, rng):
     """Training (loss, every gradient, the output) and evaluation, with dropout after the ReLU, bit for bit against
     the same network whose layers run one by one; with L2, as the training step has it."""
-    net = backend.mlp((6, 9, 7, 3), activation="relu", dropout=0.25, seed=0)
     x, y = rng.normal(size=(12, 6)).astype(np.float32), rng.integers(0, 3, 12)
     context = Context(training=True, seed=3, step=2, first_row=0)
+    net = backend.mlp((6, 9, 7, 3), activation="relu", dropout=0.25, seed=0)
     fused = net.loss_and_grads(x, y, l2=0.01, context=context), net(x)
     monkeypatch.setattr(forward, "relu_follows", lambda layers, k: False)
+    net = backend.mlp((6, 9, 7, 3), activation="relu", dropout=0.25, seed=0)  # a new one: JAX keeps traced programs
     apart = net.loss_and_grads(x, y, l2=0.01, context=context), net(x)
     backend.require_values()
     (value, grads), out = fused
@@ -37,18 +39,26 @@ def test_a_dense_layer_and_its_relu_give_the_numbers_of_the_two_run_apart(backen
         _equal(g, h, name)
 
 
-def test_the_fused_operation_keeps_every_special_value(backend):
+@pytest.mark.parametrize("precision", ["highest", "bf16"])
+def test_the_fused_operation_keeps_every_special_value(backend, precision):
     """Infinite and NaN pre-activations (a bias of ±inf or NaN) give what the ReLU of the plain affine map gives: 0
-    for -inf, +inf, NaN; the parameters in the model's own layout (column-major weights on CPUs)."""
+    for -inf, +inf, NaN, zeros of the same sign; the parameters in the model's own layout (column-major weights on
+    CPUs); the input untouched and not the output's memory; bfloat16 products where the backend has them."""
+    if precision == "bf16" and backend.backend.name not in ("torch", "jax"):
+        pytest.skip("bfloat16 products exist on PyTorch and JAX")
     net = backend.mlp((4, 6, 2), seed=1)
     W = net.params[0]
     b = backend.asarray(np.array([0.5, -np.inf, np.inf, np.nan, -0.25, 0.0]))
-    x = backend.asarray(np.random.default_rng(0).normal(size=(5, 4)))
-    with net.backend.activate():
+    host = np.random.default_rng(0).normal(size=(5, 4))
+    x = backend.asarray(host)
+    with net.backend.activate(), precision_scope(net.backend, precision):
         got, want = affine_relu(x, W, b), positive_part(affine(x, W, b))
     backend.require_values()
+    np.testing.assert_array_equal(xpnet.to_numpy(x), host.astype(xpnet.to_numpy(x).dtype))
+    assert not np.shares_memory(xpnet.to_numpy(got), xpnet.to_numpy(x))
     got, want = xpnet.to_numpy(got), xpnet.to_numpy(want)
     np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     assert (got[:, 1] == 0).all() and np.isposinf(got[:, 2]).all() and np.isnan(got[:, 3]).all()
     assert (np.delete(got, 3, axis=1) >= 0).all()
 
@@ -63,7 +73,42 @@ def test_the_torch_forward_runs_one_fused_product_per_hidden_layer():
     for norm, fused, relus in ((None, 2, 0), ("layer", 0, 2)):
         net = xpnet.MLP((5, 7, 6, 3), norm=norm, device="torch:cpu", seed=0)
         inputs = net._inputs(x)
+        net._forward(inputs, Context(training=True))  # the first call checks the fused operation once
         with dispatched() as calls:
             net._forward(inputs, Context(training=True), keep=True)
         names = [name for name, _, _ in calls]
         assert names.count("_addmm_activation") == fused and names.count("relu") == relus, names
+
+
+def test_a_fused_relu_that_drops_nan_is_not_used(monkeypatch):
+    """Where PyTorch's fused product and ReLU would treat NaN otherwise than its ReLU (cuBLASLt's epilogue is not
+    PyTorch's code: its maximum may drop NaN), a first check on the device says so with a warning and the two run
+    apart: a NaN pre-activation stays NaN, as on every other backend."""
+    torch = pytest.importorskip("torch")
+    from xpnet.backend import memo
+
+    aten = torch.ops.aten
+    real = aten._addmm_activation.default
+    nan_dropping = lambda b, x, w: torch.nan_to_num(real(b, x, w), nan=0.0)  # noqa: E731
+    monkeypatch.setattr(aten._addmm_activation, "default", nan_dropping)
+    memo.clear_caches()
+    try:
+        net = xpnet.MLP((4, 6, 2), device="torch:cpu", seed=1)
+        x = torch.ones(3, 4)
+        b = torch.tensor([0.5, -np.inf, np.inf, np.nan, -0.25, 0.0])
+        with pytest.warns(RuntimeWarning, match="run apart"):
+            got = affine_relu(x, net.params[0], b)
+        assert torch.isnan(got[:, 3]).all() and (got[:, 1] == 0).all()
+    finally:
+        memo.clear_caches()  # the verdict of the real operator is made again where it is next needed
+
+
+def test_only_a_relu_does_without_its_input():
+    """The cache a fused dense layer gives the activation after it is that activation's output: right for a ReLU
+    (positive exactly where its input is), wrong for any other, which therefore refuses it."""
+    from xpnet.nn.layers import Activation
+
+    a = np.array([0.0, 2.0])
+    assert Activation("relu").cache_of_output(a) == (a, a)
+    with pytest.raises(ValueError, match="'tanh'"):
+        Activation("tanh").cache_of_output(a)

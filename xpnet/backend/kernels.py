@@ -67,10 +67,15 @@ def matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def _torch_affine(x: Any, w: Any, b: Any) -> bool:
+    """Whether ``x @ w + b`` is one PyTorch ``addmm``: PyTorch tensors, matrix products not in bfloat16."""
+    return _is_torch(x) and _is_torch(w) and _is_torch(b) and current_precision() != "bf16"
+
+
 def affine(x: Any, w: Any, b: Any) -> Any:
     """``x @ w + b`` (a dense layer's output, ``b`` broadcast over the rows) at the precision in force. On PyTorch
     one ``addmm`` (on CUDA a cuBLASLt matmul whose epilogue adds the bias: one kernel where two would run)."""
-    if _is_torch(x) and _is_torch(w) and _is_torch(b) and current_precision() != "bf16":
+    if _torch_affine(x, w, b):
         return _torch_ops().aten.addmm.default(b, x, w)
     y = matmul(x, w)
     y += b  # in place: no second (n, fan_out) array

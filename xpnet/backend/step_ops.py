@@ -9,6 +9,9 @@ kernels (:mod:`xpnet.backend.fused`) and NumPy's ufuncs with ``out=``. The switc
 
 from __future__ import annotations
 
+import importlib
+import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -82,13 +85,17 @@ def positive_part(z: Any) -> Any:
 
 
 def affine_relu(x: Any, w: Any, b: Any) -> Any:
-    """``max(x @ w + b, 0)``: a dense layer and the ReLU after it (:func:`kernels.affine` then
-    :func:`positive_part`, the same numbers), in fewer passes. On PyTorch one ``_addmm_activation`` (on CUDA a
-    cuBLASLt product whose epilogue adds the bias and applies the ReLU: one kernel where two would run, and no
-    pre-activation written and read back); on CuPy the product and one fused kernel for the bias and the ReLU,
-    where two ran; on NumPy the ReLU in place, on the product's own memory."""
-    if _is_torch(x) and _is_torch(w) and _is_torch(b) and kernels.current_precision() != "bf16":
-        return _torch_ops().aten._addmm_activation.default(b, x, w)
+    """``max(x @ w + b, 0)``: a dense layer and the ReLU after it, the numbers of :func:`kernels.affine` then
+    :func:`positive_part`, in fewer passes. On PyTorch one ``_addmm_activation`` (on CUDA a cuBLASLt product whose
+    epilogue adds the bias and applies the ReLU: one kernel where two would run, and no pre-activation written and
+    read back; the product's algorithm may differ from ``addmm``'s, a difference in rounding), used where it treats
+    NaN and infinities as the ReLU does (:func:`_fused_relu_agrees`); on CuPy the product and one fused kernel for
+    the bias and the ReLU, where two ran; on NumPy the ReLU in place, on the product's own memory."""
+    if kernels._torch_affine(x, w, b):
+        aten = _torch_ops().aten
+        if _fused_relu_agrees(backend_of(x), dtype_name(x.dtype)):
+            return aten._addmm_activation.default(b, x, w)
+        return aten.relu_.default(aten.addmm.default(b, x, w))
     if _is_cupy(x, w, b):
         y = kernels.matmul(x, w)
         kernel = _fused("bias_relu", y, b)
@@ -101,6 +108,32 @@ def affine_relu(x: Any, w: Any, b: Any) -> Any:
     if kernels.FAST_PATHS and isinstance(y, np.ndarray):
         return np.maximum(y, 0.0, out=y)
     return positive_part(y)
+
+
+@by_spec(maxsize=None)
+def _fused_relu_agrees(backend: Any, dtype: str) -> bool:
+    """Whether PyTorch's ``_addmm_activation`` gives ``relu(addmm)``'s numbers on this device and dtype, NaN and
+    infinities included: on CUDA its ReLU is cuBLASLt's epilogue, whose NaN is not PyTorch's to promise. Checked once
+    (small integers: products exact at any precision, whatever algorithm each call picks); True on ``meta`` (no
+    values). Where it disagrees the product and the ReLU run apart, with a warning."""
+    if backend.device.type == "meta":
+        return True
+    torch = importlib.import_module("torch")
+    aten = torch.ops.aten
+    with backend.activate():  # made on the device, no host values copied (a first call may come in a warm-up)
+        kind, device = getattr(torch, dtype), backend.device
+        x = torch.arange(128, dtype=kind, device=device).reshape(8, 16) % 7 - 3
+        w = torch.arange(96, dtype=kind, device=device).reshape(16, 6) % 5 - 2
+        b = torch.zeros(6, dtype=kind, device=device)
+        for i, value in enumerate((0.5, -math.inf, math.inf, math.nan, -0.25)):
+            b[i] = value
+        fused = aten._addmm_activation.default(b, x, w).cpu().numpy()
+        apart = aten.relu.default(aten.addmm.default(b, x, w)).cpu().numpy()
+    if np.array_equal(fused, apart, equal_nan=True):
+        return True
+    warnings.warn(f"xpnet: PyTorch's fused product and ReLU (_addmm_activation) on {backend.spec!r} gave {fused[0]} "
+                  f"where the product and the ReLU apart give {apart[0]}; they run apart", RuntimeWarning, stacklevel=4)  # fmt: skip
+    return False
 
 
 def relu_backward(dy: Any, z: Any) -> Any:

@@ -2,7 +2,9 @@
 
 Every entry of :data:`ACTIVATIONS` maps a name to ``(forward, derivative)`` where ``forward(z) -> a`` and
 ``derivative(z, a) -> da/dz`` (elementwise). The derivative receives both the pre-activation ``z`` and the
-output ``a`` so that each uses whichever is cheaper; nothing is ambiguous about which one it gets.
+output ``a`` so that each uses whichever is cheaper; nothing is ambiguous about which one it gets, with one
+exception: a ReLU that ran with the dense layer before it (:mod:`xpnet.nn.forward`) keeps no ``z``, and its backward
+pass reads ``a > 0`` for ``z > 0`` (the same mask).
 """
 
 from __future__ import annotations

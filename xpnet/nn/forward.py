@@ -2,9 +2,10 @@
 (:func:`xpnet.backend.step_ops.affine_relu`: one fused product on PyTorch, one kernel fewer on CuPy; the same
 numbers as the two layers run apart).
 
-The ReLU's cache is then its output twice, where it would be ``(z, a)``: its backward pass reads ``z > 0``, and
-``max(z, 0) > 0`` exactly where ``z > 0`` (NaN included: neither is positive). No layer changes its input in place,
-so the output read back in the backward pass is what the forward pass made.
+The ReLU's cache is then its output twice (:meth:`xpnet.nn.layers.Activation.cache_of_output`), where it would be
+``(z, a)``: its backward pass reads ``z > 0``, and ``max(z, 0) > 0`` exactly where ``z > 0`` (NaN included: neither
+is positive). No layer changes its input in place, so the output read back in the backward pass is what the forward
+pass made.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def forward(model: Any, x: Array, ctx: Context, keep: bool) -> tuple[Array, list
     relu_done = False
     for k, (layer, params, buffers) in enumerate(zip(model.layers, model._param_slots, model._buffer_slots)):
         if relu_done:  # this ReLU ran with the dense layer before it
-            relu_done, cache = False, (x, x)
+            relu_done, cache = False, layer.cache_of_output(x)
         elif relu_follows(model.layers, k):
             x, cache = layer.forward_relu([model.params[i] for i in params], x)
             relu_done = True

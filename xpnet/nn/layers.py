@@ -119,6 +119,15 @@ class Activation:
         a = self.f(z)
         return a, (z, a), None
 
+    def cache_of_output(self, a: Array) -> tuple[Array, Array]:
+        """The cache of a ReLU whose input was never kept (its dense layer applied it: :mod:`xpnet.nn.forward`): its
+        output stands for its input, positive exactly where the input is (NaN neither), all its backward reads."""
+        if self.derivative is not relu_derivative:
+            raise ValueError(
+                f"cache_of_output: only a ReLU's backward pass can do without its input; this is {self.name!r}"
+            )
+        return a, a
+
     def backward(
         self, params: list[Array], cache: Any, dy: Array, sinks: Any, l2: float, need_dx: bool
     ) -> tuple[Array | None, list[Array]]:
