@@ -227,6 +227,17 @@ def test_a_fused_kernel_first_called_on_nan_and_infinities_stays_on(cupy):
         assert fresh(y, finite) is not UNFUSED and fresh.checked == {"float32": True}
 
 
+def test_a_fused_kernel_whose_result_is_wider_than_numpys_is_refused(cupy):
+    """A Python scalar inside a fused kernel typed wider than NumPy types it would turn a float32 network's activations
+    into float64 (and the next product would refuse them): the first-call check compares dtypes too."""
+    from xpnet.backend.fused import UNFUSED, Fused
+
+    widening = Fused("widen", lambda xp: (lambda y: y * 2) if xp is np else (lambda y: y.astype("float64") * 2))
+    with cupy.cuda.Device(1), pytest.warns(RuntimeWarning, match=r"\['float64'\] where NumPy gives \['float32'\]"):
+        assert widening(cupy.asarray(np.ones(3, dtype=np.float32))) is UNFUSED
+    assert widening.checked == {"float32": False}
+
+
 def test_bias_gradients_accumulate_through_cublas_with_a_row_of_ones(cupy):
     """``v = beta·v + sum(dy, axis=0)`` as one cuBLAS product (a row of ones @ dy) where a reduction and an update
     would make two kernels; the same numbers as the reduction."""

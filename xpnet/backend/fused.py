@@ -104,8 +104,8 @@ class Fused:
 
     def _check(self, args: tuple[Any, ...], dtype: str) -> bool | None:
         """The kernel against NumPy on host copies of the same inputs (the first call's, or what ``probe`` makes of
-        them: inputs that reach a branch the first call does not); None where NumPy's result holds no finite number
-        (NaN beside NaN agrees, but a result that is all NaN, from diverged weights, proves nothing)."""
+        them: inputs that reach a branch the first call does not), dtypes and numbers; None where NumPy's result holds
+        no finite number (NaN beside NaN agrees, but a result that is all NaN, from diverged weights, proves nothing)."""
         try:
             args = args if self._probe is None else self._probe(*args)
             host = [a.get() if hasattr(a, "get") else a for a in args]
@@ -117,12 +117,16 @@ class Fused:
             if not any(np.isfinite(w).any() for w in want):
                 return None
             rtol = 1e-5 if dtype == "float32" else 1e-12
-            if all(
+            kinds, expected_kinds = [str(g.dtype) for g in got], [str(np.asarray(w).dtype) for w in want]
+            if kinds != expected_kinds:  # a Python scalar typed wider inside the fusion: float64 where float32
+                problem = f"gave {kinds} where NumPy gives {expected_kinds}"
+            elif all(
                 np.allclose(g.get() if hasattr(g, "get") else g, w, rtol=rtol, atol=rtol, equal_nan=True)
                 for g, w in zip(got, want)
             ):
                 return True
-            problem = "gave other numbers than NumPy"
+            else:
+                problem = "gave other numbers than NumPy"
         except Exception as exc:  # no compiler, an unsupported construct in this CuPy
             problem = f"failed ({type(exc).__name__}: {exc})"
         warnings.warn(f"xpnet: the fused CuPy kernel {self.name} {problem}; the portable code runs instead",
