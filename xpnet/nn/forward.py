@@ -22,7 +22,7 @@ def relu_follows(layers: list[Any], k: int) -> bool:
     if not isinstance(layers[k], Dense) or k + 1 >= len(layers):
         return False
     after = layers[k + 1]
-    return isinstance(after, Activation) and after.name == "relu"
+    return isinstance(after, Activation) and after.is_relu
 
 
 def forward(model: Any, x: Array, ctx: Context, keep: bool) -> tuple[Array, list[Any]]:

@@ -22,7 +22,7 @@ from ..backend.kernels import affine, axpby, column_sums_into, operand
 from ..backend.layout import weight_gradient
 from ..backend.step_ops import affine_relu
 from ..errors import XPNetValueError
-from .activations import get_activation, relu_derivative
+from .activations import get_activation, relu, relu_derivative
 from .random import keep_mask, step_key
 
 Array = Any
@@ -119,10 +119,15 @@ class Activation:
         a = self.f(z)
         return a, (z, a), None
 
+    @property
+    def is_relu(self) -> bool:
+        """Whether this is xpnet's own ReLU, forward and backward (what a dense layer may apply itself)."""
+        return self.f is relu and self.derivative is relu_derivative
+
     def cache_of_output(self, a: Array) -> tuple[Array, Array]:
         """The cache of a ReLU whose input was never kept (its dense layer applied it: :mod:`xpnet.nn.forward`): its
         output stands for its input, positive exactly where the input is (NaN neither), all its backward reads."""
-        if self.derivative is not relu_derivative:
+        if not self.is_relu:
             raise ValueError(
                 f"cache_of_output: only a ReLU's backward pass can do without its input; this is {self.name!r}"
             )
