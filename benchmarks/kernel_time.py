@@ -47,8 +47,8 @@ def profiled(run: Callable[[], Any], on_gpu: bool) -> tuple[Counter[str], Counte
 
 
 def table(name: str, micros: Counter[str], calls: Counter[str], steps: int, top: int) -> list[str]:
-    """The kernels taking most time per step, then the total; copies and one-off kernels are rows like any other
-    (calls per step below 1 mark the one-off ones)."""
+    """The kernels taking most time per step, then the rest; copies are rows like any other, and calls per step
+    below 1 mark the kernels run once per epoch (what runs once per run is gone from the difference)."""
     total = sum(micros.values()) / steps
     lines = [f"{name}: {total:,.0f} µs of device time per step, {sum(calls.values()) / steps:.1f} kernels per step"]
     for kernel, spent in micros.most_common(top):
@@ -83,15 +83,15 @@ def main() -> None:
     ]
     jobs.append((f"pytorch ({'cuda' if on_gpu else 'cpu'})", lambda: large_net.run_torch(args.precision, x, y, args)))
     for name, run in jobs:
+        args.epochs = 1
         try:
-            args.epochs = 1
             run()  # warm-up: kernels compiled, libraries started, memory pools grown
-            once = profiled(run, on_gpu)
-            args.epochs = 2
-            twice = profiled(run, on_gpu)
         except Exception as exc:  # a precision a device lacks (bf16 on CuPy) is a line, not the end
             print(f"\n{name}: {type(exc).__name__}: {str(exc)[:200]}")
             continue
+        once = profiled(run, on_gpu)  # a failure from here on (the profiler's) fails the script
+        args.epochs = 2
+        twice = profiled(run, on_gpu)
         # a run of two epochs less a run of one: one epoch's steps, without what a run does once (data moved to the
         # device, weights made, the test set evaluated)
         calls = twice[1] - once[1]

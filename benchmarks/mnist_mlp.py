@@ -42,6 +42,7 @@ class Row:
     accuracy: float | None
     peak_rss: float | None = None  # bytes above the RSS when the run started
     by_round: list[float] = field(default_factory=list)  # the best epoch of each round
+    paired: bool = True  # its rounds alternate with PyTorch's (JAX's rows run later, on their own)
 
     def __post_init__(self) -> None:
         self.by_round = self.by_round or [min(self.seconds)]
@@ -182,9 +183,10 @@ def _on_gpu(name: str) -> bool:
 def paired(row: Row, peer: Row) -> str:
     """The median over rounds of the row's best epoch over its peer's in the same round: on a machine that slows
     down in spells, two runs a minute apart meet the same spell more often than the best epochs of each do."""
-    if len(row.by_round) < 2 or len(row.by_round) != len(peer.by_round):
+    if not row.paired or len(row.by_round) != len(peer.by_round):
         return "-"
-    return f"{float(np.median(np.divide(row.by_round, peer.by_round))):.2f}x"
+    ratios = [r / p for r, p in zip(row.by_round, peer.by_round) if np.isfinite(r / p)]  # a failed round is no pair
+    return f"{float(np.median(ratios)):.2f}x" if len(ratios) >= 2 else "-"
 
 
 def table(rows: list[Row], flops: float) -> str:
@@ -254,7 +256,10 @@ def main() -> None:
     rows = rounds(jobs, args.rounds)
     rate, shape = gemm_rate(args.batch_size, sizes, args.dtype)
     if "xpnet" not in skip:
-        rows += rounds([(f"xpnet ({d})", lambda d=d: run_xpnet(d, args)) for d in later], args.rounds)
+        alone = rounds([(f"xpnet ({d})", lambda d=d: run_xpnet(d, args)) for d in later], args.rounds)
+        for row in alone:
+            row.paired = False
+        rows += alone
     rows.append(Row("GEMM floor", [flops / rate], None))
     print(table(rows, flops))
     print("vs PyTorch: against pytorch (cuda) for GPU rows, pytorch (cpu) for the others; paired (with --rounds 2 or "

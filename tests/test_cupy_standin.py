@@ -217,14 +217,35 @@ def test_a_fused_kernel_first_called_on_nan_and_infinities_stays_on(cupy):
         b = cupy.asarray(np.array([np.nan, -np.inf, np.inf, -2.0], dtype=np.float32))
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
-            got = kernel(y, b).get()
+            got = kernel(y, b, np.float32(0)).get()
     assert kernel.checked == {"float32": True}
     np.testing.assert_array_equal(got, np.maximum(np.ones((3, 4), dtype=np.float32) + b.get(), 0))
     fresh = Fused("bias_relu", _bias_relu)  # a first call whose result is all NaN proves nothing: checked later
     with cupy.cuda.Device(1):
-        assert fresh(y, b[:1] + y[:, :1]) is UNFUSED and fresh.checked == {}
+        assert fresh(y, b[:1] + y[:, :1], np.float32(0)) is UNFUSED and fresh.checked == {}
         finite = cupy.asarray(np.array([1.0, -np.inf, np.inf, -2.0], dtype=np.float32))
-        assert fresh(y, finite) is not UNFUSED and fresh.checked == {"float32": True}
+        assert fresh(y, finite, np.float32(0)) is not UNFUSED and fresh.checked == {"float32": True}
+
+
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")
+def test_a_fused_kernel_left_unchecked_is_not_checked_inside_a_capture(cupy):
+    """A first call that decides nothing (all NaN: weights already NaN) leaves the check to the next call, which in a
+    captured run is inside the capture, where a check's read back to the host would break it: there the portable code
+    is recorded and nothing is decided; the run ends as a diverged run does, and the kernels stay usable."""
+    from xpnet.backend import memo
+    from xpnet.backend.fused import fused
+
+    memo.clear_caches()
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(300, 7)).astype(np.float32), rng.integers(0, 2, 300)
+    net = xpnet.MLP((7, 16, 2), device="cuda:1", seed=0)
+    with net.backend.activate():
+        net.params[0] = net.params[0] * float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no kernel refused
+        with pytest.raises(xpnet.errors.TrainingDivergedError):
+            xpnet.train((x, y), model=net, epochs=1, batch_size=64, progress=False, verbose=0, compile=True)
+    assert not any(False in kernel.checked.values() for kernel in fused().values())
 
 
 def test_a_fused_kernel_whose_result_is_wider_than_numpys_is_refused(cupy):

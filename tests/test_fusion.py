@@ -117,3 +117,39 @@ def test_only_a_relu_does_without_its_input():
     assert Activation("relu").cache_of_output(a) == (a, a)
     with pytest.raises(ValueError, match="'tanh'"):
         Activation("tanh").cache_of_output(a)
+
+
+def test_the_fused_relu_is_checked_per_precision_and_never_inside_a_capture(monkeypatch):
+    """The verdict on PyTorch's fused operator is kept per device spec, dtype and precision (cuBLASLt picks its kernels
+    per compute type); inside a CUDA graph's capture, where the check's read back to the host is forbidden, an
+    unchecked case runs apart and nothing is decided."""
+    torch = pytest.importorskip("torch")
+    from xpnet.backend import memo, step_ops
+
+    memo.clear_caches()
+    net = xpnet.MLP((4, 6, 2), device="torch:cpu", seed=1)
+    x = torch.ones(3, 4)
+    for precision in ("highest", "tf32"):
+        with precision_scope(net.backend, precision):
+            affine_relu(x, *net.params[:2])
+    assert sorted(step_ops._RELU_VERDICTS) == [("torch:cpu", "float32", "highest"), ("torch:cpu", "float32", "tf32")]
+    memo.clear_caches()
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    assert step_ops._fused_relu_agrees(net.backend, "float32", True) is False
+    assert step_ops._RELU_VERDICTS == {}
+
+
+def test_an_activation_named_relu_that_is_not_xpnets_is_not_fused(monkeypatch):
+    """A dense layer applies the ReLU itself only when the activation after it is xpnet's own ReLU, forward and
+    backward, not whatever bears the name (a table changed by a user or a test)."""
+    from xpnet.nn import activations
+
+    table = dict(activations.ACTIVATIONS)
+    table["relu"] = (lambda z: 2.0 * activations.relu(z), activations.relu_derivative)
+    monkeypatch.setattr(activations, "ACTIVATIONS", table)
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    net = xpnet.MLP((4, 6, 2), device="cpu", dtype="float64", seed=1)
+    assert not net.layers[1].is_relu
+    out = net(x)
+    monkeypatch.setattr(forward, "relu_follows", lambda layers, k: False)
+    np.testing.assert_array_equal(out, xpnet.MLP((4, 6, 2), device="cpu", dtype="float64", seed=1)(x))

@@ -43,8 +43,8 @@ def _relu_backward(dy: Any, z: Any) -> None:
     dy *= z > 0
 
 
-def _bias_relu(xp: Any) -> Callable[[Any, Any], Any]:
-    return lambda y, b: xp.maximum(y + b, 0)
+def _bias_relu(xp: Any) -> Callable[[Any, Any, Any], Any]:
+    return lambda y, b, zero: xp.maximum(y + b, zero)  # zero typed as y (a literal 0 may be typed wider in a fusion)
 
 
 def _sum_exp(cupy: Any) -> Callable[[Any, Any], Any]:
@@ -96,6 +96,8 @@ class Fused:
         dtype = next(str(a.dtype) for a in args if hasattr(a, "dtype") and a.dtype.kind == "f")
         passed = self._checked.get(dtype)
         if passed is None:
+            if _capturing():  # a check reads back to the host, which a capture forbids: the portable code is recorded
+                return UNFUSED
             passed = self._check(args, dtype)
             if passed is None:  # nothing finite to compare: the portable code runs, the next call checks
                 return UNFUSED
@@ -135,6 +137,11 @@ class Fused:
 
 
 UNFUSED = object()
+
+
+def _capturing() -> bool:
+    """Whether CuPy's current stream is capturing a CUDA graph."""
+    return bool(importlib.import_module("cupy").cuda.get_current_stream().is_capturing())
 
 
 @per_library

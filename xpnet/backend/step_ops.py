@@ -18,7 +18,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from . import kernels
+from . import kernels, memo
 from .arrays import backend_of, dtype_name
 from .fused import UNFUSED, fused
 from .kernels import _fused, _is_cupy, _is_torch, _torch_ops
@@ -93,13 +93,13 @@ def affine_relu(x: Any, w: Any, b: Any) -> Any:
     the bias and the ReLU, where two ran; on NumPy the ReLU in place, on the product's own memory."""
     if kernels._torch_affine(x, w, b):
         aten = _torch_ops().aten
-        if _fused_relu_agrees(backend_of(x), dtype_name(x.dtype)):
+        if _fused_relu_agrees(backend_of(x), dtype_name(x.dtype), x.is_cuda):
             return aten._addmm_activation.default(b, x, w)
         return aten.relu_.default(aten.addmm.default(b, x, w))
     if _is_cupy(x, w, b):
         y = kernels.matmul(x, w)
         kernel = _fused("bias_relu", y, b)
-        a = UNFUSED if kernel is None else kernel(y, b)
+        a = UNFUSED if kernel is None else kernel(y, b, np.dtype(y.dtype).type(0))
         if a is not UNFUSED:
             return a
         y += b
@@ -110,12 +110,26 @@ def affine_relu(x: Any, w: Any, b: Any) -> Any:
     return positive_part(y)
 
 
-@by_spec(maxsize=None)
-def _fused_relu_agrees(backend: Any, dtype: str) -> bool:
-    """Whether PyTorch's ``_addmm_activation`` gives ``relu(addmm)``'s numbers on this device and dtype, NaN and
-    infinities included: on CUDA its ReLU is cuBLASLt's epilogue, whose NaN is not PyTorch's to promise. Checked once
-    (small integers: products exact at any precision, whatever algorithm each call picks); True on ``meta`` (no
-    values). Where it disagrees the product and the ReLU run apart, with a warning."""
+_RELU_VERDICTS: dict[tuple[str, str, str], bool] = memo.registered({})  # (spec, dtype, precision) -> agrees
+
+
+def _fused_relu_agrees(backend: Any, dtype: str, on_cuda: bool) -> bool:
+    """Whether PyTorch's ``_addmm_activation`` gives ``relu(addmm)``'s numbers on this device, dtype and precision,
+    NaN and infinities included: on CUDA its ReLU is cuBLASLt's epilogue, whose NaN is not PyTorch's to promise.
+    Checked once each (:func:`_check_fused_relu`), never inside a CUDA graph's capture (the check reads back to the
+    host): there, unchecked, the two run apart and nothing is decided. True on ``meta`` (no values)."""
+    key = (backend.spec, dtype, kernels.current_precision())
+    verdict = _RELU_VERDICTS.get(key)
+    if verdict is None:
+        if on_cuda and importlib.import_module("torch").cuda.is_current_stream_capturing():
+            return False
+        verdict = _RELU_VERDICTS[key] = _check_fused_relu(backend, dtype)
+    return verdict
+
+
+def _check_fused_relu(backend: Any, dtype: str) -> bool:
+    """:func:`_fused_relu_agrees`'s check: small integers (products exact at any precision, whatever algorithm each
+    call picks), a bias of 0.5, ±inf, NaN, -0.25, 0; where the two disagree they run apart, with a warning."""
     if backend.device.type == "meta":
         return True
     torch = importlib.import_module("torch")
@@ -132,7 +146,7 @@ def _fused_relu_agrees(backend: Any, dtype: str) -> bool:
     if np.array_equal(fused, apart, equal_nan=True):
         return True
     warnings.warn(f"xpnet: PyTorch's fused product and ReLU (_addmm_activation) on {backend.spec!r} gave {fused[0]} "
-                  f"where the product and the ReLU apart give {apart[0]}; they run apart", RuntimeWarning, stacklevel=4)  # fmt: skip
+                  f"where the product and the ReLU apart give {apart[0]}; they run apart", RuntimeWarning, stacklevel=5)  # fmt: skip
     return False
 
 

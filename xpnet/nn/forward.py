@@ -1,6 +1,6 @@
 """The forward pass through a network's layers, in order, a dense layer and the ReLU after it run as one operation
 (:func:`xpnet.backend.step_ops.affine_relu`: one fused product on PyTorch, one kernel fewer on CuPy; the same
-numbers as the two layers run apart).
+numbers as the two layers run apart, to rounding on PyTorch CUDA, whose fused product may pick another algorithm).
 
 The ReLU's cache is then its output twice (:meth:`xpnet.nn.layers.Activation.cache_of_output`), where it would be
 ``(z, a)``: its backward pass reads ``z > 0``, and ``max(z, 0) > 0`` exactly where ``z > 0`` (NaN included: neither
