@@ -4,9 +4,12 @@ PyTorch, counted by PyTorch's profiler (CUPTI sees every kernel of the process, 
 A small MLP's step on a GPU is launch-bound when launches x ~5 us approaches the step time: that is the case CUDA
 graphs (one launch per step) are for. Each device is measured operation by operation and captured as a graph:
 
-    python benchmarks/launches.py --devices cuda,torch:cuda      # needs PyTorch with CUDA
+    python benchmarks/launches.py --devices cuda,torch:cuda      # on a GPU (PyTorch with CUDA)
+    python benchmarks/launches.py --devices torch:cpu --steps 5  # no GPU: PyTorch's operators, a dry run
 
-Not collected by pytest; figures to read, never assertions.
+Without a GPU the rows count PyTorch's top-level operators on its CPU (the graph rows say why there are none): the
+script runs in the GPU job's dry run, so it cannot rot between GPU sessions. Not collected by pytest; figures to
+read, never assertions.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def xpnet_graph_step(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
     batches = Batches(x, y, model.backend, model.dtype, batch_size=args.batch_size, rng=rng, placement="device")
     captured, reason = CapturedSteps.build(model, opt, batches, 1e-4, None, 0, False)
     if captured is None:
-        raise SystemExit(f"xpnet ({spec}): the step cannot be captured here: {reason}")
+        raise LookupError(reason or "this device has no CUDA graphs")
     done = [0]
 
     def step() -> None:
@@ -75,17 +78,17 @@ def xpnet_graph_step(spec: str, args: argparse.Namespace) -> tuple[Any, Any]:
     return step, sync
 
 
-def torch_step(args: argparse.Namespace) -> tuple[Any, Any]:
+def torch_step(args: argparse.Namespace, device: str) -> tuple[Any, Any]:
     """The same step in idiomatic PyTorch (nn.Linear, F.cross_entropy, torch.optim.SGD)."""
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(784, args.hidden), torch.nn.ReLU(), torch.nn.Linear(args.hidden, 10))
-    model = model.cuda()
+    model = model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-    x = torch.rand(args.batch_size, 784, device="cuda")
-    y = torch.randint(0, 10, (args.batch_size,), device="cuda")
+    x = torch.rand(args.batch_size, 784, device=device)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
 
     def step() -> None:
         loss = F.cross_entropy(model(x), y)
@@ -93,10 +96,11 @@ def torch_step(args: argparse.Namespace) -> tuple[Any, Any]:
         loss.backward()
         opt.step()
 
-    return step, torch.cuda.synchronize
+    return step, (torch.cuda.synchronize if device == "cuda" else (lambda: None))
 
 
-def measure(name: str, step: Any, sync: Any, steps: int) -> str:
+def measure(name: str, step: Any, sync: Any, steps: int, on_gpu: bool) -> str:
+    """µs per step, then kernels and copies per step under PyTorch's profiler (on a CPU: top-level operators)."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -108,13 +112,13 @@ def measure(name: str, step: Any, sync: Any, steps: int) -> str:
         step()
     sync()
     per_step = (time.perf_counter() - start) / steps
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CUDA if on_gpu else ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()
         sync()
     kinds: Counter[str] = Counter()
     for event in prof.events():
-        if event.device_type == DeviceType.CUDA:
+        if event.device_type == DeviceType.CUDA if on_gpu else event.cpu_parent is None:
             kind = "copy/set" if "memcpy" in event.name.lower() or "memset" in event.name.lower() else "kernel"
             kinds[kind] += 1
     kernels, copies = kinds["kernel"] / steps, kinds["copy/set"] / steps
@@ -131,16 +135,20 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    if not torch.cuda.is_available():
-        raise SystemExit("launches.py counts CUDA kernels: it needs PyTorch with CUDA and a GPU")
-    print(
-        f"reference step: MLP 784-{args.hidden}-10, batch {args.batch_size}, float32, SGD momentum; {args.steps} steps"
-    )
+    on_gpu = torch.cuda.is_available()
+    peer = "cuda" if on_gpu else "cpu"
+    print(f"reference step: MLP 784-{args.hidden}-10, batch {args.batch_size}, float32, SGD momentum; {args.steps} "
+          f"steps{'' if on_gpu else '; no GPU here: PyTorch operators on its CPU counted as kernels (a dry run)'}")  # fmt: skip
     print(f"{'implementation':<22}{'us/step':>10}{'kernels':>10}{'copies':>10}{'launch us@5':>14}")
     for spec in filter(None, args.devices.split(",")):
-        print(measure(f"xpnet ({spec})", *xpnet_step(spec, args), args.steps), flush=True)
-        print(measure(f"xpnet ({spec}, graph)", *xpnet_graph_step(spec, args), args.steps), flush=True)
-    print(measure("pytorch (cuda)", *torch_step(args), args.steps))
+        print(measure(f"xpnet ({spec})", *xpnet_step(spec, args), args.steps, on_gpu), flush=True)
+        try:
+            graph = xpnet_graph_step(spec, args)
+        except LookupError as exc:
+            print(f"{'xpnet (' + spec + ', graph)':<22}  not captured here: {exc}", flush=True)
+        else:
+            print(measure(f"xpnet ({spec}, graph)", *graph, args.steps, on_gpu), flush=True)
+    print(measure(f"pytorch ({peer})", *torch_step(args, peer), args.steps, on_gpu))
     print(
         "kernels, copies: per step (inside the graph for the graph rows, the batch gather included there); launch "
         "us@5: kernels x 5 us, what launching each from the host costs"

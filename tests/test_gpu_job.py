@@ -48,6 +48,7 @@ def test_the_dry_run_passes_every_step(tmp_path):
     assert "xpnet (strict:device1)" in log and "pytorch (cpu)" in log  # the benchmark's rows
     assert log.count("xpnet (torch:cpu): ") == 2 and log.count("pytorch (cpu): ") == 2  # kernel_time.py's tables
     assert log.count("µs of device time per step") == 4
+    assert "xpnet (torch:cpu, graph)  not captured here" in log and "pytorch (cpu) " in log  # launches.py's table
 
 
 def test_a_failing_step_fails_the_job_and_is_named(tmp_path):
