@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")  # the jax-cpu-float64 cells; tests/test_jax.py checks JAX without it
 
@@ -35,6 +37,16 @@ def backend(xp_device: XPDevice) -> XPDevice:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def cupy() -> Iterator[ModuleType]:
+    """The CuPy stand-in (xpnet.testing.cupy_standin) as ``import cupy`` gives it while the test runs (files that
+    use it skip themselves where a real CuPy is present)."""
+    from xpnet.testing import cupy_standin
+
+    with cupy_standin.installed() as module:
+        yield module
 
 
 @pytest.fixture

@@ -18,12 +18,6 @@ from xpnet.testing import cupy_standin
 pytestmark = pytest.mark.skipif(cupy_standin.real_cupy_present(), reason="a real CuPy is here: the gpu tests run")
 
 
-@pytest.fixture
-def cupy():
-    with cupy_standin.installed() as module:
-        yield module
-
-
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(3)
