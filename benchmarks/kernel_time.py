@@ -22,6 +22,8 @@ from typing import Any
 
 import large_net
 
+from xpnet.backend.step_ops import fused_relu_verdicts
+
 
 def profiled(run: Callable[[], Any], on_gpu: bool) -> tuple[Counter[str], Counter[str], float]:
     """Device time (µs) and calls of each kernel ``run()`` launched (on a CPU: each top-level operator), and the
@@ -102,6 +104,11 @@ def main() -> None:
             continue
         print("\n".join(table(name, micros, calls, steps, args.top)))
         print(f"  (under the profiler: {(twice[2] - once[2]) / steps * 1e3:.2f} ms of wall time per step)")
+    verdicts = fused_relu_verdicts()  # PyTorch's fused product and ReLU: used, or the two run apart (its check)
+    for case, used in verdicts.items():
+        print(
+            f"fused ReLU on {case}: {'used' if used else 'run apart: the device check found it differs from relu(addmm)'}"
+        )
     print("\nµs: device time per step (an epoch's kernels summed, divided by its steps); /step: calls per step")
 
 
