@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import Counter
 from typing import Any
 
 import numpy as np
+from kernel_time import profiled
 
 import xpnet
 from xpnet.nn.backprop import TRAINING
@@ -101,9 +101,6 @@ def torch_step(args: argparse.Namespace, device: str) -> tuple[Any, Any]:
 
 def measure(name: str, step: Any, sync: Any, steps: int, on_gpu: bool) -> str:
     """µs per step, then kernels and copies per step under PyTorch's profiler (on a CPU: top-level operators)."""
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
-
     for _ in range(5):  # warm-up: kernels compiled, buffers allocated
         step()
     sync()
@@ -112,16 +109,15 @@ def measure(name: str, step: Any, sync: Any, steps: int, on_gpu: bool) -> str:
         step()
     sync()
     per_step = (time.perf_counter() - start) / steps
-    with profile(activities=[ProfilerActivity.CUDA if on_gpu else ProfilerActivity.CPU]) as prof:
+
+    def run() -> None:
         for _ in range(steps):
             step()
         sync()
-    kinds: Counter[str] = Counter()
-    for event in prof.events():
-        if event.device_type == DeviceType.CUDA if on_gpu else event.cpu_parent is None:
-            kind = "copy/set" if "memcpy" in event.name.lower() or "memset" in event.name.lower() else "kernel"
-            kinds[kind] += 1
-    kernels, copies = kinds["kernel"] / steps, kinds["copy/set"] / steps
+
+    _, calls, _ = profiled(run, on_gpu)
+    moved = sum(n for kernel, n in calls.items() if "memcpy" in kernel.lower() or "memset" in kernel.lower())
+    kernels, copies = (sum(calls.values()) - moved) / steps, moved / steps
     seen = "" if kernels else "  (the profiler saw no kernels of this library)"
     return f"{name:<22}{per_step * 1e6:>10.1f}{kernels:>10.1f}{copies:>10.1f}{kernels * 5.0:>14.0f}{seen}"
 

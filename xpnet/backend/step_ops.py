@@ -95,15 +95,15 @@ def affine_relu(x: Any, w: Any, b: Any) -> Any:
         if _fused_relu_agrees(backend_of(x), dtype_name(x.dtype), x.is_cuda):
             return aten._addmm_activation.default(b, x, w)
         return aten.relu_.default(aten.addmm.default(b, x, w))
-    if _is_cupy(x, w, b):
+    kernel = _fused("bias_relu", x, w, b)
+    if kernel is None:
+        y = kernels.affine(x, w, b)  # a fresh array
+    else:  # the product, then the bias and the ReLU in one kernel (or, where it failed its check, as affine's)
         y = kernels.matmul(x, w)
-        kernel = _fused("bias_relu", y, b)
-        a = UNFUSED if kernel is None else kernel(y, b, np.dtype(y.dtype).type(0))
+        a = kernel(y, b, np.dtype(y.dtype).type(0))
         if a is not UNFUSED:
             return a
         y += b
-        return positive_part(y)
-    y = kernels.affine(x, w, b)  # a fresh array
     if kernels.FAST_PATHS and isinstance(y, np.ndarray):
         return np.maximum(y, 0.0, out=y)
     return positive_part(y)
