@@ -4,6 +4,7 @@ failing step fails the job (so the script cannot rot between the sessions that h
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,22 @@ def test_the_dry_run_passes_every_step(tmp_path):
     assert log.count("xpnet (torch:cpu): ") == 2 and log.count("pytorch (cpu): ") == 2  # kernel_time.py's tables
     assert log.count("µs of device time per step") == 4
     assert "xpnet (torch:cpu, graph)  not captured here" in log and "pytorch (cpu) " in log  # launches.py's table
+    if "jax not installed" not in log:  # first_run.py: JAX's second process loads every program the first built
+        rows = log.split("=== first-run")[1].splitlines()  # the step's command and output
+        first, second = (next(re.findall(r"\b(\d+)/(\d+)\b", line)[0] for line in rows if line.startswith(name))
+                         for name in ("jax:cpu ", "jax:cpu, 2nd"))  # fmt: skip
+        assert int(first[0]) > 5 and first[1] == "0" and second == ("0", first[0]), (first, second)
+
+
+def test_steps_can_be_chosen_by_name(tmp_path):
+    log = tmp_path / "gpu.log"
+    env = os.environ | {"XPNET_GPU_DRY_RUN": "1", "XPNET_GPU_LOG": str(log), "XPNET_GPU_STEPS": "environment devices"}
+    done = subprocess.run(["bash", str(ROOT / ".ci" / "gpu")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, log.read_text()[-2000:]
+    ran = [
+        line.split(":")[0][4:] for line in log.read_text().splitlines() if line.startswith("=== ") and " exit " in line
+    ]
+    assert ran == ["environment", "devices"], ran
 
 
 def test_a_failing_step_fails_the_job_and_is_named(tmp_path):

@@ -11,6 +11,7 @@
 - :mod:`.host_blas` reaches NumPy's own BLAS for those fast paths;
 - :mod:`.comm` and :mod:`.reducers` connect the processes of a data-parallel job (MPI, NCCL); :mod:`.launcher`
   finds the `mpiexec` of the MPI that mpi4py loads;
+- :mod:`.program_cache` keeps JAX's compiled programs on disk for later processes;
 - :mod:`.threads` caps BLAS threads for data-parallel ranks; :mod:`.onnx` records graphs for export.
 
 Optional backends are imported lazily, only when a spec names them, so ``import xpnet`` never imports cupy
@@ -26,6 +27,7 @@ from .arrays import backend_of, device_scope, dtype_name, float_dtype, float_nam
 from .inventory import devices, unavailable
 from .kernels import axpy, matmul, matmul_into
 from .layout import as_parameter, parameter_view
+from .program_cache import use_program_cache
 from .specs import Backend, resolve, resolve_local, satisfies
 from .step_ops import positive_part, relu_backward
 from .transfer import free_memory, host_view, to_numpy
@@ -56,4 +58,5 @@ __all__ = [
     "to_device",
     "to_numpy",
     "unavailable",
+    "use_program_cache",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve, to_numpy
+from ..backend.program_cache import keep_programs_of
 from ..data.sources import NAMED, load_data
 from ..datasets.files import LoadedFile, load_file
 from ..distributed import Session
@@ -128,9 +129,10 @@ def _train(args: argparse.Namespace, session: Session | None) -> None:
 def _run(args: argparse.Namespace, session: Session | None, backend: Any, out: Path) -> None:
     root = session is None or session.is_root
     loaded = read_data(args)
+    kept = keep_programs_of(backend)  # JAX's compiled programs, loaded by the next run instead of compiled again
     if root:
         print(f"data: {loaded.name} ({loaded.x.shape[0]} training samples)")
-        print(f"device: {backend.spec} ({backend.name})")
+        print(f"device: {backend.spec} ({backend.name})" + (f"; compiled programs kept in {kept}" if kept else ""))
     options = train_options(args) | checkpointing(args) | {"meta": {"run_folder": str(out)}}
     if session is not None:
         options["distributed"] = session  # this command's session, with its hooks, not a new one

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 from xpnet.datasets.mnist import FILE_NAMES, Split, _load_four_files
 from xpnet.errors import DataIntegrityError, DataNotFoundError, XPNetError, XPNetTypeError, XPNetValueError, describe
+from xpnet.io.cache import cache_root
 
 __all__ = ["MissingDependencyError", "fetch_idx_dataset", "load_fashion_mnist", "load_kmnist"]
 
-CACHE_DIR_ENV = "XPNET_CACHE_DIR"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # name -> (default base URL, {file name: "alg:hex" hash}).
@@ -59,12 +59,10 @@ def _import_pooch() -> Any:
 
 
 def _cache_root(cache_dir: str | os.PathLike[str] | None, pooch: Any) -> Path:
-    """`cache_dir`, else $XPNET_CACHE_DIR, else pooch's per-user cache for "xpnet"."""
+    """`cache_dir`, else $XPNET_CACHE_DIR, else pooch's per-user cache for "xpnet" (the same folder)."""
     if cache_dir is not None:
         return Path(cache_dir)
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV])
-    return Path(pooch.os_cache("xpnet"))
+    return cache_root() or Path(pooch.os_cache("xpnet"))
 
 
 def _download(pooch: Any, name: str, url: str, known_hash: str, cache: Path) -> None:
