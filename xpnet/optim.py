@@ -19,6 +19,7 @@ from array_api_compat import array_namespace
 
 from .backend import axpy, device_scope
 from .backend.kernels import axpby, descend, penalised_descend
+from .backend.transfer import zeros_like_each
 from .errors import XPNetValueError, describe
 from .nn.losses import get_loss
 from .validation import check_float
@@ -58,8 +59,7 @@ class Optimizer:
 
     def _buffers(self, name: str, params: list[Array]) -> list[Array]:
         if name not in self.state:
-            xp = array_namespace(params[0])
-            self.state[name] = [xp.zeros_like(p) for p in params]
+            self.state[name] = zeros_like_each(params)
         return self.state[name]
 
     def ensure_state(self, params: list[Array]) -> None:

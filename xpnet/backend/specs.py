@@ -98,9 +98,14 @@ class Backend:
         The compiled callable also takes Python scalars and small host (NumPy) vectors for its per-call inputs
         (learning rate, step count, dropout keys): the backend moves them with the call, cheaper than a device
         array made for each call."""
-        if self.name != "jax":
+        if not self.compiles:
             return None
         return importlib.import_module("jax").jit(step, donate_argnums=donate)
+
+    @property
+    def compiles(self) -> bool:
+        """Whether :meth:`compile` compiles (JAX), so a compiled program's inputs may be host values."""
+        return self.name == "jax"
 
     def supports_dtype(self, dtype: Any) -> bool:
         """Whether this device can hold arrays of ``dtype`` (no float64 on some devices)."""

@@ -212,7 +212,9 @@ class Batches:
                 yield self._finish(x[first:last, ...], y[first:last, ...])
             return
         x, y = self._device
-        index = to_device(order, self.target)  # one transfer per epoch
+        # One transfer per epoch; where the batches are cut by a compiled program (JAX) each batch's rows go in with
+        # its call instead, as a compiled program's host inputs do (a device slice compiles a program per size).
+        index = order if self.target.compiles else to_device(order, self.target)
         for s, e in bounds:
             yield self.take(x, y, index[s:e])
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, as_parameter, dtype_name, float_dtype, resolve, to_numpy
+from ..backend.transfer import copies
 from ..errors import BackendUnavailableError, DataIntegrityError
 
 Array = Any
@@ -109,16 +110,13 @@ class StateMixin:
 
     def snapshot(self) -> tuple[list[Array], list[Array]]:
         """Copies of the parameters and buffers, on the device (for early stopping and the divergence guard)."""
-        xp: Any = self.backend.xp
-        return [xp.asarray(p, copy=True) for p in self.params], [xp.asarray(b, copy=True) for b in self.buffers]
+        return copies(self.params), copies(self.buffers)
 
     def restore(self, snapshot: tuple[list[Array], list[Array]]) -> None:
         """Put copies of a :meth:`snapshot` back (training updates arrays in place: the snapshot stays as taken,
         so it can be restored again)."""
-        xp: Any = self.backend.xp
         params, buffers = snapshot
-        self.params[:] = [xp.asarray(p, copy=True) for p in params]
-        self.buffers[:] = [xp.asarray(b, copy=True) for b in buffers]
+        self.params[:], self.buffers[:] = copies(params), copies(buffers)
 
 
 def _shape_of(net: Any, index: int) -> tuple[int, ...]:

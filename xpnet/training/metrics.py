@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_numpy
 from ..backend.memo import by_spec
 from ..backend.step_ops import add_loss_and_hits, latch_first
-from ..backend.transfer import copy_into
+from ..backend.transfer import copy_into, zeros
 from ..nn.losses import one_hot
 
 Array = Any
@@ -38,18 +37,17 @@ class Metrics:
 
     def __init__(self, like: Array, n_classes: int, *, confusion: bool = False, classifies: bool = True,
                  errors: Array | None = None) -> None:  # fmt: skip
-        xp, dev = array_namespace(like), device_of(like)
-        self._xp, self._dtype, self.n_classes = xp, like.dtype, n_classes
-        self._sums = xp.zeros((2,), dtype=like.dtype, device=dev)  # [loss * n, correct]
-        self._first_bad = xp.zeros((1,), dtype=like.dtype, device=dev)  # first step with a non-finite loss; 0: none
-        self._confusion = xp.zeros((n_classes, n_classes), dtype=like.dtype, device=dev) if confusion else None
+        backend, dtype = backend_of(like), like.dtype
+        self._xp, self._dtype, self.n_classes = array_namespace(like), dtype, n_classes
+        self._sums = zeros(backend, (2,), dtype)  # [loss * n, correct]
+        self._first_bad = zeros(backend, (1,), dtype)  # first step with a non-finite loss; 0: none
+        self._confusion = zeros(backend, (n_classes, n_classes), dtype) if confusion else None
         self.count = 0
         self.classifies = classifies  # regression: no accuracy, no confusion matrix
-        backend = backend_of(like)
         self._accumulate = _compiled(backend, n_classes, classifies)  # chosen once, not per step
         # regression (given the targets' center, (k,)): per output Σ(z-y)², Σ|z-y|, Σ(y-c), Σ(y-c)², in one array
         self._center = errors
-        self._errors = None if errors is None else xp.zeros((4, n_classes), dtype=like.dtype, device=dev)
+        self._errors = None if errors is None else zeros(backend, (4, n_classes), dtype)
         self._add_errors = None if errors is None else _errors(backend)
         self._read = _summary(backend)
 
