@@ -117,7 +117,10 @@ def report(device: str, epochs: int, keep: str | None = None, name: str | None =
         str(epochs),
         *(["--keep", keep] if keep else []),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    fresh = {
+        k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE")
+    }
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=fresh)  # nothing kept before
     name, mib = name or device, 2**20
     if done.returncode != 0:
         print(f"{name:<16}failed: {done.stderr.strip().splitlines()[-1:]}")

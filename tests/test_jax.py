@@ -162,7 +162,9 @@ def test_training_and_evaluation_compile_a_few_programs_whatever_the_epochs_and_
         counts.append(tuple(int(v) for v in done.stdout.split()))
     assert counts[0] == counts[1], counts  # neither epochs nor data size adds programs
     trained, evaluated = counts[0]
-    assert trained <= 16 and evaluated <= 9, counts  # 6aa1202: 102 and 57; f6e8ef7: 29 and 11
+    # 6aa1202: 102 and 57; f6e8ef7: 29 and 11; before JAX 0.6 a snapshot's copies compile (xpnet.backend.copies)
+    most_trained, most_evaluated = (16, 9) if jax.__version_info__ >= (0, 6) else (32, 12)
+    assert trained <= most_trained and evaluated <= most_evaluated, counts
 
 
 STATE_OUTSIDE_THE_STEP = """
@@ -192,6 +194,7 @@ print(made)
 """
 
 
+@pytest.mark.skipif(jax.__version_info__ < (0, 6), reason="before JAX 0.6 copies compile (xpnet.backend.copies)")
 def test_optimizer_state_snapshots_and_metrics_compile_no_program():
     """Zeros and copies made outside the compiled step come from the host or the runtime: ``jnp.zeros`` and
     ``asarray(copy=True)`` compile a program per shape (~0.3 s each on a GPU), 15 of a first run's 35 programs."""

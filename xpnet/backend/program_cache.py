@@ -7,8 +7,8 @@ under a second, which is all of xpnet's. :func:`use_program_cache` asks, with th
 
 The setting is JAX's own and global to the process, so the library never makes it by itself: ``xpnet train`` (a
 process of its own) makes it for a JAX device, and a script may call :func:`use_program_cache` before it trains.
-Whatever the user set through JAX (``JAX_COMPILATION_CACHE_DIR``, ``JAX_ENABLE_COMPILATION_CACHE=0``, the
-thresholds, the size limit) is kept as set.
+Whatever the user set through JAX, by environment or ``jax.config.update`` (the folder,
+``JAX_ENABLE_COMPILATION_CACHE=0``, the threshold, the size limit), is kept as set.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 SIZE_LIMIT = 1 << 30  # bytes: JAX evicts the least recently used programs beyond it, under a file lock
+# Programs loaded from the cache of JAX 0.4.32-0.4.35 computed garbage on CPUs (a review's runs: losses of 1e22 in
+# the next process, every run up to 0.4.34, one in six on 0.4.35); 0.5.3 was right in eight runs, 0.6.0 and later
+# in every one. Kept from 0.6 on, with a margin; older JAX keeps nothing.
+SOUND_FROM = (0, 6)
 FOLDER = "jax-programs"
 
 
@@ -26,7 +30,7 @@ def use_program_cache(folder: str | os.PathLike[str] | None = None) -> Path | No
     """Keep JAX's compiled programs in ``folder`` (default: ``jax-programs`` in xpnet's cache folder,
     ``$XPNET_CACHE_DIR`` or ``~/.cache/xpnet``) for later processes; returns the folder JAX keeps them in.
 
-    Returns None, changing nothing, where JAX is not installed, the user turned JAX's cache off
+    Returns None, changing nothing, where JAX is not installed or older than 0.6, the user turned JAX's cache off
     (``JAX_ENABLE_COMPILATION_CACHE=0``), no folder is known (no ``folder``, no ``XPNET_CACHE_DIR`` and no
     platformdirs) or the folder cannot be made. A folder the user already gave JAX is kept and returned. Call it
     before the first program compiles: JAX may have decided by then.
@@ -36,7 +40,7 @@ def use_program_cache(folder: str | os.PathLike[str] | None = None) -> Path | No
     except ImportError:
         return None
     config = jax.config
-    if not getattr(config, "jax_enable_compilation_cache", True):
+    if jax.__version_info__ < SOUND_FROM or not getattr(config, "jax_enable_compilation_cache", True):
         return None
     if config.jax_compilation_cache_dir:
         return Path(config.jax_compilation_cache_dir)
@@ -47,17 +51,23 @@ def use_program_cache(folder: str | os.PathLike[str] | None = None) -> Path | No
         if root is None:
             return None
         folder = root / FOLDER
-    path = Path(folder)
+    path = Path(folder).absolute()  # where the process started: a later chdir does not move it
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
     config.update("jax_compilation_cache_dir", str(path))
-    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+    # JAX's thresholds where they are at its defaults (a value set by environment or jax.config.update is kept)
+    if not _set("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", config.jax_persistent_cache_min_compile_time_secs, 1.0):
         config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ and getattr(config, "jax_compilation_cache_max_size", 0) < 0:
+    if not _set("JAX_COMPILATION_CACHE_MAX_SIZE", config.jax_compilation_cache_max_size, -1):
         config.update("jax_compilation_cache_max_size", SIZE_LIMIT)  # with a limit JAX locks reads and writes
     return path
+
+
+def _set(variable: str, value: Any, default: Any) -> bool:
+    """Whether the user set a JAX option: in the environment, or to something other than JAX's default."""
+    return variable in os.environ or value != default
 
 
 def keep_programs_of(backend: Any) -> Path | None:

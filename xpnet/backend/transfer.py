@@ -90,8 +90,6 @@ def copies(arrays: list[Any]) -> list[Any]:
     backend = backend_of(arrays[0]) if arrays else None
     if backend is not None and backend.name == "jax":
         jax = importlib.import_module("jax")
-        try:
+        if jax.__version_info__ >= (0, 6):  # 0.4.34-0.5.x took may_alias=False and returned the same buffer
             return list(jax.device_put(arrays, backend.device, may_alias=False))
-        except TypeError:  # a JAX without may_alias (before 0.4.31)
-            pass
     return [array_namespace(a).asarray(a, copy=True) for a in arrays]
