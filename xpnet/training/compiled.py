@@ -31,7 +31,7 @@ class CompiledStep:
 
     @classmethod
     def build(cls, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int) -> Any:
-        return cls(model, optimizer, l2, clip_norm, seed) if model.backend.compile(lambda: None) is not None else None
+        return cls(model, optimizer, l2, clip_norm, seed) if model.backend.compiles else None
 
     def _pure(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
               scalars: dict[str, Array], keys: Array, x: Array, y: Array) -> tuple[Any, ...]:  # fmt: skip
