@@ -201,3 +201,52 @@ def test_optimizer_state_snapshots_and_metrics_compile_no_program():
     done = subprocess.run([sys.executable, "-c", STATE_OUTSIDE_THE_STEP], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "0", done.stdout
+
+
+def test_a_jax_epoch_reads_nothing_back_between_steps(monkeypatch):
+    """Each step is queued behind the last: a value read to the host (a float, a NumPy copy, a wait) would make the
+    host wait for the device at every step, on a GPU the whole launch pipeline."""
+    from jax._src.array import ArrayImpl
+
+    from xpnet.training.loop import Loop
+
+    reads, inside = [], [False]
+
+    def watched(name, original):
+        def call(self, *args, **kwargs):
+            if inside[0]:
+                reads.append(name)
+            return original(self, *args, **kwargs)
+
+        return call
+
+    for name in ("__array__", "__float__", "__int__", "__bool__", "__index__", "item", "tolist", "block_until_ready"):
+        monkeypatch.setattr(ArrayImpl, name, watched(name, getattr(ArrayImpl, name)))
+    value = ArrayImpl._value
+    monkeypatch.setattr(ArrayImpl, "_value", property(lambda self: (reads.append("_value") if inside[0] else None)
+                                                      or value.fget(self)))  # fmt: skip
+    steps = Loop._steps
+
+    def stepping(self, *args):
+        for i in steps(self, *args):
+            inside[0] = False
+            yield i
+            inside[0] = True
+        inside[0] = False
+
+    def started(self, *args):
+        inside[0] = True
+        return stepping(self, *args)
+
+    monkeypatch.setattr(Loop, "_steps", started)
+    inside[0] = True
+    float(jax.numpy.ones(2)[0])  # the watch itself sees a read
+    assert "__float__" in reads
+    reads.clear()
+    inside[0] = False
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 6)).astype(np.float32), rng.integers(0, 3, 300)
+    result = xpnet.train((x, y), device="jax:cpu", hidden=(8,), dropout=0.2, epochs=2, batch_size=64, verbose=0,
+                         progress=False, validation=0.2)  # fmt: skip
+    assert result.history.meta["step"] == "jit" and len(result.history) == 2
+    assert reads == [], reads
