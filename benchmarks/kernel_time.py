@@ -7,7 +7,10 @@ listed by time per step: the rows that differ between xpnet and PyTorch are wher
     python benchmarks/kernel_time.py --devices torch:cpu --samples 2048 --batch-size 512 --sizes 64,128,128,10
 
 xpnet's steps run operation by operation (``compile=False``): a captured graph runs the same kernels, and the
-profiler's view of kernels inside a graph depends on the CUDA version. On a CPU the rows are PyTorch's top-level
+profiler's view of kernels inside a graph depends on the CUDA version. On JAX the step runs as it trains, one
+compiled program: with the reference job's sizes, the wall time per step beside the kernels' says whether the
+host or the device sets the pace (``--devices jax:cuda --sizes 784,1024,10 --batch-size 128 --samples 60000
+--precision highest``, the GPU job's ``kernels-jax`` step). On a CPU the rows are PyTorch's top-level
 operators and their CPU time (a dry run of this script). Not collected by pytest; figures to read, never assertions.
 """
 
@@ -80,7 +83,10 @@ def main() -> None:
     print(f"large-net step: {large_net.SIZES}, batch {args.batch_size}, precision {args.precision}; one epoch of "
           f"{steps} steps each, {'CUDA kernels' if on_gpu else 'CPU operators (no GPU here)'} by time per step (a run of 2 epochs less a run of 1)")  # fmt: skip
     jobs: list[tuple[str, Callable[[], Any]]] = [
-        (f"xpnet ({spec})", lambda spec=spec: large_net.run_xpnet(spec, args.precision, x, y, args, compile=False))
+        (
+            f"xpnet ({spec})",
+            lambda spec=spec: large_net.run_xpnet(spec, args.precision, x, y, args, compile=spec.startswith("jax")),
+        )
         for spec in filter(None, args.devices.split(","))
     ]
     jobs.append((f"pytorch ({'cuda' if on_gpu else 'cpu'})", lambda: large_net.run_torch(args.precision, x, y, args)))
@@ -99,10 +105,10 @@ def main() -> None:
         calls = twice[1] - once[1]
         micros = Counter({k: v for k, v in (twice[0] - once[0]).items() if calls[k] > 0})  # not timing noise
         print()
-        if not micros:
+        if micros:
+            print("\n".join(table(name, micros, calls, steps, args.top)))
+        else:
             print(f"{name}: the profiler sees PyTorch's and CUDA's work only")
-            continue
-        print("\n".join(table(name, micros, calls, steps, args.top)))
         print(f"  (under the profiler: {(twice[2] - once[2]) / steps * 1e3:.2f} ms of wall time per step)")
     verdicts = fused_relu_verdicts()  # PyTorch's fused product and ReLU: used, or the two run apart (its check)
     for case, used in verdicts.items():

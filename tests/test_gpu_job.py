@@ -24,6 +24,7 @@ STEPS = (
     "large-net",
     "kernels-tf32",
     "kernels-bf16",
+    "kernels-jax",
     "first-run",
     "launches",
 )
@@ -47,8 +48,9 @@ def test_the_dry_run_passes_every_step(tmp_path):
     assert "=== summary: every step passed" in log
     assert log.count("all devices agree") == 4 and "strict:device1 " in log  # the parity tables
     assert "xpnet (strict:device1)" in log and "pytorch (cpu)" in log  # the benchmark's rows
-    assert log.count("xpnet (torch:cpu): ") == 2 and log.count("pytorch (cpu): ") == 2  # kernel_time.py's tables
-    assert log.count("µs of device time per step") == 4
+    assert log.count("xpnet (torch:cpu): ") == 2 and log.count("pytorch (cpu): ") == 3  # kernel_time.py's tables
+    assert log.count("µs of device time per step") == 5  # kernels-tf32, -bf16: xpnet and PyTorch; -jax: PyTorch
+    assert log.count("ms of wall time per step") == 5 + ("jax not installed" not in log)  # JAX's: wall time only
     assert "xpnet (torch:cpu, graph)  not captured here" in log and "pytorch (cpu) " in log  # launches.py's table
     if "jax not installed" not in log:  # first_run.py: JAX's second process loads every program the first built
         rows = log.split("=== first-run")[1].splitlines()  # the step's command and output
