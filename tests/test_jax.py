@@ -163,7 +163,7 @@ def test_training_and_evaluation_compile_a_few_programs_whatever_the_epochs_and_
     assert counts[0] == counts[1], counts  # neither epochs nor data size adds programs
     trained, evaluated = counts[0]
     # 6aa1202: 102 and 57; f6e8ef7: 29 and 11; before JAX 0.6 a snapshot's copies compile (xpnet.backend.copies)
-    most_trained, most_evaluated = (16, 9) if jax.__version_info__ >= (0, 6) else (32, 12)
+    most_trained, most_evaluated = (12, 9) if jax.__version_info__ >= (0, 6) else (28, 12)
     assert trained <= most_trained and evaluated <= most_evaluated, counts
 
 
@@ -250,3 +250,49 @@ def test_a_jax_epoch_reads_nothing_back_between_steps(monkeypatch):
                          progress=False, validation=0.2)  # fmt: skip
     assert result.history.meta["step"] == "jit" and len(result.history) == 2
     assert reads == [], reads
+
+
+def test_a_jax_step_gathers_its_batch_and_adds_its_metrics_in_the_same_program(monkeypatch):
+    """With the data on the device, one program a step: the batch's gather, the step and the running metrics (three
+    dispatched a step otherwise, as the streamed placement still does); both give the same training."""
+    from xpnet.data.batches import Batches
+    from xpnet.training.loop import Loop
+    from xpnet.training.metrics import Metrics
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 6)).astype(np.float32), rng.integers(0, 3, 300)
+    settings = dict(device="jax:cpu", hidden=(8,), dropout=0.2, epochs=2, batch_size=64, verbose=0, progress=False,
+                    optimizer="adam", lr=0.01, validation=0.2)  # fmt: skip
+    streamed = xpnet.train((x, y), placement="stream", **settings)
+    inside = [False]
+
+    def refused_in_steps(original):
+        def call(*args, **kwargs):
+            assert not inside[0], "dispatched apart from the step"
+            return original(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Batches, "take", refused_in_steps(Batches.take))
+    monkeypatch.setattr(Metrics, "add", refused_in_steps(Metrics.add))
+    steps = Loop._steps
+
+    def watched(self, *args):
+        trained = steps(self, *args)
+        while True:
+            inside[0] = True
+            try:
+                i = next(trained)
+            except StopIteration:
+                return
+            finally:
+                inside[0] = False
+            yield i
+
+    monkeypatch.setattr(Loop, "_steps", watched)
+    whole = xpnet.train((x, y), placement="device", **settings)
+    assert whole.placement == "device" and streamed.placement == "stream"
+    for key in ("train_loss", "train_accuracy", "val_loss"):
+        np.testing.assert_allclose(whole.history[key], streamed.history[key], rtol=1e-6)
+    for a, b in zip(whole.model.params, streamed.model.params):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)

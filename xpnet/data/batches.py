@@ -121,6 +121,7 @@ class Batches:
         self._integer_y = target.xp.isdtype(y.dtype, "integral") if not on_host else y.dtype.kind in "iu"
         # the batches' cast and scaling: one program per shape where the backend compiles, chosen once
         self._finisher = _finisher(target, dtype_name(dtype), scale, bool(self._integer_y))
+        self.gather = gather_function(target, dtype_name(dtype), scale, bool(self._integer_y))  # for compiled steps
         if on_host:  # floating data are cast on the host, once; integer pixels stay small until the device
             x, y = (a.astype(dtype_name(dtype), copy=False) if a.dtype.kind == "f" else a for a in (x, y))
         self._host = (x, y)
@@ -185,6 +186,15 @@ class Batches:
             return self._from_device(order, bounds)
         return self._streamed(order, bounds)
 
+    def epoch_rows(self, start: int = 0, rng_state: Mapping[str, Any] | None = None) -> Iterator[np.ndarray] | None:
+        """:meth:`epoch`'s batches as their rows of :attr:`device_data` (host indices), for a compiled step that
+        gathers its batch itself (:attr:`gather`, one program with the step); None where the backend does not
+        compile or the data are not on the device whole."""
+        if not self.target.compiles or self._device is None:
+            return None
+        order = self.epoch_order(rng_state)
+        return (order[s:e] for s, e in self._bounds()[start:])
+
     def epoch_order(self, rng_state: Mapping[str, Any] | None = None) -> np.ndarray:
         """The order of the samples in the next epoch (drawn from ``rng``, whose state before the draw is kept in
         :attr:`epoch_rng_state`; ``rng_state`` restores it first, as a resumed epoch does)."""
@@ -240,8 +250,14 @@ class Batches:
 
 @by_spec(maxsize=64)
 def _finisher(target: Backend, dtype: str, scale: float | None, integer_y: bool) -> Any:
+    """:func:`gather_function`, compiled as one program where the backend compiles."""
+    finish = gather_function(target, dtype, scale, integer_y)
+    return target.compile(finish) or finish
+
+
+def gather_function(target: Backend, dtype: str, scale: float | None, integer_y: bool) -> Any:
     """``(x, y, rows) -> (x', y')``: rows ``rows`` of ``x`` and ``y`` (all of them when ``rows`` is None) cast to
-    ``dtype`` (``y`` only when real-valued) and ``x`` scaled; compiled as one program where the backend compiles."""
+    ``dtype`` (``y`` only when real-valued) and ``x`` scaled."""
     xp, cast = target.xp, float_dtype(target, dtype)
 
     def finish(x: Array, y: Array, rows: Array | None) -> tuple[Array, Array]:
@@ -252,4 +268,4 @@ def _finisher(target: Backend, dtype: str, scale: float | None, integer_y: bool)
             x = x * scale
         return x, (y if integer_y else xp.astype(y, cast, copy=False))
 
-    return target.compile(finish) or finish
+    return finish

@@ -4,7 +4,9 @@ wrapped from the outside as a pure function of arrays.
 ``(params, buffers, optimizer state, the optimizer's numbers, dropout keys, x, y) -> (params, buffers, state, loss, z)``:
 everything that changes from step to step is an input, so one trace serves every step of a batch shape (the short
 last batch of an epoch is a second shape, compiled once more). Parameters, buffers and optimizer state are donated:
-the compiled step updates them in their own memory.
+the compiled step updates them in their own memory. With the data on the device whole, the program also gathers its
+batch (rows from the host) and adds its loss and hits to the running metrics (:meth:`CompiledStep.on_rows`): one
+dispatch a step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..optim import Optimizer
+from .metrics import accumulate
 from .step import dropout_streams, given_step, step_keys
 
 Array = Any
@@ -23,15 +26,19 @@ class CompiledStep:
     """A callable ``step(x, y, global_step, lr) -> (loss, z)`` for ``model`` and ``optimizer``, or ``None`` from
     :meth:`build` where the backend runs operation by operation."""
 
-    def __init__(self, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int) -> None:
+    def __init__(self, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int,
+                 gather: Any = None) -> None:  # fmt: skip
         self.model, self.optimizer, self.l2, self.clip_norm, self.seed = model, optimizer, l2, clip_norm, seed
         self.streams = dropout_streams(model)
         optimizer.ensure_state(model.params)
         self._compiled = model.backend.compile(self._pure, donate=(0, 1, 2))
+        self._gather = gather  # (data x, data y, rows) -> batch: Batches.gather
+        self._whole = model.backend.compile(self._pure_whole, donate=(0, 1, 2, 8, 9))
 
     @classmethod
-    def build(cls, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int) -> Any:
-        return cls(model, optimizer, l2, clip_norm, seed) if model.backend.compiles else None
+    def build(cls, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int,
+              gather: Any = None) -> Any:  # fmt: skip
+        return cls(model, optimizer, l2, clip_norm, seed, gather) if model.backend.compiles else None
 
     def _pure(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
               scalars: dict[str, Array], keys: Array, x: Array, y: Array) -> tuple[Any, ...]:  # fmt: skip
@@ -46,19 +53,48 @@ class CompiledStep:
         finally:
             model.params, model.buffers, opt.state = saved
 
-    def __call__(self, x: Array, y: Array, step: int, lr: float) -> tuple[Array, Array]:
-        model, opt = self.model, self.optimizer
-        # Host values, as a compiled step takes them (a device array made per step costs ~1 ms on JAX): the
-        # optimizer's numbers for this step as Python floats, computed on the host in double precision (weakly
-        # typed: they take the model's dtype, no retrace), the dropout keys as one small uint32 host vector.
+    def _pure_whole(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
+                    scalars: dict[str, Array], keys: Array, data_x: Array, data_y: Array, rows: Array, sums: Array,
+                    first_bad: Array, count: Array) -> tuple[Any, ...]:  # fmt: skip
+        """:meth:`_pure` with its batch gathered from the device data and the running metrics added: a step's whole
+        work as one program (three dispatched a step otherwise)."""
+        x, y = self._gather(data_x, data_y, rows)
+        params, buffers, state, loss, z = self._pure(params, buffers, state, scalars, keys, x, y)
+        sums, first_bad, _ = accumulate(self.model.sizes[-1], self.model._loss.classifies, sums, first_bad, None, loss,
+                                        z, y, count)  # fmt: skip
+        return params, buffers, state, sums, first_bad
+
+    def _inputs(self, step: int, lr: float) -> tuple[dict[str, Any], np.ndarray]:
+        """Host values, as a compiled step takes them (a device array made per step costs ~1 ms on JAX): the
+        optimizer's numbers for this step as Python floats, computed on the host in double precision (weakly typed:
+        they take the model's dtype, no retrace), the dropout keys as one small uint32 host vector."""
         keys = np.asarray(step_keys(self.seed, step, self.streams) or [0], dtype=np.uint32)
-        scalars = opt.scalars(float(lr), opt.steps + 1)
-        params, buffers, state, loss, z = self._compiled(model.params, model.buffers, opt.state, scalars, keys, x, y)
+        return self.optimizer.scalars(float(lr), self.optimizer.steps + 1), keys
+
+    def _took(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]], lr: float) -> None:
+        model, opt = self.model, self.optimizer
         model.params[:], model.buffers[:] = params, buffers
         opt.state = {name: list(arrays) for name, arrays in state.items()}
         opt.steps += 1
         opt.lr = lr
+
+    def __call__(self, x: Array, y: Array, step: int, lr: float) -> tuple[Array, Array]:
+        model, opt = self.model, self.optimizer
+        scalars, keys = self._inputs(step, lr)
+        params, buffers, state, loss, z = self._compiled(model.params, model.buffers, opt.state, scalars, keys, x, y)
+        self._took(params, buffers, state, lr)
         return loss, z
+
+    def on_rows(self, data: tuple[Array, Array], rows: np.ndarray, step: int, lr: float, metrics: Any) -> None:
+        """Global step ``step`` (0-based) on rows ``rows`` of the device data ``data``, its loss and hits added to
+        ``metrics``: one program (:meth:`_pure_whole`)."""
+        model, opt = self.model, self.optimizer
+        scalars, keys = self._inputs(step, lr)
+        sums, first_bad = metrics.buffers
+        params, buffers, state, sums, first_bad = self._whole(model.params, model.buffers, opt.state, scalars, keys,
+                                                              *data, rows, sums, first_bad, float(step + 1))  # fmt: skip
+        self._took(params, buffers, state, lr)
+        metrics.adopt(sums, first_bad, len(rows))
 
 
 def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
@@ -69,7 +105,8 @@ def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
 
     model, note = loop.model, ""
     if compile and session is None:
-        loop.compiled = CompiledStep.build(model, loop.optimizer, loop.l2, loop.clip_norm, loop.dropout_seed)
+        loop.compiled = CompiledStep.build(model, loop.optimizer, loop.l2, loop.clip_norm, loop.dropout_seed,
+                                           loop.batches.gather)  # fmt: skip
     if compile and loop.compiled is None:
         loop.captured, note = CapturedSteps.build(model, loop.optimizer, loop.batches, loop.l2, loop.clip_norm,
                                                   loop.dropout_seed, session is not None)  # fmt: skip

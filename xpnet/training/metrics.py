@@ -61,6 +61,12 @@ class Metrics:
             self._errors = self._add_errors(self._errors, self._center, z, y)
         self.count += z.shape[0]
 
+    def adopt(self, sums: Array, first_bad: Array, n: int) -> None:
+        """Take the running sums a compiled step returned after adding its batch of ``n`` rows by :func:`accumulate`
+        (the step, its batch's gather and the metrics as one program)."""
+        self._sums, self._first_bad = sums, first_bad
+        self.count += n
+
     def read(self, params: list[Array] | None = None, gather: Gather | None = None) -> dict[str, Any]:
         """One device-to-host transfer: mean loss, accuracy, the first non-finite step, (if kept) the confusion
         matrix ``(k, k)`` and, given ``params``, how many of them hold a NaN or an infinity.
