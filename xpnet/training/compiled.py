@@ -55,13 +55,13 @@ class CompiledStep:
 
     def _pure_whole(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
                     scalars: dict[str, Array], keys: Array, data_x: Array, data_y: Array, rows: Array, sums: Array,
-                    first_bad: Array, count: Array) -> tuple[Any, ...]:  # fmt: skip
+                    first_bad: Array, step_number: float) -> tuple[Any, ...]:  # fmt: skip
         """:meth:`_pure` with its batch gathered from the device data and the running metrics added: a step's whole
         work as one program (three dispatched a step otherwise)."""
         x, y = self._gather(data_x, data_y, rows)
         params, buffers, state, loss, z = self._pure(params, buffers, state, scalars, keys, x, y)
         sums, first_bad, _ = accumulate(self.model.sizes[-1], self.model._loss.classifies, sums, first_bad, None, loss,
-                                        z, y, count)  # fmt: skip
+                                        z, y, step_number)  # fmt: skip
         return params, buffers, state, sums, first_bad
 
     def _inputs(self, step: int, lr: float) -> tuple[dict[str, Any], np.ndarray]:
