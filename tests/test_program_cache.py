@@ -53,7 +53,7 @@ def test_a_second_process_loads_the_programs_the_first_compiled(tmp_path):
     first, second = run(str(folder)), run(str(folder))
     assert first["kept"] == first["dir"] == str(folder) and first["min_seconds"] == 0
     assert first["max_size"] == program_cache.SIZE_LIMIT  # a limit: JAX then reads and writes under a file lock
-    assert first["compiled"] > 5 and first["loaded"] == 0  # xpnet's programs compile in well under JAX's 1 s
+    assert first["compiled"] >= 3 and first["loaded"] == 0  # xpnet's programs compile in well under JAX's 1 s
     assert len(list(folder.glob("*-cache"))) >= first["compiled"]
     assert second["loaded"] == second["compiled"] == first["compiled"]  # every program loaded, none compiled anew
 
