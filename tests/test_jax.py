@@ -93,6 +93,27 @@ def test_checkpoint_and_resume_on_jax(tmp_path):
     resumed = xpnet.train((x, y), checkpoint_dir=tmp_path / "b", resume=True, **settings)
     for a, b in zip(whole.model.params, resumed.model.params):
         np.testing.assert_array_equal(xpnet.to_numpy(a), xpnet.to_numpy(b))
+    for key in ("train_loss", "train_accuracy"):  # the resumed epoch's running sums carried on, in the step program
+        assert whole.history[key] == resumed.history[key], key
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::xpnet.advice.DataWarning")
+@pytest.mark.parametrize("placement", ["device", "stream"])
+def test_divergence_on_jax_names_the_step_numpy_names(placement):
+    """The first non-finite loss is latched inside the step's program (with the data on the device) as NumPy's loop
+    latches it: the same epoch and step, the last good weights kept."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(640, 6)).astype(np.float32), rng.integers(0, 3, size=640)
+    settings = dict(hidden=(8,), epochs=3, batch_size=32, verbose=0, progress=False, optimizer="sgd", lr=1e8,
+                    lr_schedule="constant")  # fmt: skip
+    errors = []
+    for device, where in (("cpu", "device"), ("jax:cpu", placement)):
+        with pytest.raises(xpnet.TrainingDivergedError) as info:
+            xpnet.train((x, y), device=device, placement=where, **settings)
+        errors.append(info.value)
+    assert (errors[1].epoch, errors[1].step) == (errors[0].epoch, errors[0].step) and errors[0].step >= 2
+    assert all(np.isfinite(xpnet.to_numpy(p)).all() for p in errors[1].model.params)
 
 
 WITHOUT_X64 = textwrap.dedent(
@@ -163,7 +184,7 @@ def test_training_and_evaluation_compile_a_few_programs_whatever_the_epochs_and_
     assert counts[0] == counts[1], counts  # neither epochs nor data size adds programs
     trained, evaluated = counts[0]
     # 6aa1202: 102 and 57; f6e8ef7: 29 and 11; before JAX 0.6 a snapshot's copies compile (xpnet.backend.copies)
-    most_trained, most_evaluated = (12, 9) if jax.__version_info__ >= (0, 6) else (28, 12)
+    most_trained, most_evaluated = (12, 9) if jax.__version_info__ >= (0, 6) else (16, 12)
     assert trained <= most_trained and evaluated <= most_evaluated, counts
 
 

@@ -63,7 +63,8 @@ class Metrics:
 
     def adopt(self, sums: Array, first_bad: Array, n: int) -> None:
         """Take the running sums a compiled step returned after adding its batch of ``n`` rows by :func:`accumulate`
-        (the step, its batch's gather and the metrics as one program)."""
+        (the step, its batch's gather and the metrics as one program): sums and the first bad step only."""
+        assert self._confusion is None and self._errors is None, "a compiled step adds no confusion or errors"
         self._sums, self._first_bad = sums, first_bad
         self.count += n
 
