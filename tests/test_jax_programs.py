@@ -1,0 +1,179 @@
+"""JAX's programs: how many a run compiles, that the step is one program with its gather and metrics, and that
+nothing is read back to the host between steps (on a GPU, each compile costs ~0.3 s and each read a wait)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+
+jax = pytest.importorskip("jax")
+
+
+COUNT_COMPILES = """
+import collections, sys, jax, jax.monitoring, numpy as np, xpnet
+compiles = collections.Counter()
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: compiles.update([event]) if event.endswith("backend_compile_duration") else None)
+n, epochs = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(n, 20)).astype(np.float32), rng.integers(0, 3, n)
+result = xpnet.train(((x, y), (x[:300], y[:300])), device="jax:cpu", epochs=epochs, hidden=(32,), batch_size=64,
+                     validation=0.1, progress=False, verbose=0)
+trained = sum(compiles.values())
+xpnet.evaluate(result.model, x, y)
+result.model.predict(x); result.model.predict_proba(x); result.model(x)
+print(trained, sum(compiles.values()) - trained)
+"""
+
+
+def test_training_and_evaluation_compile_a_few_programs_whatever_the_epochs_and_data():
+    """Every operation JAX runs outside a compiled program compiles on its own, per shape (~0.3 s each on a GPU:
+    108 programs took 33 of a 35 s run on an H200). The step, evaluation, prediction, batch gathers and the metrics
+    are one program each per shape: the count is a constant (each run in a fresh process: no cache shared)."""
+    counts = []
+    for n, epochs in ((800, 1), (4000, 4)):
+        done = subprocess.run([sys.executable, "-c", COUNT_COMPILES, str(n), str(epochs)], capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        counts.append(tuple(int(v) for v in done.stdout.split()))
+    assert counts[0] == counts[1], counts  # neither epochs nor data size adds programs
+    trained, evaluated = counts[0]
+    # 6aa1202: 102 and 57; f6e8ef7: 29 and 11; before JAX 0.6 a snapshot's copies compile (xpnet.backend.copies)
+    most_trained, most_evaluated = (12, 9) if jax.__version_info__ >= (0, 6) else (16, 12)
+    assert trained <= most_trained and evaluated <= most_evaluated, counts
+
+
+STATE_OUTSIDE_THE_STEP = """
+import collections, jax, jax.monitoring, numpy as np, xpnet
+from xpnet.training.metrics import Metrics
+compiles = collections.Counter()
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: compiles.update([event]) if event.endswith("backend_compile_duration") else None)
+net = xpnet.MLP((5, 7, 3), device="jax:cpu", norm="batch")
+xpnet.backend.array_namespace(net.params[0])  # array-api-compat's own probe (jnp.empty) compiles once per process
+before = sum(compiles.values())
+optimizer = xpnet.optim.Adam(lr=0.1)
+optimizer.ensure_state(net.params)
+params, buffers = net.snapshot()
+net.params[0] = jax.device_put(np.ones(net.params[0].shape, np.float32))  # changed after the snapshot
+net.restore((params, buffers))
+metrics = Metrics(net.params[0], 3, confusion=True, classifies=True)
+made = sum(compiles.values()) - before
+state = [b for name in optimizer.state for b in optimizer.state[name]]
+assert all(s.shape == p.shape and s.dtype == p.dtype and not np.asarray(s).any() for s, p in zip(state, net.params))
+assert all(a is not b and np.array_equal(a, b) for a, b in zip(net.params, params)), "restored copies, equal"
+assert all(a is not b for a, b in zip(net.buffers, buffers)) and len(buffers) == 2
+assert metrics.read()["count"] == 0 and metrics.read()["loss"] == 0.0
+jax.jit(lambda ps: [p * 2 for p in ps], donate_argnums=0)(list(net.params))  # as the compiled step donates them
+assert not any(p.is_deleted() for p in params), "a snapshot outlives the parameters it was taken of"
+print(made)
+"""
+
+
+@pytest.mark.skipif(jax.__version_info__ < (0, 6), reason="before JAX 0.6 copies compile (xpnet.backend.copies)")
+def test_optimizer_state_snapshots_and_metrics_compile_no_program():
+    """Zeros and copies made outside the compiled step come from the host or the runtime: ``jnp.zeros`` and
+    ``asarray(copy=True)`` compile a program per shape (~0.3 s each on a GPU), 15 of a first run's 35 programs."""
+    done = subprocess.run([sys.executable, "-c", STATE_OUTSIDE_THE_STEP], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "0", done.stdout
+
+
+def test_a_jax_epoch_reads_nothing_back_between_steps(monkeypatch):
+    """Each step is queued behind the last: a value read to the host (a float, a NumPy copy, a wait) would make the
+    host wait for the device at every step, on a GPU the whole launch pipeline."""
+    from jax._src.array import ArrayImpl
+
+    from xpnet.training.loop import Loop
+
+    reads, inside = [], [False]
+
+    def watched(name, original):
+        def call(self, *args, **kwargs):
+            if inside[0]:
+                reads.append(name)
+            return original(self, *args, **kwargs)
+
+        return call
+
+    for name in ("__array__", "__float__", "__int__", "__bool__", "__index__", "item", "tolist", "block_until_ready"):
+        monkeypatch.setattr(ArrayImpl, name, watched(name, getattr(ArrayImpl, name)))
+    value = ArrayImpl._value
+    monkeypatch.setattr(ArrayImpl, "_value", property(lambda self: (reads.append("_value") if inside[0] else None)
+                                                      or value.fget(self)))  # fmt: skip
+    steps = Loop._steps
+
+    def stepping(self, *args):
+        for i in steps(self, *args):
+            inside[0] = False
+            yield i
+            inside[0] = True
+        inside[0] = False
+
+    def started(self, *args):
+        inside[0] = True
+        return stepping(self, *args)
+
+    monkeypatch.setattr(Loop, "_steps", started)
+    inside[0] = True
+    float(jax.numpy.ones(2)[0])  # the watch itself sees a read
+    assert "__float__" in reads
+    reads.clear()
+    inside[0] = False
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 6)).astype(np.float32), rng.integers(0, 3, 300)
+    result = xpnet.train((x, y), device="jax:cpu", hidden=(8,), dropout=0.2, epochs=2, batch_size=64, verbose=0,
+                         progress=False, validation=0.2)  # fmt: skip
+    assert result.history.meta["step"] == "jit" and len(result.history) == 2
+    assert reads == [], reads
+
+
+def test_a_jax_step_gathers_its_batch_and_adds_its_metrics_in_the_same_program(monkeypatch):
+    """With the data on the device, one program a step: the batch's gather, the step and the running metrics (three
+    dispatched a step otherwise, as the streamed placement still does); both give the same training."""
+    from xpnet.data.batches import Batches
+    from xpnet.training.loop import Loop
+    from xpnet.training.metrics import Metrics
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 6)).astype(np.float32), rng.integers(0, 3, 300)
+    settings = dict(device="jax:cpu", hidden=(8,), dropout=0.2, epochs=2, batch_size=64, verbose=0, progress=False,
+                    optimizer="adam", lr=0.01, validation=0.2)  # fmt: skip
+    streamed = xpnet.train((x, y), placement="stream", **settings)
+    inside = [False]
+
+    def refused_in_steps(original):
+        def call(*args, **kwargs):
+            assert not inside[0], "dispatched apart from the step"
+            return original(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Batches, "take", refused_in_steps(Batches.take))
+    monkeypatch.setattr(Metrics, "add", refused_in_steps(Metrics.add))
+    steps = Loop._steps
+
+    def watched(self, *args):
+        trained = steps(self, *args)
+        while True:
+            inside[0] = True
+            try:
+                i = next(trained)
+            except StopIteration:
+                return
+            finally:
+                inside[0] = False
+            yield i
+
+    monkeypatch.setattr(Loop, "_steps", watched)
+    whole = xpnet.train((x, y), placement="device", **settings)
+    assert whole.placement == "device" and streamed.placement == "stream"
+    for key in ("train_loss", "train_accuracy", "val_loss"):
+        np.testing.assert_allclose(whole.history[key], streamed.history[key], rtol=1e-6)
+    for a, b in zip(whole.model.params, streamed.model.params):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
