@@ -72,4 +72,4 @@ def _set(variable: str, value: Any, default: Any) -> bool:
 
 def keep_programs_of(backend: Any) -> Path | None:
     """:func:`use_program_cache` where ``backend`` compiles its programs (JAX); None, changing nothing, elsewhere."""
-    return use_program_cache() if backend.name == "jax" else None
+    return use_program_cache() if backend.compiles else None

@@ -70,23 +70,24 @@ def copy_into(target: Any, host: np.ndarray, backend: Backend) -> Any:
 
 
 def zeros(backend: Backend, shape: tuple[int, ...], dtype: Any) -> Any:
-    """Zeros of ``shape`` and ``dtype`` on ``backend``'s device. On JAX from host zeros: ``jnp.zeros`` compiles a
-    program per shape and dtype (~0.3 s each on a GPU), a transfer compiles none."""
-    if backend.name == "jax":
+    """Zeros of ``shape`` and ``dtype`` on ``backend``'s device. Where the backend compiles (JAX) from host zeros:
+    ``jnp.zeros`` compiles a program per shape and dtype (~0.3 s each on a GPU), a transfer compiles none."""
+    if backend.compiles:
         return to_device(np.zeros(shape, dtype=dtype_name(dtype)), backend)
     return backend.xp.zeros(shape, dtype=dtype, device=backend.device)
 
 
 def zeros_like_each(arrays: list[Any]) -> list[Any]:
     """Zeros shaped, typed and laid out as each of ``arrays`` (all on one device), on it: an optimizer's state."""
-    if arrays and backend_of(arrays[0]).name == "jax":
-        return [zeros(backend_of(a), tuple(a.shape), a.dtype) for a in arrays]
+    backend = backend_of(arrays[0]) if arrays else None
+    if backend is not None and backend.compiles:
+        return [zeros(backend, tuple(a.shape), a.dtype) for a in arrays]
     return [array_namespace(a).zeros_like(a) for a in arrays]
 
 
 def copies(arrays: list[Any]) -> list[Any]:
-    """A copy of each of ``arrays`` (all on one device) on it, laid out as it is (snapshots a training step cannot change). On
-    JAX a copy by the runtime: ``asarray(copy=True)`` compiles a program per shape."""
+    """A copy of each of ``arrays`` (all on one device) on it, laid out as it is: snapshots a training step cannot
+    change. On JAX a copy by the runtime: ``asarray(copy=True)`` compiles a program per shape."""
     backend = backend_of(arrays[0]) if arrays else None
     if backend is not None and backend.name == "jax":
         jax = importlib.import_module("jax")
