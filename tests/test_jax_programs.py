@@ -177,3 +177,35 @@ def test_a_jax_step_gathers_its_batch_and_adds_its_metrics_in_the_same_program(m
         np.testing.assert_allclose(whole.history[key], streamed.history[key], rtol=1e-6)
     for a, b in zip(whole.model.params, streamed.model.params):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def test_a_jax_step_takes_every_input_from_the_device(monkeypatch):
+    """The rows, the optimizer's numbers, the step number and the dropout keys are in tables written once per epoch
+    (a host value given to a call is a transfer per input per step: on a GPU each waits on the host); both batch
+    sizes of an epoch, two epochs, dropout and Adam's numbers included."""
+    from xpnet.training.compiled import CompiledStep
+
+    calls, host_inputs = [], []
+    program = CompiledStep.program
+
+    def watched(self, size):
+        run = program(self, size)
+
+        def call(*args):
+            calls.append(size)
+            host_inputs.extend(
+                type(a).__name__ for a in jax.tree_util.tree_leaves(args) if not isinstance(a, jax.Array)
+            )
+            return run(*args)
+
+        return call
+
+    monkeypatch.setattr(CompiledStep, "program", watched)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 6)).astype(np.float32), rng.integers(0, 3, 300)
+    result = xpnet.train((x, y), device="jax:cpu", hidden=(8,), dropout=0.2, epochs=2, batch_size=64, verbose=0,
+                         progress=False, optimizer="adam", lr=0.01, lr_schedule="cosine")  # fmt: skip
+    assert result.history.meta["step"] == "jit"
+    assert calls == [64, 64, 64, 64, 44] * 2, calls  # every step went through the whole-step program
+    assert host_inputs == [], host_inputs
+    assert result.history["lr"][0] != result.history["lr"][1]  # the schedule's rates reached the steps

@@ -186,15 +186,6 @@ class Batches:
             return self._from_device(order, bounds)
         return self._streamed(order, bounds)
 
-    def epoch_rows(self, start: int = 0, rng_state: Mapping[str, Any] | None = None) -> Iterator[np.ndarray] | None:
-        """:meth:`epoch`'s batches as their rows of :attr:`device_data` (host indices), for a compiled step that
-        gathers its batch itself (:attr:`gather`, one program with the step); None where the backend does not
-        compile or the data are not on the device whole."""
-        if not self.target.compiles or self._device is None:
-            return None
-        order = self.epoch_order(rng_state)
-        return (order[s:e] for s, e in self._bounds()[start:])
-
     def epoch_order(self, rng_state: Mapping[str, Any] | None = None) -> np.ndarray:
         """The order of the samples in the next epoch (drawn from ``rng``, whose state before the draw is kept in
         :attr:`epoch_rng_state`; ``rng_state`` restores it first, as a resumed epoch does)."""

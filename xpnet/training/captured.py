@@ -5,12 +5,11 @@ not arithmetic, set the pace. Captured (:mod:`xpnet.backend.graphs`), the whole 
 data on the device, forward, backprop, clipping, the optimizer's update and the metrics — is one launch.
 
 A replay runs on the memory of the capture with the numbers of the capture, so what changes from step to step
-lives in device arrays the step reads: the epoch's order of the samples (``index``, written once per epoch), a
-step counter the graph advances itself, and a table of per-step values written once per epoch (the optimizer's
-numbers, :meth:`xpnet.optim.Optimizer.scalars`, computed on the host as the step run operation by operation computes
-them; the global step; the dropout keys). Parameters, buffers, optimizer state and metrics
-are updated in place. The first step of each batch shape runs eagerly (kernels compiled, libraries initialised),
-the second is captured, the rest replay. Between steps the host only launches.
+lives in device arrays the step reads (:mod:`xpnet.training.epoch_inputs`, written once per epoch: the epoch's order
+of the samples, the optimizer's numbers, the global step, the dropout keys) at a step counter the graph advances
+itself. Parameters, buffers, optimizer state and metrics are updated in place. The first step of each batch shape
+runs eagerly (kernels compiled, libraries initialised), the second is captured, the rest replay. Between steps the
+host only launches.
 """
 
 from __future__ import annotations
@@ -21,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..backend.graphs import Capturer, capturer
-from ..backend.step_ops import take_rows
-from ..backend.transfer import copy_into
 from ..optim import Optimizer
+from .epoch_inputs import EpochInputs
 from .metrics import Metrics, accumulate
-from .step import dropout_streams, given_step, step_keys
+from .step import given_step
 
 Array = Any
 
@@ -38,23 +36,14 @@ class CapturedSteps:
         self.model, self.optimizer, self.batches, self.l2, self.clip_norm, self.seed = (
             model, optimizer, batches, l2, clip_norm, seed
         )  # fmt: skip
-        self.graphs, self.streams = graphs, dropout_streams(model)
-        backend, xp, steps = model.backend, model.xp, len(batches)
+        self.graphs = graphs
         optimizer.ensure_state(model.params)
-        with backend.activate(), graphs.scope():
-            device = backend.device
-            # the epoch's order of the samples, a row per batch (the last one padded): one gather finds a batch's rows
-            self.index = xp.zeros((steps, batches.batch_size), dtype=xp.int64, device=device)
-            self.counter = xp.zeros((), dtype=xp.int64, device=device)  # the batch the next replay trains on
-            self.names = list(optimizer.scalars(optimizer.lr, 1))  # the optimizer's per-step numbers, then the step
-            self.table = xp.zeros((steps, len(self.names) + 1), dtype=model.dtype, device=device)
-            self.keys = xp.zeros((steps, max(len(self.streams), 1)), dtype=xp.int64, device=device)
+        with model.backend.activate(), graphs.scope():
+            self.inputs = EpochInputs(model, optimizer, batches, seed, model.xp.int64)  # the epoch's tables, counter
             self.metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
-            self.sizes = [e - s for s, e in batches.bounds()]  # rows of each batch of an epoch
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()
         self.arrays: tuple[int, ...] = ()  # ids of what the graphs read and write: a change means capture again
-        self.rates: list[float] = []  # the epoch's learning rate at each step, on the host
 
     @classmethod
     def build(cls, model: Any, optimizer: Optimizer, batches: Any, l2: float, clip_norm: float | None, seed: int,
@@ -72,21 +61,8 @@ class CapturedSteps:
     def start_epoch(self, order: np.ndarray, first: int, epoch_step0: int, lr_at: Callable[[int], float]) -> Metrics:
         """Write the epoch's order and per-step table, set the counter to batch ``first``; returns the metrics,
         emptied (the caller may restore a resumed epoch's figures into them)."""
-        steps = len(self.batches)
-        table = np.zeros((steps, len(self.names) + 1))
-        self.rates = [lr_at(epoch_step0 + i) for i in range(steps)]
-        keys = np.zeros((steps, max(len(self.streams), 1)), dtype=np.int64)
-        for i in range(first, steps):
-            step = epoch_step0 + i
-            numbers = self.optimizer.scalars(self.rates[i], self.optimizer.steps + i - first + 1)
-            table[i] = [*(numbers[name] for name in self.names), step + 1]
-            keys[i, : len(self.streams)] = step_keys(self.seed, step, self.streams)
-        backend = self.model.backend
-        with backend.activate(), self.graphs.scope():
-            self.index = copy_into(self.index, self._rows_by_batch(order), backend)
-            self.table = copy_into(self.table, table, backend)
-            self.keys = copy_into(self.keys, keys, backend)
-            self.counter = copy_into(self.counter, np.asarray(first), backend)
+        with self.model.backend.activate(), self.graphs.scope():
+            self.inputs.start_epoch(order, first, epoch_step0, lr_at)  # into the arrays the graphs read
             self.metrics.reset()
         current = self._arrays()  # arrays change only between epochs (a resume's load, a restore of weights)
         if current != self.arrays:  # the graphs would read old memory: capture again
@@ -94,22 +70,13 @@ class CapturedSteps:
             self.arrays = current
         return self.metrics
 
-    def _rows_by_batch(self, order: np.ndarray) -> np.ndarray:
-        """The epoch's order as ``(batches, batch_size)``, batch ``i``'s rows in row ``i`` (a short last batch's row
-        padded; with ``drop_last`` the rows left over are in none)."""
-        rows = np.zeros(self.index.shape, dtype=np.int64)
-        flat = rows.reshape(-1)
-        used = min(flat.shape[0], order.shape[0])
-        flat[:used] = order[:used]
-        return rows
-
     def scope(self) -> Any:
         """Where the epoch's steps and reads run (the device current, the graphs' stream)."""
         return self.graphs.scope()
 
     def step(self, i: int) -> None:
         """Train batch ``i`` of the epoch (the counter's batch): a replay once captured."""
-        size = self.sizes[i]
+        size = self.inputs.sizes[i]
         if size in self.launches:
             self.launches[size]()
         elif size in self.warmed:
@@ -122,7 +89,7 @@ class CapturedSteps:
             self.warmed.add(size)
             self.arrays = self._arrays()
         self.optimizer.steps += 1
-        self.optimizer.lr = self.rates[i]
+        self.optimizer.lr = self.inputs.rates[i]
         self.metrics.count += size
 
     def _arrays(self) -> tuple[int, ...]:
@@ -132,16 +99,11 @@ class CapturedSteps:
 
     def _body(self, size: int) -> None:
         """One step of ``size`` rows, every input read from the device (what the graph records)."""
-        model, opt, xp = self.model, self.optimizer, self.model.xp
+        model, inputs = self.model, self.inputs
         x, y = self.batches.device_data
-        at = xp.reshape(self.counter, (1,))
-        rows = xp.reshape(take_rows(self.index, at), (-1,))[:size]  # a view of the gathered row
+        rows, given, keys, step = inputs.read_step(inputs.index, inputs.table, inputs.keys, inputs.counter, size)
         xb, yb = self.batches.take(x, y, rows)
-        values = take_rows(self.table, at)  # (1, names + 1)
-        keys = take_rows(self.keys, at)[0] if self.streams else None  # (streams,); no gather without dropout
-        given = {name: values[0, j] for j, name in enumerate(self.names)}  # device values, never baked in
-        loss, z = given_step(model, opt, given, keys, xb, yb, self.l2, self.clip_norm, self.streams)
+        loss, z = given_step(model, self.optimizer, given, keys, xb, yb, self.l2, self.clip_norm, inputs.streams)
         sums, first_bad = self.metrics.buffers
-        step = values[0, len(self.names)]
         accumulate(model.sizes[-1], model._loss.classifies, sums, first_bad, None, loss, z, yb, step)
-        self.counter += 1
+        inputs.counter += 1

@@ -5,17 +5,21 @@ wrapped from the outside as a pure function of arrays.
 everything that changes from step to step is an input, so one trace serves every step of a batch shape (the short
 last batch of an epoch is a second shape, compiled once more). Parameters, buffers and optimizer state are donated:
 the compiled step updates them in their own memory. With the data on the device whole, the program also gathers its
-batch (rows from the host) and adds its loss and hits to the running metrics (:meth:`CompiledStep.on_rows`): one
-dispatch a step.
+batch and adds its loss and hits to the running metrics, reading its rows, the optimizer's numbers and the dropout
+keys from tables written once per epoch (:mod:`xpnet.training.epoch_inputs`) at a device counter it advances: one
+dispatch a step, nothing moved from the host (:meth:`CompiledStep.step_at`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..optim import Optimizer
+from .epoch_inputs import EpochInputs
 from .metrics import accumulate
 from .step import dropout_streams, given_step, step_keys
 
@@ -27,18 +31,21 @@ class CompiledStep:
     :meth:`build` where the backend runs operation by operation."""
 
     def __init__(self, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int,
-                 gather: Any = None) -> None:  # fmt: skip
+                 batches: Any = None) -> None:  # fmt: skip
         self.model, self.optimizer, self.l2, self.clip_norm, self.seed = model, optimizer, l2, clip_norm, seed
         self.streams = dropout_streams(model)
         optimizer.ensure_state(model.params)
         self._compiled = model.backend.compile(self._pure, donate=(0, 1, 2))
-        self._gather = gather  # (data x, data y, rows) -> batch: Batches.gather
-        self._whole = model.backend.compile(self._pure_whole, donate=(0, 1, 2, 8, 9))
+        self._batches = batches
+        # with the data on the device: the epoch's per-step inputs there (uint32: JAX's integers without x64)
+        tabled = batches is not None and batches.device_data is not None
+        self.inputs = EpochInputs(model, optimizer, batches, seed, np.uint32) if tabled else None
+        self._programs: dict[int, Callable[..., tuple[Any, ...]]] = {}  # batch size -> its whole step
 
     @classmethod
     def build(cls, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int,
-              gather: Any = None) -> Any:  # fmt: skip
-        return cls(model, optimizer, l2, clip_norm, seed, gather) if model.backend.compiles else None
+              batches: Any = None) -> Any:  # fmt: skip
+        return cls(model, optimizer, l2, clip_norm, seed, batches) if model.backend.compiles else None
 
     def _pure(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
               scalars: dict[str, Array], keys: Array, x: Array, y: Array) -> tuple[Any, ...]:  # fmt: skip
@@ -53,16 +60,25 @@ class CompiledStep:
         finally:
             model.params, model.buffers, opt.state = saved
 
-    def _pure_whole(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
-                    scalars: dict[str, Array], keys: Array, data_x: Array, data_y: Array, rows: Array, sums: Array,
-                    first_bad: Array, step_number: float) -> tuple[Any, ...]:  # fmt: skip
-        """:meth:`_pure` with its batch gathered from the device data and the running metrics added: a step's whole
-        work as one program (three dispatched a step otherwise)."""
-        x, y = self._gather(data_x, data_y, rows)
-        params, buffers, state, loss, z = self._pure(params, buffers, state, scalars, keys, x, y)
+    def _pure_whole(self, size: int, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
+                    index: Array, table: Array, keys: Array, data_x: Array, data_y: Array, counter: Array,
+                    sums: Array, first_bad: Array) -> tuple[Any, ...]:  # fmt: skip
+        """:meth:`_pure` on the batch of ``size`` rows at ``counter``, its inputs read from the epoch's tables, its
+        batch gathered from the device data and the running metrics added: a step's whole work as one program."""
+        assert self.inputs is not None and self._batches is not None
+        rows, given, step_keys_, number = self.inputs.read_step(index, table, keys, counter, size)
+        x, y = self._batches.gather(data_x, data_y, rows)
+        params, buffers, state, loss, z = self._pure(params, buffers, state, given, step_keys_, x, y)
         sums, first_bad, _ = accumulate(self.model.sizes[-1], self.model._loss.classifies, sums, first_bad, None, loss,
-                                        z, y, step_number)  # fmt: skip
-        return params, buffers, state, sums, first_bad
+                                        z, y, number)  # fmt: skip
+        return params, buffers, state, sums, first_bad, counter + 1
+
+    def program(self, size: int) -> Callable[..., tuple[Any, ...]]:
+        """The compiled whole step for batches of ``size`` rows (the size fixed: the gathered row is cut to it)."""
+        if size not in self._programs:
+            whole = functools.partial(self._pure_whole, size)
+            self._programs[size] = self.model.backend.compile(whole, donate=(0, 1, 2, 8, 9, 10))
+        return self._programs[size]
 
     def _inputs(self, step: int, lr: float) -> tuple[dict[str, Any], np.ndarray]:
         """Host values, as a compiled step takes them (a device array made per step costs ~1 ms on JAX): the
@@ -85,16 +101,24 @@ class CompiledStep:
         self._took(params, buffers, state, lr)
         return loss, z
 
-    def on_rows(self, data: tuple[Array, Array], rows: np.ndarray, step: int, lr: float, metrics: Any) -> None:
-        """Global step ``step`` (0-based) on rows ``rows`` of the device data ``data``, its loss and hits added to
-        ``metrics``: one program (:meth:`_pure_whole`)."""
-        model, opt = self.model, self.optimizer
-        scalars, keys = self._inputs(step, lr)
+    def start_epoch(self, order: np.ndarray, first: int, epoch_step0: int, lr_at: Callable[[int], float]) -> None:
+        """Write the epoch's tables to the device, the counter at batch ``first`` (data on the device only)."""
+        assert self.inputs is not None
+        self.inputs.start_epoch(order, first, epoch_step0, lr_at)
+
+    def step_at(self, i: int, metrics: Any) -> None:
+        """Batch ``i`` of the epoch (the counter's), its loss and hits added to ``metrics``: one program, every input
+        already on the device."""
+        model, opt, inputs = self.model, self.optimizer, self.inputs
+        assert inputs is not None and self._batches is not None
+        size = inputs.sizes[i]
         sums, first_bad = metrics.buffers
-        params, buffers, state, sums, first_bad = self._whole(model.params, model.buffers, opt.state, scalars, keys,
-                                                              *data, rows, sums, first_bad, float(step + 1))  # fmt: skip
-        self._took(params, buffers, state, lr)
-        metrics.adopt(sums, first_bad, len(rows))
+        params, buffers, state, sums, first_bad, inputs.counter = self.program(size)(
+            model.params, model.buffers, opt.state, inputs.index, inputs.table, inputs.keys,
+            *self._batches.device_data, inputs.counter, sums, first_bad,
+        )  # fmt: skip
+        self._took(params, buffers, state, inputs.rates[i])
+        metrics.adopt(sums, first_bad, size)
 
 
 def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
@@ -106,7 +130,7 @@ def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
     model, note = loop.model, ""
     if compile and session is None:
         loop.compiled = CompiledStep.build(model, loop.optimizer, loop.l2, loop.clip_norm, loop.dropout_seed,
-                                           loop.batches.gather)  # fmt: skip
+                                           loop.batches)  # fmt: skip
     if compile and loop.compiled is None:
         loop.captured, note = CapturedSteps.build(model, loop.optimizer, loop.batches, loop.l2, loop.clip_norm,
                                                   loop.dropout_seed, session is not None)  # fmt: skip

@@ -171,12 +171,10 @@ class Loop:
         """Train the epoch's batches from ``first`` on, operation by operation (or one compiled program on JAX),
         yielding each batch's index once it is trained."""
         model, batches = self.model, self.batches
-        rows = None if self.compiled is None else batches.epoch_rows(first, rng_state)
-        if rows is not None:  # the data on the device whole, the backend compiling (JAX): gather, step and metrics
-            for i, batch_rows in enumerate(rows, start=first):  # as one program
-                step = epoch_step0 + i
-                self.optimizer.lr = self.lr_at(step)
-                self.compiled.on_rows(batches.device_data, batch_rows, step, self.optimizer.lr, metrics)
+        if self.compiled is not None and self.compiled.inputs is not None:  # JAX, the data on the device whole:
+            self.compiled.start_epoch(batches.epoch_order(rng_state), first, epoch_step0, self.lr_at)  # gather, step
+            for i in range(first, len(batches)):  # and metrics as one program, its inputs in the epoch's tables
+                self.compiled.step_at(i, metrics)
                 yield i
             return
         for i, (xb, yb) in enumerate(batches.epoch(first, rng_state), start=first):
