@@ -209,3 +209,38 @@ def test_a_jax_step_takes_every_input_from_the_device(monkeypatch):
     assert calls == [64, 64, 64, 64, 44] * 2, calls  # every step went through the whole-step program
     assert host_inputs == [], host_inputs
     assert result.history["lr"][0] != result.history["lr"][1]  # the schedule's rates reached the steps
+
+
+def test_the_epoch_tables_take_rates_as_the_step_by_step_loop_does():
+    """A schedule's NumPy float32 rate gives the numbers its Python float gives (Adam's are computed on the host in
+    double precision); a rate the optimizer refuses is refused before the epoch trains at all; a batch larger than
+    the data makes a table as wide as the data, not as the batch."""
+    from xpnet.errors import XPNetValueError
+    from xpnet.training.compiled import CompiledStep
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(150, 5)).astype(np.float32), rng.integers(0, 3, 150)
+    settings = dict(device="jax:cpu", hidden=(8,), epochs=2, batch_size=32, verbose=0, progress=False, seed=3,
+                    optimizer="adam", lr=0.01)  # fmt: skip
+    rates = dict(lr=1.0)  # the schedule's rate is the step's: the same number as a float32 and a float
+    runs = [xpnet.train((x, y), lr_schedule=lambda p, cast=cast: cast(0.01 - 0.007 * p), **(settings | rates))
+            for cast in (np.float32, lambda v: float(np.float32(v)))]  # fmt: skip
+    for a, b in zip(runs[0].model.params, runs[1].model.params):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    net = xpnet.MLP((5, 8, 3), device="jax:cpu", seed=1)
+    before = [np.asarray(p).copy() for p in net.params]
+    with pytest.raises(XPNetValueError, match="lr"):
+        xpnet.train((x, y), model=net, lr_schedule=lambda p: 1.0 if p < 0.2 else -1.0, **settings)
+    for a, b in zip(before, net.params):  # the bad rate is in the first epoch: no step of it ran
+        np.testing.assert_array_equal(a, np.asarray(b))
+
+    built = []
+    build = CompiledStep.build
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CompiledStep, "build", lambda *a, **k: built.append(build(*a, **k)) or built[-1])
+        xpnet.train((x, y), **(settings | {"batch_size": 10_000, "epochs": 1}))
+    assert tuple(built[0].inputs.index.shape) == (1, 150)
+    # rows in JAX's default integer, as a host row vector given to a program became: uint32 rows changed XLA's
+    # gather and the sums after it by an ulp
+    assert built[0].inputs.index.dtype == (np.int64 if jax.config.jax_enable_x64 else np.int32)

@@ -39,7 +39,7 @@ class CapturedSteps:
         self.graphs = graphs
         optimizer.ensure_state(model.params)
         with model.backend.activate(), graphs.scope():
-            self.inputs = EpochInputs(model, optimizer, batches, seed, model.xp.int64)  # the epoch's tables, counter
+            self.inputs = EpochInputs(model, optimizer, batches, seed)  # the epoch's tables, its counter
             self.metrics = Metrics(model.params[0], model.sizes[-1], classifies=model._loss.classifies)
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()

@@ -37,9 +37,9 @@ class CompiledStep:
         optimizer.ensure_state(model.params)
         self._compiled = model.backend.compile(self._pure, donate=(0, 1, 2))
         self._batches = batches
-        # with the data on the device: the epoch's per-step inputs there (uint32: JAX's integers without x64)
+        # with the data on the device: the epoch's per-step inputs there (dropout keys in uint32, as given to a call)
         tabled = batches is not None and batches.device_data is not None
-        self.inputs = EpochInputs(model, optimizer, batches, seed, np.uint32) if tabled else None
+        self.inputs = EpochInputs(model, optimizer, batches, seed, key_dtype=np.uint32) if tabled else None
         self._programs: dict[int, Callable[..., tuple[Any, ...]]] = {}  # batch size -> its whole step
 
     @classmethod

@@ -18,31 +18,39 @@ import numpy as np
 from ..backend.step_ops import take_rows
 from ..backend.transfer import copy_into, zeros
 from ..optim import Optimizer
+from ..validation import check_float
 from .step import dropout_streams, step_keys
 
 Array = Any
 
 
 class EpochInputs:
-    """The per-step inputs of one run's epochs on its device (see the module docstring). ``integers``: the dtype of
-    the indices, the counter and the keys (int64 where the backend has it; JAX without 64-bit types: uint32)."""
+    """The per-step inputs of one run's epochs on its device (see the module docstring). Rows and the counter are
+    int64 where the device has it, else int32 (JAX without 64-bit types: its default integer, the one a host row
+    vector given to a program becomes, so the gather compiles the same); the dropout keys are ``key_dtype``, by
+    default the same."""
 
-    def __init__(self, model: Any, optimizer: Optimizer, batches: Any, seed: int, integers: Any) -> None:
+    def __init__(self, model: Any, optimizer: Optimizer, batches: Any, seed: int, key_dtype: Any = None) -> None:
         self.optimizer, self.seed, self.streams = optimizer, seed, dropout_streams(model)
-        self.backend, steps = model.backend, len(batches)
+        backend, xp, steps = model.backend, model.xp, len(batches)
+        self.backend = backend
+        integers = xp.int64 if backend.supports_dtype(xp.int64) else xp.int32
         self.names = list(optimizer.scalars(optimizer.lr, 1))  # the optimizer's per-step numbers, then the step
-        self.index = zeros(self.backend, (steps, batches.batch_size), integers)  # batch i's rows in row i
-        self.counter = zeros(self.backend, (), integers)  # the batch the next step trains on
-        self.table = zeros(self.backend, (steps, len(self.names) + 1), model.dtype)
-        self.keys = zeros(self.backend, (steps, max(len(self.streams), 1)), integers)
         self.sizes = [e - s for s, e in batches.bounds()]  # rows of each batch of an epoch
+        width = max(self.sizes, default=1)  # the batch size, or fewer where the data have fewer rows
+        self.index = zeros(backend, (steps, width), integers)  # batch i's rows in row i
+        self.counter = zeros(backend, (), integers)  # the batch the next step trains on
+        self.table = zeros(backend, (steps, len(self.names) + 1), model.dtype)
+        self.keys = zeros(backend, (steps, max(len(self.streams), 1)), integers if key_dtype is None else key_dtype)
         self.rates: list[float] = []  # the epoch's learning rate at each step, on the host
 
     def start_epoch(self, order: np.ndarray, first: int, epoch_step0: int, lr_at: Callable[[int], float]) -> None:
         """Write the epoch's order and per-step table, and set the counter to batch ``first`` (a resumed epoch's)."""
         steps = len(self.sizes)
         table = np.zeros((steps, len(self.names) + 1))
-        self.rates = [lr_at(epoch_step0 + i) for i in range(steps)]
+        # checked as a step run operation by operation checks them, but before the epoch's first step (no update is
+        # made at a rate then refused), and Python floats: a NumPy float32 would compute Adam's numbers in float32
+        self.rates = [check_float("lr", lr_at(epoch_step0 + i)) for i in range(steps)]
         keys = np.zeros((steps, max(len(self.streams), 1)), dtype=np.int64)
         for i in range(first, steps):
             step = epoch_step0 + i
