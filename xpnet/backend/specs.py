@@ -96,8 +96,9 @@ class Backend:
         donated so their memory is reused); None where it runs operation by operation.
 
         The compiled callable also takes Python scalars and small host (NumPy) vectors for its per-call inputs
-        (learning rate, step count, dropout keys): the backend moves them with the call, cheaper than a device
-        array made for each call."""
+        (learning rate, step count, dropout keys: a streamed step's), moved with the call, cheaper than a device
+        array made for each call; a step on data held on the device reads them from tables written once per epoch
+        (:mod:`xpnet.training.epoch_inputs`) and takes nothing from the host."""
         if not self.compiles:
             return None
         return importlib.import_module("jax").jit(step, donate_argnums=donate)
