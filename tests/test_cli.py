@@ -224,7 +224,7 @@ def test_train_resume_continues_a_checkpointed_run(tmp_path: Path) -> None:
     short = run_cli(*args, "--epochs", "1", "--resume", str(tmp_path / "ck"))
     assert (
         short.returncode == 2
-        and "pass epochs=3 or more to continue it (epochs=2 takes it as it stands)" in short.stderr
+        and "pass --epochs 3 or more to continue it (--epochs 2 takes it as it stands)" in short.stderr
     )
 
 

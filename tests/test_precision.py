@@ -1,8 +1,8 @@
 """The precision of the training step's matrix products: highest, tf32 (CuPy, PyTorch, JAX), bf16 (PyTorch, JAX).
 
 bfloat16 is real on the CPU (PyTorch and JAX compute it there); TensorFloat-32 exists only on tensor cores, so on
-CPUs it is tested by what reaches the libraries: cuBLAS's compute type on the CuPy stand-in, PyTorch's
-``allow_tf32`` flag and JAX's default matmul precision while a step runs.
+CPUs it is tested by what reaches the libraries: cuBLAS's compute type on the CuPy stand-in, PyTorch's TF32
+switch and JAX's default matmul precision while a step runs (and refused on CPU devices).
 """
 
 from __future__ import annotations
@@ -116,15 +116,55 @@ def test_tf32_on_cupy_without_cublas_by_ctypes_is_refused(monkeypatch):
 
 def test_tf32_sets_what_pytorch_and_jax_read_while_a_step_runs():
     torch, jax = pytest.importorskip("torch"), pytest.importorskip("jax")
-    before = torch.backends.cuda.matmul.allow_tf32
-    with precision_scope(xpnet.backend.resolve("torch:cpu"), "tf32"):
-        assert torch.backends.cuda.matmul.allow_tf32 is True
-    assert torch.backends.cuda.matmul.allow_tf32 == before
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("PyTorch before 2.9: allow_tf32 is its one switch")
+    before = matmul.fp32_precision
+    with precision_scope(_CudaTorch(), "tf32"):
+        assert matmul.fp32_precision == "tf32"
+    assert matmul.fp32_precision == before
+    with precision_scope(xpnet.backend.resolve("torch:cpu"), "highest"), precision_scope(_CudaTorch(), "tf32"):
+        assert matmul.fp32_precision == "tf32"  # only a CUDA device's scope touches the CUDA switch
     with precision_scope(xpnet.backend.resolve("jax:cpu"), "tf32"):
         assert jax.config.jax_default_matmul_precision == "tensorfloat32"
-    # on CPUs TF32 does nothing: the run is the highest-precision run
-    same = [xpnet.train((DATA, LABELS), device="torch:cpu", precision=p, **RUN) for p in ("highest", "tf32")]
-    assert same[0].history["train_loss"] == same[1].history["train_loss"]
+
+
+class _CudaTorch:
+    """What :func:`precision_scope` reads of a ``torch:cuda`` backend (its switch is global, a CPU build has it)."""
+
+    name, device = "torch", type("Device", (), {"type": "cuda"})()
+
+
+def test_the_users_own_pytorch_precision_settings_are_kept_as_they_were():
+    """PyTorch 2.9's fp32_precision settings refuse to be read through allow_tf32 once used: a run on any torch
+    device crashed at its first epoch; a CUDA scope left the user's inheriting setting fixed, and the older getter
+    failing. Now a CPU run touches nothing, and a CUDA scope puts back what it found."""
+    torch = pytest.importorskip("torch")
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("PyTorch before 2.9")
+    saved = (torch.backends.fp32_precision, matmul.fp32_precision, torch.get_float32_matmul_precision())
+    try:
+        torch.backends.fp32_precision = "tf32"  # the newer API, as PyTorch 2.9 on recommends
+        trained = xpnet.train((DATA, LABELS), device="torch:cpu", **RUN)  # crashed: allow_tf32 read
+        assert trained.history["train_loss"][-1] < trained.history["train_loss"][0]
+        for precision in ("highest", "tf32"):
+            with precision_scope(_CudaTorch(), precision):
+                pass
+            assert matmul.fp32_precision == "tf32"
+            torch.backends.fp32_precision = "ieee"
+            assert matmul.fp32_precision == "ieee"  # still inherits the global setting: not fixed at what it read
+            torch.backends.fp32_precision = "tf32"
+        torch.backends.fp32_precision = "none"
+        matmul.fp32_precision = "none"
+        torch.set_float32_matmul_precision("medium")  # the older API
+        for precision in ("highest", "tf32"):
+            with precision_scope(_CudaTorch(), precision):
+                pass
+            assert torch.get_float32_matmul_precision() == "medium"  # raised: legacy and new APIs mixed
+    finally:
+        torch.backends.fp32_precision, matmul.fp32_precision = saved[0], "none"
+        torch.set_float32_matmul_precision(saved[2])
 
 
 @pytest.mark.parametrize(
@@ -137,15 +177,20 @@ def test_tf32_sets_what_pytorch_and_jax_read_while_a_step_runs():
             "precision: 'bf16' needs bfloat16 matrix products, which 'cpu' (numpy) does not have",
         ),
         ("cpu", "tf32", "float32", "precision: 'tf32' needs TensorFloat-32 matrix products, which 'cpu' (numpy)"),
+        # a CPU has no TensorFloat-32: a tf32 run there was a full float32 run recorded as tf32
+        ("torch:cpu", "tf32", "float32", "'tf32' needs TensorFloat-32 matrix products, which 'torch:cpu' (torch) does"),
+        ("jax:cpu", "tf32", "float32", "'tf32' needs TensorFloat-32 matrix products, which 'jax:cpu' (jax) does not"),
         ("torch:cpu", "tf32", "float64", "precision: 'tf32' speeds up float32 matrix products; received a float64"),
         ("cpu", "fp8", "float32", "precision: expected one of ['highest', 'tf32', 'bf16']; received 'fp8'"),
     ],
 )
-def test_a_precision_the_device_lacks_is_refused_by_name(device, precision, dtype, message):
-    pytest.importorskip("torch")
+def test_a_precision_the_device_lacks_is_refused_by_name(device, precision, dtype, message, tmp_path):
+    pytest.importorskip(device.split(":")[0] if ":" in device else "numpy")
+    folder = tmp_path / "made" / "checkpoints"
     with pytest.raises(xpnet.XPNetValueError) as caught:
-        xpnet.train((DATA, LABELS), device=device, precision=precision, dtype=dtype, **RUN)
+        xpnet.train((DATA, LABELS), device=device, precision=precision, dtype=dtype, checkpoint_dir=folder, **RUN)
     assert message in str(caught.value)
+    assert not (tmp_path / "made").exists()  # the folders the refused run made are gone with it
 
 
 def test_the_command_line_and_the_estimator_take_a_precision(tmp_path):
@@ -161,6 +206,8 @@ def test_the_command_line_and_the_estimator_take_a_precision(tmp_path):
                               "bf16", "--device", "cpu", "--out", str(tmp_path / "no")], capture_output=True,
                              text=True, timeout=300)  # fmt: skip
     assert refused.returncode == 2 and "--precision: 'bf16' needs bfloat16" in refused.stderr
+    assert "Use --precision highest here" in refused.stderr  # the command line's words, not Python's
+    assert "data:" not in refused.stdout and not (tmp_path / "no").exists()  # refused before the data and a folder
     from xpnet.sklearn import MLPClassifier
 
     settings = dict(hidden_layer_sizes=(16,), max_iter=30, device="torch:cpu", random_state=0)

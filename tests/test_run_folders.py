@@ -122,3 +122,17 @@ def test_one_folder_as_run_folder_and_checkpoint_folder_and_a_resume_into_anothe
     assert resumed.returncode == 0, resumed.stderr
     for where in ("elsewhere", "r"):  # the run's history and the checkpoint's
         assert json.loads((folder / where / "history.json").read_text())["meta"]["run_folder"] == "elsewhere"
+
+
+def test_a_run_refused_after_its_folders_were_made_leaves_none_behind(folder):
+    """A run refused once its folders were claimed (here: a missing value, found when the data were read) left an
+    empty numbered run folder (and checkpoint folder) for every try; folders it did not make stay."""
+    (folder / "kept").mkdir()
+    (folder / "bad.csv").write_text("1,2,0\n3,,1\n" * 20)
+    for _ in range(2):
+        refused = cli("--data", "bad.csv", "--checkpoint-dir", "new/ck", "--out", "kept", cwd=folder)
+        assert refused.returncode == 2 and "run folder: kept" in refused.stdout, refused.stderr
+        refused = cli("--data", "bad.csv", cwd=folder)
+        assert refused.returncode == 2 and "run folder: xpnet-run\n" in refused.stdout  # the same name: none left
+    assert sorted(p.name for p in folder.iterdir()) == ["bad.csv", "d.csv", "kept"]
+    assert [p.name for p in (folder / "kept").iterdir()] == [".xpnet.lock"]  # the user's folder, as it was but the lock

@@ -3,8 +3,13 @@
 (bfloat16 operands, float32 weights, gradients and optimizer state: mixed precision).
 
 :func:`precision_scope` sets it for the block: the matrix products of :mod:`xpnet.backend.kernels` read it, and it
-sets what each library reads itself (PyTorch's ``allow_tf32``, JAX's default matmul precision). A compiled or
-captured step takes the precision it was traced or captured with.
+sets what each library reads itself (on a CUDA device PyTorch's TensorFloat-32 switch, JAX's default matmul
+precision). A compiled or captured step takes the precision it was traced or captured with.
+
+PyTorch's switch is global to the process: it is read and restored as the user's own code left it (through the
+``fp32_precision`` settings where PyTorch has them, 2.9 on, which refuse to be read through the older
+``allow_tf32`` once set; ``allow_tf32`` before), and only for a CUDA device, so a CPU run leaves it untouched. Two
+threads training on CUDA devices at different precisions at once share it, which is not supported.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from ..errors import XPNetValueError, describe
 from .specs import Backend
 
 PRECISIONS = ("highest", "tf32", "bf16")
-# where each precision exists: TensorFloat-32 on CuPy (cuBLAS's compute type), PyTorch and JAX; bfloat16 matrix
-# products on PyTorch and JAX (CuPy has no bfloat16 dtype, NumPy and array-api-strict neither)
+# where each precision exists: TensorFloat-32 on the GPUs of CuPy (cuBLAS's compute type), PyTorch and JAX, not on
+# CPUs (there a tf32 run would be a full float32 run that says tf32); bfloat16 matrix products on PyTorch and JAX,
+# CPUs included (CuPy has no bfloat16 dtype, NumPy and array-api-strict neither)
 _SUPPORTED = {"tf32": ("cupy", "torch", "jax"), "bf16": ("torch", "jax")}
+_WHERE = {"tf32": "CUDA GPUs (cuda with CuPy, torch:cuda, jax:cuda); CPUs have no TensorFloat-32",
+          "bf16": "torch and jax devices"}  # fmt: skip
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("xpnet_precision", default="highest")
 
 
@@ -36,12 +44,12 @@ def check_precision(precision: Any, backend: Backend | None = None, dtype: str |
             f"precision: {precision!r} speeds up float32 matrix products; received a {dtype} model (use "
             "precision='highest', or dtype='float32')"
         )
-    if backend is not None and backend.name not in _SUPPORTED[precision]:
+    on_cpu = backend is not None and backend.on_host
+    if backend is not None and (backend.name not in _SUPPORTED[precision] or (precision == "tf32" and on_cpu)):
         kind = "TensorFloat-32" if precision == "tf32" else "bfloat16"
-        where = ", ".join(f"{name}" for name in _SUPPORTED[precision])
         raise XPNetValueError(
             f"precision: {precision!r} needs {kind} matrix products, which {backend.spec!r} ({backend.name}) does not "
-            f"have; they exist on {where} devices. Use precision='highest' here"
+            f"have; they exist on {_WHERE[precision]}. Use precision='highest' here"
         )
     if precision == "tf32" and backend is not None and backend.name == "cupy":
         from .device_blas import device_blas
@@ -66,8 +74,8 @@ def precision_scope(backend: Backend, precision: str) -> Iterator[None]:
     token = _current.set(precision)
     try:
         with contextlib.ExitStack() as stack:
-            if backend.name == "torch":
-                stack.enter_context(_torch_tf32(precision == "tf32"))
+            if backend.name == "torch" and getattr(backend.device, "type", None) == "cuda":
+                stack.enter_context(torch_tf32(precision == "tf32"))
             elif backend.name == "jax" and precision == "tf32":
                 stack.enter_context(importlib.import_module("jax").default_matmul_precision("tensorfloat32"))
             yield
@@ -76,11 +84,28 @@ def precision_scope(backend: Backend, precision: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _torch_tf32(allow: bool) -> Iterator[None]:
-    matmul = importlib.import_module("torch").backends.cuda.matmul
-    saved = matmul.allow_tf32
-    matmul.allow_tf32 = allow
+def torch_tf32(allow: bool) -> Iterator[None]:
+    """PyTorch's TensorFloat-32 switch for CUDA matrix products on (``allow``) or off while the block runs, then as it
+    was. Where PyTorch has ``fp32_precision`` (2.9 on) only that is read and written: the older ``allow_tf32`` raises
+    once the newer settings were used. A matmul setting that was inheriting the global one (``"none"``) is put back
+    to inheriting, not to the value it read as, so the user's later global switch still reaches it."""
+    torch = importlib.import_module("torch")
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):  # PyTorch before 2.9: the one switch
+        saved = matmul.allow_tf32
+        matmul.allow_tf32 = allow
+        try:
+            yield
+        finally:
+            matmul.allow_tf32 = saved
+        return
+    wanted, saved = "tf32" if allow else "ieee", matmul.fp32_precision  # read as resolved: "none" is never seen
+    if saved == wanted:  # already so: nothing to change or put back
+        yield
+        return
+    inherited = saved == torch.backends.fp32_precision  # as the global setting: most likely inheriting it
+    matmul.fp32_precision = wanted
     try:
         yield
     finally:
-        matmul.allow_tf32 = saved
+        matmul.fp32_precision = "none" if inherited else saved

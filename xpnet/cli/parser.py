@@ -154,8 +154,8 @@ def _add_training_options(t: Any, d: dict[str, Any]) -> None:
     t.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=d["shuffle"],
                    help="keep the training samples in their order instead of shuffling every epoch")  # fmt: skip
     t.add_argument("--precision", type=lower, choices=PRECISIONS, default=d["precision"],
-                   help="matrix products of the training step: highest (full float32), tf32 (TensorFloat-32: CuPy, "
-                        "PyTorch, JAX) or bf16 (bfloat16 operands, float32 weights: PyTorch, JAX); default %(default)s")  # fmt: skip
+                   help="matrix products of the training step: highest (full float32), tf32 (TensorFloat-32, "
+                        "on CUDA GPUs) or bf16 (bfloat16 operands, float32 weights: PyTorch, JAX); default %(default)s")  # fmt: skip
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=d["compile"],
                    help="run each step as one program: jax.jit on JAX, a CUDA graph on CuPy and PyTorch CUDA "
                         "(default on)")  # fmt: skip

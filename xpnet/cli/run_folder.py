@@ -15,27 +15,28 @@ from ..training.checkpoint import checkpoint_run_id
 DEFAULT = Path("xpnet-run")
 
 
-def choose(args: argparse.Namespace) -> Path:
+def choose(args: argparse.Namespace) -> tuple[Path, bool]:
     """``--out``; without it, the folder of the run being resumed, else a new numbered folder (made now, so that
-    two runs started together never pick the same one)."""
+    two runs started together never pick the same one); and whether it was made here."""
     if args.out is not None:
-        return Path(args.out)
+        return Path(args.out), False
     recorded_folder = dict(recorded(args.resume).get("meta") or {}).get("run_folder") if args.resume else None
     if recorded_folder:
-        return Path(recorded_folder)
+        return Path(recorded_folder), False
     for number in itertools.count(1):
         candidate = DEFAULT if number == 1 else DEFAULT.with_name(f"{DEFAULT.name}-{number}")
         try:
             candidate.mkdir(parents=True)
-            return candidate
+            return candidate, True
         except FileExistsError:
             continue
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def claim_run_folder(out: Path, args: argparse.Namespace) -> FolderLock:
+def claim_run_folder(out: Path, args: argparse.Namespace, made: bool = False) -> FolderLock:
     """Lock ``out`` for this run; refuse it when it holds another run's files (the run resumed is this one), unless
-    ``--overwrite``, which removes them now so that none is left beside the new run's."""
+    ``--overwrite``, which removes them now so that none is left beside the new run's. ``made``: :func:`choose`
+    made it (released empty, it goes, as the folders the lock makes itself do)."""
     if out.exists() and not out.is_dir():
         raise XPNetValueError(f"out: {out} is a file; expected a folder to write the model and history into")
     resumed = checkpoint_run_id(args.resume) if args.resume else None
@@ -45,7 +46,7 @@ def claim_run_folder(out: Path, args: argparse.Namespace) -> FolderLock:
         return None if resumed is not None and here == resumed else describe_run(folder)
 
     try:
-        return claim(out, "out", found=other_run, clear=RUN_FILES, overwrite=args.overwrite,
+        return claim(out, "out", found=other_run, clear=RUN_FILES, overwrite=args.overwrite, made=made,
                      refusal=lambda found: f"{out} holds another run's files ({found}); pass --overwrite to replace "
                                            f"them, or choose another folder (--out {_free_name(out)})")  # fmt: skip
     except OSError as exc:

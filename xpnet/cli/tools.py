@@ -80,7 +80,7 @@ def parity_command(args: argparse.Namespace) -> int:
         raise XPNetValueError("parity: " + "; ".join(failed or ["no run could be compared"]))
     if len(ran) < 2:
         raise XPNetValueError(
-            f"parity: only {ran or 'no device'} could run, so nothing was compared; install a second backend "
+            f"parity: {'only ' + ran[0] if ran else 'no device'} could run, so nothing was compared; install a second backend "
             '(pip install "xpnet[torch]" or "xpnet[strict]") or name two usable devices with --devices'
         )
     what = "runs" if args.ranks else "devices"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve, to_numpy
+from ..backend.precision import check_precision
 from ..backend.program_cache import keep_programs_of
 from ..data.sources import NAMED, load_data
 from ..datasets.files import LoadedFile, load_file
@@ -118,10 +119,11 @@ def train_command(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, session: Session | None) -> None:
     root = session is None or session.is_root
     backend = resolve(args.device) if session is None else session.device(args.device)
+    check_precision(args.precision, backend, args.dtype or "float32")  # refused before a run folder is made
     with contextlib.ExitStack() as scope:
-        out = run_folder.choose(args) if root else Path(".")
+        out, made = run_folder.choose(args) if root else (Path("."), False)
         if root:
-            scope.callback(run_folder.claim_run_folder(out, args).release)
+            scope.callback(run_folder.claim_run_folder(out, args, made).release)
             print(f"run folder: {out}")
         _run(args, session, backend, out)
 

@@ -9,6 +9,7 @@ alike); :func:`describe_run` says what a run left, for those messages.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -31,11 +32,14 @@ class FolderLock:
     """The lock of one run on ``folder`` (created if missing), taken at once or refused with who holds it. Taken
     twice by one run (its output folder is its checkpoint folder too), it is the same lock, held until both release."""
 
-    def __init__(self, folder: str | os.PathLike, what: str) -> None:
-        self.folder, self.what = Path(folder), what
+    def __init__(self, folder: str | os.PathLike, what: str, made: bool = False) -> None:
+        self.folder, self.what, self._made_by_caller = Path(folder), what, made
         self._lock: FileLock | None = None
+        self._made: list[Path] = []  # the folders this lock made, innermost first: released empty, they go too
 
     def acquire(self) -> FolderLock:
+        self._made = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
+        self._made = self._made or ([self.folder] if self._made_by_caller else [])
         self.folder.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.folder / LOCK_NAME), timeout=0, is_singleton=True)  # one per folder and process
         try:
@@ -52,11 +56,24 @@ class FolderLock:
         return self
 
     def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            if not self._lock.is_locked:  # the last holder in this process
-                (self.folder / HOLDER_NAME).unlink(missing_ok=True)
-            self._lock = None
+        """Let the folder go; a folder this lock made that holds nothing but the lock (a run refused or stopped
+        before it wrote anything) is removed, so that a refused run leaves nothing behind."""
+        if self._lock is None:
+            return
+        last, empty = self._lock.lock_counter == 1, False  # the last holder in this process
+        if last:
+            (self.folder / HOLDER_NAME).unlink(missing_ok=True)
+            empty = bool(self._made) and {p.name for p in self.folder.iterdir()} <= {LOCK_NAME}
+            if empty:  # unlinked while held: a run that opens the name now makes a lock of its own
+                with contextlib.suppress(OSError):
+                    (self.folder / LOCK_NAME).unlink()
+        self._lock.release()
+        self._lock = None
+        for folder in self._made if empty else ():
+            try:
+                folder.rmdir()
+            except OSError:  # another run may have made its lock there since, or a file beside it
+                break
 
     def __enter__(self) -> FolderLock:
         return self.acquire()
@@ -73,12 +90,13 @@ def claim(
     refusal: Callable[[str], str],
     clear: tuple[str, ...],
     overwrite: bool,
+    made: bool = False,
 ) -> FolderLock:
     """Lock ``folder`` for this run. What another run left there (``found``: its description, or None) is refused
     with ``refusal(description)`` unless ``overwrite``, which removes the files ``clear`` now, so that none is left
     beside this run's; temporaries of writes a crash cut short are removed too. Returns the lock, held until
-    released."""
-    lock = FolderLock(folder, what).acquire()
+    released. ``made``: the caller made ``folder`` for this run (see :class:`FolderLock`)."""
+    lock = FolderLock(folder, what, made).acquire()
     folder = Path(folder)
     try:
         other = found(folder)
