@@ -117,6 +117,15 @@ def test_settings_that_change_when_ranks_meet_must_agree(tmp_path, extra, what):
     assert "RanksDisagreeError" in done.stderr and what in done.stderr, done.stderr
 
 
+def test_ranks_given_different_precisions_refuse_to_train(tmp_path):
+    """Rank 0 at bf16, rank 1 at full float32: they trained, and rank 0's history said bf16 for the job."""
+    pytest.importorskip("torch")
+    spec = dict(n=300, train={**BASE, "device": "torch:cpu", "dtype": "float32"}, rank0={"precision": "bf16"})
+    done, _ = job(2, spec, tmp_path / "run", timeout=60)
+    assert done.returncode != 0
+    assert "RanksDisagreeError" in done.stderr and "settings differ on rank(s) [1]" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("how", ["raise", "kill", "hang"])
 def test_a_failing_rank_ends_the_job(tmp_path, how):
     # 50 epochs would take minutes: a job still running after 30 s (TimeoutExpired) has not been ended by the failure.

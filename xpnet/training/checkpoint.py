@@ -25,7 +25,7 @@ from ..optim import Optimizer
 from .history import History
 
 FILE_NAME = "checkpoint.safetensors"
-_ADVISORY = ("epochs", "ranks")  # settings a resumed run may change
+_ADVISORY = ("epochs", "ranks", "precision")  # settings a resumed run may change (data-parallel ranks may not)
 _ADDED_LATER = {
     "standardize": False,
     "shuffle": True,

@@ -250,7 +250,7 @@ def train(
         history = History(meta=run_meta(source.name, backend.spec, batches, model, opt, locals()))
         history.meta.update({"run_id": uuid.uuid4().hex, **(meta or {})})
         config = {k: history.meta[k] for k in RESUME_KEYS} | {"n_train": batches.n}
-        config |= {"ranks": history.meta["ranks"], "epochs": epochs}
+        config |= {"ranks": history.meta["ranks"], "epochs": epochs, "precision": precision}  # ranks must agree on all
         total_steps = max(epochs * len(batches), 1)
         loop = Loop(model, opt, batches, l2, lambda step: lr * schedule(step / total_steps), epochs,
                     progress and verbose > 0, dropout_seed=int(dropout_rng.integers(2**62)), clip_norm=clip_norm,
