@@ -131,11 +131,23 @@ def test_a_run_stopped_mid_epoch_resumes_captured_as_the_straight_run(cupy, data
         np.testing.assert_array_equal(a.get(), b.get())
 
 
-def test_where_a_step_cannot_be_captured_it_says_why(cupy, data):
+def test_where_a_step_cannot_be_captured_it_says_why(cupy, data, capsys, monkeypatch):
     run = dict(hidden=(8,), epochs=1, batch_size=64, device="cuda:1", progress=False, verbose=0)
-    streamed = xpnet.train(data, placement="stream", **run)
+    streamed = xpnet.train(data, placement="stream", **(run | {"verbose": 1}))
     assert streamed.history.meta["step"] == "eager"
     assert "streamed from the host" in streamed.history.meta["step_note"]
+    shown = "placement: stream; steps one operation at a time: the data are streamed from the host"
+    assert shown in capsys.readouterr().out  # printed with the placement, not only recorded
+    monkeypatch.setenv("XPNET_DEVICE_BLAS", "0")
+    from xpnet.backend import device_blas
+
+    device_blas.device_blas.cache_clear()
+    try:
+        note = xpnet.train(data, **run).history.meta["step_note"]
+    finally:
+        device_blas.device_blas.cache_clear()
+    assert note == "CuPy refuses matrix products inside a capture, and XPNET_DEVICE_BLAS=0 turned off xpnet's direct " \
+                   "route to cuBLAS"  # fmt: skip
     assert xpnet.train(data, compile=False, **run).history.meta["step_note"] == "compile=False"
     on_cpu = xpnet.train(data, **{**run, "device": "cpu"}).history.meta
     assert on_cpu["step"] == "eager" and on_cpu["step_note"] is None  # nothing to capture, nothing given up

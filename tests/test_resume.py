@@ -192,15 +192,17 @@ def test_weights_that_overflow_while_the_loss_is_finite_are_caught(tmp_path):
         assert all(np.isfinite(t).all() for t in tensors.values())
 
 
-def test_a_run_that_stopped_early_stays_stopped_on_resume(tmp_path):
+def test_a_run_that_stopped_early_stays_stopped_on_resume(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(200, 10)), rng.integers(0, 3, size=200)  # noise: validation loss soon rises
     settings = dict(device="cpu", hidden=(64,), epochs=100, lr=0.5, optimizer="sgd", lr_schedule="constant",
                     validation=0.3, early_stopping=2, progress=False, checkpoint_dir=tmp_path)  # fmt: skip
     first = xpnet.train((x, y), **settings)
     assert first.stopped_early and len(first.history) < 100
-    again = xpnet.train((x, y), resume=True, **settings)
-    assert again.stopped_early and len(again.history) == len(first.history)  # no further epochs
+    capsys.readouterr()
+    again = xpnet.train((x, y), resume=True, **(settings | {"epochs": 400}))
+    assert again.stopped_early and len(again.history) == len(first.history)  # no further epochs, even asked for
+    assert "(the run stopped early: nothing to train; it stays as it stopped)" in capsys.readouterr().out
     for a, b in zip(again.model.params, first.model.params):
         assert np.array_equal(a, b)  # the best weights, as restored at the end of the first run
 

@@ -169,6 +169,19 @@ def test_divergence_is_reported_with_the_epoch():
         xpnet.train((x * 1e30, y), device="cpu", hidden=(4,), epochs=2, lr=1e10, progress=False)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_weights_that_overflow_are_reported_at_the_runs_step_as_a_loss_is():
+    """The weights' check named the optimizer's lifetime count (step 6 of a second run's first step) where the
+    loss's names the run's own step."""
+    x, y = blobs(n=64)
+    opt = xpnet.optim.make_optimizer("sgd", 0.01)
+    first = xpnet.train((x, y), device="cpu", hidden=(4,), epochs=5, batch_size=64, optimizer=opt, progress=False)
+    opt.lr = 1e300  # the loss of the next step is finite; its update overflows the weights
+    with pytest.raises(xpnet.TrainingDivergedError) as caught:
+        xpnet.train((x, y), model=first.model, optimizer=opt, epochs=1, batch_size=64, progress=False)
+    assert (caught.value.step, caught.value.epoch) == (1, 1) and opt.steps == 6
+
+
 def test_quadratic_labels_in_validation_and_test_follow_the_training_classes():
     x, y = blobs(n=90)
     result = xpnet.train(

@@ -32,6 +32,8 @@ class Optimizer:
     """Base class: holds the learning rate and per-parameter state, created lazily on the first step."""
 
     buffer_names: tuple[str, ...] = ()  # the state it keeps, one array per parameter for each name
+    # May a compiled or captured step run it (xpnet.training.whole_step)? A subclass says so in its own class body.
+    whole_step: bool = True
 
     def __init__(self, lr: float) -> None:
         self.lr = check_float("lr", lr, low_inclusive=False)  # a schedule may later set 0, the base rate may not

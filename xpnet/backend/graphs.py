@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,9 @@ class Capturer:
     """Captures functions on one GPU: :meth:`scope` is where eager work and launches run (in one stream order),
     :meth:`warm` runs a function eagerly before its capture, :meth:`capture` returns the launch of its graph."""
 
+    def __init__(self) -> None:
+        self._graphs: list[Any] = []  # what the launches replay, alive as long as they may be called
+
     def scope(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
 
@@ -32,6 +36,11 @@ class Capturer:
     def capture(self, fn: Callable[[], None]) -> Launch:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Let every graph captured so far go (their launches must not be called again); work already launched
+        runs to its end."""
+        self._graphs.clear()
+
 
 class CupyCapturer(Capturer):
     """A blocking stream of its own (ordered with the legacy default stream that CuPy's synchronous copies use) and
@@ -39,12 +48,12 @@ class CupyCapturer(Capturer):
     so nothing else may ever be given it."""
 
     def __init__(self, backend: Backend) -> None:
+        super().__init__()
         self._cupy = importlib.import_module("cupy")
         self._device = backend.device
         with backend.device:
             self._stream = self._cupy.cuda.Stream(non_blocking=False)
         self._pool = self._cupy.cuda.MemoryPool()
-        self._graphs: list[Any] = []
 
     def scope(self) -> contextlib.AbstractContextManager[Any]:
         stack = contextlib.ExitStack()
@@ -72,10 +81,10 @@ class TorchCapturer(Capturer):
     side stream first, as PyTorch's documentation asks (its cuBLAS workspace then exists before the capture)."""
 
     def __init__(self, backend: Backend) -> None:
+        super().__init__()
         self._torch = importlib.import_module("torch")
         self._device = backend.device
         self._pool = self._torch.cuda.graph_pool_handle()
-        self._graphs: list[Any] = []
 
     def scope(self) -> contextlib.AbstractContextManager[Any]:
         return self._torch.cuda.device(self._device)
@@ -103,7 +112,9 @@ def capturer(backend: Backend) -> tuple[Capturer | None, str]:
         from .device_blas import device_blas
 
         if device_blas() is None:
-            return None, "CuPy refuses matrix products inside a capture and cuBLAS could not be reached directly"
+            why = ("XPNET_DEVICE_BLAS=0 turned off xpnet's direct route to cuBLAS" if os.environ.get("XPNET_DEVICE_BLAS")
+                   == "0" else "xpnet's direct route to cuBLAS is unavailable (a warning said why)")  # fmt: skip
+            return None, f"CuPy refuses matrix products inside a capture, and {why}"
         return CupyCapturer(backend), ""
     if backend.name == "torch" and backend.device.type == "cuda":
         return TorchCapturer(backend), ""

@@ -14,6 +14,7 @@ host only launches.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..optim import Optimizer
 from .epoch_inputs import EpochInputs
 from .metrics import Metrics, accumulate
 from .step import given_step
+from .whole_step import refusal, settings
 
 Array = Any
 
@@ -44,6 +46,9 @@ class CapturedSteps:
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()
         self.arrays: tuple[int, ...] = ()  # ids of what the graphs read and write: a change means capture again
+        self.settings = settings(optimizer)  # the optimizer's numbers the graphs bake in: a change, the same
+        self.uncaptured = ""  # why the steps stopped being captured during the run ("": they are captured)
+        self.meta: dict[str, Any] = {}  # the run's history.meta: says so there too
 
     @classmethod
     def build(cls, model: Any, optimizer: Optimizer, batches: Any, l2: float, clip_norm: float | None, seed: int,
@@ -54,20 +59,23 @@ class CapturedSteps:
         if batches.device_data is None:
             return None, f"the data are streamed from the host (placement {batches.placement!r})"
         graphs, reason = capturer(model.backend)
-        if graphs is None:
-            return None, reason
+        if graphs is None or refusal(optimizer):
+            return None, reason or refusal(optimizer)
         return cls(model, optimizer, batches, l2, clip_norm, seed, graphs), ""
 
     def start_epoch(self, order: np.ndarray, first: int, epoch_step0: int, lr_at: Callable[[int], float]) -> Metrics:
         """Write the epoch's order and per-step table, set the counter to batch ``first``; returns the metrics,
         emptied (the caller may restore a resumed epoch's figures into them)."""
         with self.model.backend.activate(), self.graphs.scope():
+            self.optimizer.ensure_state(self.model.params)  # a callback may have emptied it: made here, not captured
             self.inputs.start_epoch(order, first, epoch_step0, lr_at)  # into the arrays the graphs read
             self.metrics.reset()
-        current = self._arrays()  # arrays change only between epochs (a resume's load, a restore of weights)
-        if current != self.arrays:  # the graphs would read old memory: capture again
+        # arrays and settings change only between epochs (a resume's load, a restore of weights, a callback)
+        current, now = self._arrays(), settings(self.optimizer)
+        if current != self.arrays or now != self.settings:  # the graphs would read old memory or numbers
             self.launches.clear()
-            self.arrays = current
+            self.graphs.release()  # the old graphs and what they hold go (the stream runs them to their end)
+            self.arrays, self.settings = current, now
         return self.metrics
 
     def scope(self) -> Any:
@@ -77,20 +85,40 @@ class CapturedSteps:
     def step(self, i: int) -> None:
         """Train batch ``i`` of the epoch (the counter's batch): a replay once captured."""
         size = self.inputs.sizes[i]
+        self.optimizer.lr = self.inputs.rates[i]
         if size in self.launches:
             self.launches[size]()
+        elif self.uncaptured:
+            self._body(size)  # one operation at a time, on the same tables and counter
         elif size in self.warmed:
-            self.launches[size] = self.graphs.capture(lambda: self._body(size))
-            if self._arrays() != self.arrays:
-                raise RuntimeError("the captured step replaced arrays it must update in place")
-            self.launches[size]()  # a capture runs nothing: this step is the first replay
+            self._capture(size)
         else:
             self.graphs.warm(lambda: self._body(size))
             self.warmed.add(size)
             self.arrays = self._arrays()
         self.optimizer.steps += 1
-        self.optimizer.lr = self.inputs.rates[i]
         self.metrics.count += size
+
+    def _capture(self, size: int) -> None:
+        """Capture the step of ``size`` rows and run it; where the step replaced an array it must update in place
+        (the graph would write memory nobody reads), put the arrays back as they were (a capture runs nothing) and
+        run this step and the rest of the run one operation at a time, saying why."""
+        model, opt = self.model, self.optimizer
+        held = (list(model.params), list(model.buffers), {name: list(a) for name, a in opt.state.items()})
+        launch = self.graphs.capture(lambda: self._body(size))
+        if self._arrays() == self.arrays:
+            self.launches[size] = launch
+            launch()  # a capture runs nothing: this step is the first replay
+            return
+        model.params[:], model.buffers[:], opt.state = held
+        self.launches.clear()
+        self.graphs.release()
+        self.uncaptured = ("the step replaced arrays it must update in place (an optimizer or a layer that stores new "
+                           "arrays): it runs one operation at a time")  # fmt: skip
+        self.meta.update(step="eager", step_note=self.uncaptured)
+        warnings.warn(f"xpnet: the training step could not be captured as a CUDA graph: {self.uncaptured} "
+                      "(compile=False says so from the start)", RuntimeWarning, stacklevel=2)  # fmt: skip
+        self._body(size)
 
     def _arrays(self) -> tuple[int, ...]:
         opt = self.optimizer

@@ -22,6 +22,7 @@ from ..optim import Optimizer
 from .epoch_inputs import EpochInputs
 from .metrics import accumulate
 from .step import dropout_streams, given_step, step_keys
+from .whole_step import refusal, settings
 
 Array = Any
 
@@ -36,6 +37,7 @@ class CompiledStep:
         self.streams = dropout_streams(model)
         optimizer.ensure_state(model.params)
         self._compiled = model.backend.compile(self._pure, donate=(0, 1, 2))
+        self._settings = settings(optimizer)  # the optimizer's numbers the programs bake in
         self._batches = batches
         # with the data on the device: the epoch's per-step inputs there (dropout keys in uint32, as given to a call)
         tabled = batches is not None and batches.device_data is not None
@@ -46,6 +48,15 @@ class CompiledStep:
     def build(cls, model: Any, optimizer: Optimizer, l2: float, clip_norm: float | None, seed: int,
               batches: Any = None) -> Any:  # fmt: skip
         return cls(model, optimizer, l2, clip_norm, seed, batches) if model.backend.compiles else None
+
+    def refresh(self) -> None:
+        """Before an epoch: the optimizer's state made if a callback emptied it, and the programs traced again if
+        a number they baked in changed (a callback that set ``momentum``, say)."""
+        self.optimizer.ensure_state(self.model.params)
+        if settings(self.optimizer) != self._settings:
+            self._settings = settings(self.optimizer)
+            self._compiled = self.model.backend.compile(self._pure, donate=(0, 1, 2))  # a new function: a new trace
+            self._programs.clear()
 
     def _pure(self, params: list[Array], buffers: list[Array], state: dict[str, list[Array]],
               scalars: dict[str, Array], keys: Array, x: Array, y: Array) -> tuple[Any, ...]:  # fmt: skip
@@ -127,13 +138,16 @@ def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
     (``"jit"``, ``"cuda-graph"`` or ``"eager"``) with the reason a GPU step is not captured in ``"step_note"``."""
     from .captured import CapturedSteps
 
-    model, note = loop.model, ""
-    if compile and session is None:
+    model, note, foreign = loop.model, "", refusal(loop.optimizer)
+    if compile and session is None and not foreign:
         loop.compiled = CompiledStep.build(model, loop.optimizer, loop.l2, loop.clip_norm, loop.dropout_seed,
                                            loop.batches)  # fmt: skip
     if compile and loop.compiled is None:
         loop.captured, note = CapturedSteps.build(model, loop.optimizer, loop.batches, loop.l2, loop.clip_norm,
                                                   loop.dropout_seed, session is not None)  # fmt: skip
+        note = foreign if foreign and model.backend.compiles else note
+        if loop.captured is not None:
+            loop.captured.meta = history.meta  # where it says so if the steps stop being captured
     elif not compile:
         note = "compile=False"
     history.meta["step"] = "jit" if loop.compiled else "cuda-graph" if loop.captured else "eager"

@@ -132,7 +132,7 @@ class Loop:
             last_good = self._follow(done_steps, epoch, epoch_step0, metrics, last_good, bar, began)
         if bar is not None:
             bar.close()
-        totals = self._check(metrics, epoch, last_good)
+        totals = self._check(metrics, epoch, last_good, epoch_step0 + len(batches))
         return {
             "epoch": epoch,
             "train_loss": totals["loss"],
@@ -154,14 +154,14 @@ class Loop:
             step = epoch_step0 + i  # 0-based global step
             done = i + 1
             if self.progress and (done % refresh == 0 or done == len(batches)):  # every rank reads together
-                totals = self._check(metrics, epoch, last_good)
+                totals = self._check(metrics, epoch, last_good, step + 1)
                 if bar is not None:
                     rate = totals["count"] / max(time.perf_counter() - began, 1e-9)
                     bar.update(done - bar.n)
                     bar.set_postfix(loss=f"{totals['loss']:.4f}", samples_s=f"{rate:,.0f}")
             if self.checkpoint is not None and self.checkpoint_every and (step + 1) % self.checkpoint_every == 0:
                 if done < len(batches):  # the end of the epoch is checkpointed by the caller, with its record
-                    totals = self._check(metrics, epoch, last_good)
+                    totals = self._check(metrics, epoch, last_good, step + 1)
                     last_good = model.snapshot()
                     where = (totals["rank_sums"], totals["rank_counts"])
                     self.checkpoint(Position(epoch, done, batches.epoch_rng_state, where))
@@ -171,6 +171,8 @@ class Loop:
         """Train the epoch's batches from ``first`` on, operation by operation (or one compiled program on JAX),
         yielding each batch's index once it is trained."""
         model, batches = self.model, self.batches
+        if self.compiled is not None:
+            self.compiled.refresh()
         if self.compiled is not None and self.compiled.inputs is not None:  # JAX, the data on the device whole:
             self.compiled.start_epoch(batches.epoch_order(rng_state), first, epoch_step0, self.lr_at)  # gather, step
             for i in range(first, len(batches)):  # and metrics as one program, its inputs in the epoch's tables
@@ -205,8 +207,9 @@ class Loop:
             "resume=True and the same settings (xpnet train ... --resume DIR)"
         )
 
-    def _check(self, metrics: Metrics, epoch: int, last_good: Any) -> dict[str, Any]:
-        """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss."""
+    def _check(self, metrics: Metrics, epoch: int, last_good: Any, last_step: int) -> dict[str, Any]:
+        """Read the running metrics (one host sync) and stop with the last good weights on a non-finite loss;
+        ``last_step``: the run's number (1-based, as the loss's) of the last step trained."""
         if self.session is None:
             totals = metrics.read(params=[*self.model.params, *self.model.buffers])
         else:  # the read waits for every queued device step (NCCL's too): the watchdog watches it
@@ -214,7 +217,7 @@ class Loop:
                 totals = metrics.read(params=[*self.model.params, *self.model.buffers], gather=self.session.gather)
         bad = totals["first_non_finite_step"]
         if bad is None and totals["non_finite_params"]:
-            bad = self.optimizer.steps  # the loss was still finite but an update overflowed the weights
+            bad = last_step  # the loss was still finite but an update overflowed the weights
         if bad is not None:
             self.model.restore(last_good)
             raise TrainingDivergedError(
@@ -273,9 +276,10 @@ def attach_checkpoints(
     if say:
         if start is None:
             found = "(no checkpoint there yet: from the start)"
-        elif start.epoch > loop.epochs or start.stopped_early:
-            done = "stopped early" if start.stopped_early else f"finished its {loop.epochs} epochs"
-            found = f"(the run {done}: nothing to train; more epochs continue it)"
+        elif start.stopped_early:
+            found = "(the run stopped early: nothing to train; it stays as it stopped)"
+        elif start.epoch > loop.epochs:
+            found = f"(the run finished its {loop.epochs} epochs: nothing to train; more epochs continue it)"
         else:
             found = f"at epoch {start.epoch}, step {start.position}"
         print(f"resuming from {directory} {found}", flush=True)

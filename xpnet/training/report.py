@@ -66,7 +66,9 @@ class EpochPrinter:
     def on_train_begin(self, meta: Mapping[str, Any]) -> None:
         self.regression = not get_loss(str(meta.get("loss", "cross_entropy"))).classifies
         self.fastest, self.warned = 0.0, False
-        print(f"placement: {meta['placement']}")
+        note = meta.get("step_note")  # a GPU's steps not captured, or a JAX step not compiled, and why
+        shown = note and note != "compile=False"
+        print(f"placement: {meta['placement']}" + (f"; steps one operation at a time: {note}" if shown else ""))
         print(table_header(self.regression), flush=True)
 
     def __call__(self, record: Mapping[str, Any], model: Any) -> None:
