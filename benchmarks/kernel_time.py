@@ -4,7 +4,7 @@ CUDA sees every kernel of the process (CuPy's, cuBLAS's, xpnet's fused kernels).
 listed by time per step: the rows that differ between xpnet and PyTorch are where a ratio above 1.00x comes from.
 
     python benchmarks/kernel_time.py --devices cuda,torch:cuda --precision tf32       # on a GPU
-    python benchmarks/kernel_time.py --devices torch:cpu --samples 2048 --batch-size 512 --sizes 64,128,128,10
+    python benchmarks/kernel_time.py --devices torch:cpu --precision highest --samples 2048 --batch-size 512 --sizes 64,128,128,10
 
 xpnet's steps run operation by operation (``compile=False``): a captured graph runs the same kernels, and the
 profiler's view of kernels inside a graph depends on the CUDA version. On JAX the step runs as it trains, one

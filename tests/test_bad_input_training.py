@@ -191,10 +191,10 @@ CLI_CASES = [
     pytest.param(("--validation", "0.1", "--early-stopping", "-1"), r"--early-stopping: expected patience as an integer >= 0; received -1", id="early-stopping-negative"),
     pytest.param(("--l2", "-1"), r"--l2: expected a finite number >= 0\.0; received -1\.0", id="l2-negative"),
     pytest.param(("--norm", "batch", "--norm-momentum", "2"), r"--norm-momentum: expected a number in \[0, 1\]; received 2\.0", id="norm-momentum-2"),
-    pytest.param(("--norm", "batch", "--batch-size", "1"), r"--batch-size: --norm batch needs at least 2 samples per batch", id="batch-norm-batch-size-1"),
+    pytest.param(("--norm", "batch", "--batch-size", "1"), r"--batch-size: norm='batch' needs at least 2 samples per batch.*use a larger batch_size or --norm layer", id="batch-norm-batch-size-1"),
     pytest.param(("--norm-eps", "0"), r"--norm-eps: expected a finite number > 0\.0; received 0\.0", id="norm-eps-0"),
     pytest.param(("--clip-norm", "0"), r"--clip-norm: expected a finite number > 0\.0; received 0\.0", id="clip-norm-0"),
-    pytest.param(("--weight-decay", "0.1"), r"--weight-decay: only --optimizer adamw takes a decoupled weight decay", id="weight-decay-without-adamw"),
+    pytest.param(("--weight-decay", "0.1"), r"--weight-decay: only optimizer='adamw' takes a decoupled weight decay.*Use --optimizer adamw, or l2", id="weight-decay-without-adamw"),
 ]  # fmt: skip
 
 

@@ -216,3 +216,12 @@ def test_the_command_line_and_the_estimator_take_a_precision(tmp_path):
         full = MLPClassifier(**settings).fit(DATA, LABELS)
     assert mixed.score(DATA, LABELS) == pytest.approx(full.score(DATA, LABELS), abs=0.05)
     assert mixed.loss_curve_ != full.loss_curve_  # the products were rounded
+
+
+def test_parity_at_a_precision_no_device_here_has_says_so():
+    """Every device skipped for the precision: the error blamed missing backends ("install a second backend")."""
+    pytest.importorskip("torch")
+    done = subprocess.run([sys.executable, "-m", "xpnet", "parity", "--precision", "tf32", "--devices",
+                           "torch:cpu,cpu", "--steps", "2"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "install a second backend" not in done.stderr
+    assert "--precision: no device could run at tf32, so nothing was compared: torch:cpu, cpu lack it" in done.stderr

@@ -136,3 +136,35 @@ def test_a_run_refused_after_its_folders_were_made_leaves_none_behind(folder):
         assert refused.returncode == 2 and "run folder: xpnet-run\n" in refused.stdout  # the same name: none left
     assert sorted(p.name for p in folder.iterdir()) == ["bad.csv", "d.csv", "kept"]
     assert [p.name for p in (folder / "kept").iterdir()] == [".xpnet.lock"]  # the user's folder, as it was but the lock
+
+
+def test_a_folder_given_relative_is_released_where_it_was_taken(tmp_path, monkeypatch):
+    """A lock taken on a relative ``ck`` and released after a change of working directory removed another run's
+    ``ck`` there (its lock and holder note with it)."""
+    from xpnet.io.ownership import FolderLock
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "ck").mkdir(parents=True)
+    (tmp_path / "b" / "ck" / ".xpnet.lock").write_text("")  # another run's
+    monkeypatch.chdir(tmp_path / "a")
+    lock = FolderLock("ck", "checkpoint_dir").acquire()
+    monkeypatch.chdir(tmp_path / "b")
+    lock.release()
+    assert not (tmp_path / "a" / "ck").exists()  # made by the lock, left empty: gone
+    assert (tmp_path / "b" / "ck" / ".xpnet.lock").exists()
+
+
+def test_the_command_lines_advice_names_flags_and_leaves_paths_and_code_alone():
+    import argparse
+
+    from xpnet.cli.messages import as_flag
+
+    args = argparse.Namespace(precision="bf16", dtype=None, epochs=2, lr=0.1, seed=0, out=None, label=None)
+    assert as_flag("precision: 'bf16' needs bfloat16 (use precision='highest', or dtype='float32')", args) == \
+        "--precision: 'bf16' needs bfloat16 (use --precision highest, or --dtype float32)"  # fmt: skip
+    assert as_flag("epochs: nothing to train: pass epochs=3 or more (epochs=2 takes it as it stands)", args) == \
+        "--epochs: nothing to train: pass --epochs 3 or more (--epochs 2 takes it as it stands)"  # fmt: skip
+    for kept in ("out: sweep/lr=0.05 holds another run's files; pass --overwrite, or choose --out sweep/lr=0.05-2",
+                 "out: lr=0.05,seed=3 holds another run's files", "data: 'runs/seed=3/train.csv' is not a file",
+                 "label: name it: --label y (or xpnet.datasets.load_file(path, label='y'))"):  # fmt: skip
+        assert as_flag(kept, args).partition(": ")[2] == kept.partition(": ")[2]

@@ -97,6 +97,8 @@ def test_a_users_optimizer_runs_operation_by_operation_unless_it_says_it_may(dev
     assert declared.history.meta["step"] in ("cuda-graph", "jit")
     agree(declared, eager, device)
     assert xpnet.train(data, optimizer=SGD(0.5), **run).history.meta["step"] in ("cuda-graph", "jit")  # xpnet's own
+    on_cpu = xpnet.train(data, optimizer=OwnSGD(0.5), placement="stream", **(run | {"device": "cpu"})).history.meta
+    assert on_cpu["step_note"] is None  # NumPy has no whole step: nothing given up, nothing to say
 
 
 @pytest.mark.parametrize("device", DEVICES)

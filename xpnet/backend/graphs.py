@@ -105,9 +105,16 @@ class TorchCapturer(Capturer):
         return graph.replay
 
 
+def has_graphs(backend: Backend) -> bool:
+    """Whether ``backend`` runs on CUDA, whose graphs could capture its steps (CuPy, PyTorch CUDA)."""
+    return backend.name == "cupy" or (backend.name == "torch" and getattr(backend.device, "type", None) == "cuda")
+
+
 def capturer(backend: Backend) -> tuple[Capturer | None, str]:
     """A :class:`Capturer` for ``backend`` and ``""``, or None and why a GPU's steps cannot be captured (``""`` for
     backends without CUDA graphs)."""
+    if not has_graphs(backend):
+        return None, ""  # no CUDA graphs: nothing is given up
     if backend.name == "cupy":
         from .device_blas import device_blas
 
@@ -116,6 +123,4 @@ def capturer(backend: Backend) -> tuple[Capturer | None, str]:
                    == "0" else "xpnet's direct route to cuBLAS is unavailable (a warning said why)")  # fmt: skip
             return None, f"CuPy refuses matrix products inside a capture, and {why}"
         return CupyCapturer(backend), ""
-    if backend.name == "torch" and backend.device.type == "cuda":
-        return TorchCapturer(backend), ""
-    return None, ""  # no CUDA graphs: nothing is given up
+    return TorchCapturer(backend), ""

@@ -78,6 +78,13 @@ def parity_command(args: argparse.Namespace) -> int:
     if len(ran) < 2 and args.ranks:  # a rank job failed: say what failed, not a guess about backends
         failed = [f"{d.device}: {d.verdict.removeprefix('skipped: ')}" for d in result.devices if not d.loss_diff]
         raise XPNetValueError("parity: " + "; ".join(failed or ["no run could be compared"]))
+    refused = [d for d in result.devices if not d.loss_diff and d.verdict.startswith("skipped: precision:")]
+    if len(ran) < 2 and refused:  # the backends are there; the precision is what they lack
+        raise XPNetValueError(
+            f"--precision: {'only ' + ran[0] if ran else 'no device'} could run at {args.precision}, so nothing was "
+            f"compared: {', '.join(d.device for d in refused)} lack it "
+            f"({refused[0].verdict.removeprefix('skipped: precision: ')}); name devices that have it with --devices"
+        )
     if len(ran) < 2:
         raise XPNetValueError(
             f"parity: {'only ' + ran[0] if ran else 'no device'} could run, so nothing was compared; install a second backend "

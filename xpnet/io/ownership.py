@@ -33,26 +33,41 @@ class FolderLock:
     twice by one run (its output folder is its checkpoint folder too), it is the same lock, held until both release."""
 
     def __init__(self, folder: str | os.PathLike, what: str, made: bool = False) -> None:
-        self.folder, self.what, self._made_by_caller = Path(folder), what, made
+        self.folder, self.what, self._made_by_caller = Path(folder), what, made  # folder: as given, for messages
+        self._path = self.folder.absolute()  # where it is, whatever the working directory becomes
         self._lock: FileLock | None = None
         self._made: list[Path] = []  # the folders this lock made, innermost first: released empty, they go too
 
     def acquire(self) -> FolderLock:
-        self._made = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
-        self._made = self._made or ([self.folder] if self._made_by_caller else [])
-        self.folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.folder / LOCK_NAME), timeout=0, is_singleton=True)  # one per folder and process
+        for attempt in range(3):
+            try:
+                return self._acquire()
+            except (FileNotFoundError, FileExistsError):  # another run's release removed the folder meanwhile
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _acquire(self) -> FolderLock:
+        path = self._path
+        self._made = [p for p in (path, *path.parents) if not p.exists()]
+        self._made = self._made or ([path] if self._made_by_caller else [])
+        path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path / LOCK_NAME), timeout=0, is_singleton=True)  # one per folder and process
         try:
             lock.acquire()
         except Timeout:
             raise XPNetValueError(
-                f"{self.what}: {self.folder} is in use by another run ({_holder(self.folder)}); wait for it to end, or "
+                f"{self.what}: {self.folder} is in use by another run ({_holder(path)}); wait for it to end, or "
                 "use another folder"
             ) from None
-        self._lock = lock
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        with atomic_open(self.folder / HOLDER_NAME, "w") as f:
-            json.dump(holder, f)
+        try:
+            with atomic_open(path / HOLDER_NAME, "w") as f:
+                json.dump(holder, f)
+        except BaseException:  # the folder went with a run that released it as this one took it: again
+            lock.release()
+            raise
+        self._lock = lock
         return self
 
     def release(self) -> None:
@@ -62,11 +77,11 @@ class FolderLock:
             return
         last, empty = self._lock.lock_counter == 1, False  # the last holder in this process
         if last:
-            (self.folder / HOLDER_NAME).unlink(missing_ok=True)
-            empty = bool(self._made) and {p.name for p in self.folder.iterdir()} <= {LOCK_NAME}
+            (self._path / HOLDER_NAME).unlink(missing_ok=True)
+            empty = bool(self._made) and {p.name for p in self._path.iterdir()} <= {LOCK_NAME}
             if empty:  # unlinked while held: a run that opens the name now makes a lock of its own
                 with contextlib.suppress(OSError):
-                    (self.folder / LOCK_NAME).unlink()
+                    (self._path / LOCK_NAME).unlink()
         self._lock.release()
         self._lock = None
         for folder in self._made if empty else ():

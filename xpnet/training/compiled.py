@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend.graphs import has_graphs
 from ..optim import Optimizer
 from .epoch_inputs import EpochInputs
 from .metrics import accumulate
@@ -146,6 +147,7 @@ def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
         loop.captured, note = CapturedSteps.build(model, loop.optimizer, loop.batches, loop.l2, loop.clip_norm,
                                                   loop.dropout_seed, session is not None)  # fmt: skip
         note = foreign if foreign and model.backend.compiles else note
+        note = note if model.backend.compiles or has_graphs(model.backend) else ""  # nothing given up elsewhere
         if loop.captured is not None:
             loop.captured.meta = history.meta  # where it says so if the steps stop being captured
     elif not compile:
