@@ -79,15 +79,16 @@ def parity_command(args: argparse.Namespace) -> int:
         failed = [f"{d.device}: {d.verdict.removeprefix('skipped: ')}" for d in result.devices if not d.loss_diff]
         raise XPNetValueError("parity: " + "; ".join(failed or ["no run could be compared"]))
     refused = [d for d in result.devices if not d.loss_diff and d.verdict.startswith("skipped: precision:")]
+    who = f"only {ran[0]}" if ran else "no device"
     if len(ran) < 2 and refused:  # the backends are there; the precision is what they lack
         raise XPNetValueError(
-            f"--precision: {'only ' + ran[0] if ran else 'no device'} could run at {args.precision}, so nothing was "
+            f"--precision: {who} could run at {args.precision}, so nothing was "
             f"compared: {', '.join(d.device for d in refused)} lack it "
             f"({refused[0].verdict.removeprefix('skipped: precision: ')}); name devices that have it with --devices"
         )
     if len(ran) < 2:
         raise XPNetValueError(
-            f"parity: {'only ' + ran[0] if ran else 'no device'} could run, so nothing was compared; install a second backend "
+            f"parity: {who} could run, so nothing was compared; install a second backend "
             '(pip install "xpnet[torch]" or "xpnet[strict]") or name two usable devices with --devices'
         )
     what = "runs" if args.ranks else "devices"

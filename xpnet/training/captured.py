@@ -25,7 +25,7 @@ from ..optim import Optimizer
 from .epoch_inputs import EpochInputs
 from .metrics import Metrics, accumulate
 from .step import given_step
-from .whole_step import refusal, settings
+from .whole_step import BakedIn
 
 Array = Any
 
@@ -46,7 +46,7 @@ class CapturedSteps:
         self.launches: dict[int, Callable[[], None]] = {}  # batch size -> the launch of its graph
         self.warmed: set[int] = set()
         self.arrays: tuple[int, ...] = ()  # ids of what the graphs read and write: a change means capture again
-        self.settings = settings(optimizer)  # the optimizer's numbers the graphs bake in: a change, the same
+        self.baked = BakedIn(optimizer)  # the optimizer's numbers the graphs bake in: a change, capture again
         self.uncaptured = ""  # why the steps stopped being captured during the run ("": they are captured)
         self.meta: dict[str, Any] = {}  # the run's history.meta: says so there too
 
@@ -59,23 +59,23 @@ class CapturedSteps:
         if batches.device_data is None:
             return None, f"the data are streamed from the host (placement {batches.placement!r})"
         graphs, reason = capturer(model.backend)
-        if graphs is None or refusal(optimizer):
-            return None, reason or refusal(optimizer)
+        if graphs is None:
+            return None, reason
         return cls(model, optimizer, batches, l2, clip_norm, seed, graphs), ""
 
     def start_epoch(self, order: np.ndarray, first: int, epoch_step0: int, lr_at: Callable[[int], float]) -> Metrics:
         """Write the epoch's order and per-step table, set the counter to batch ``first``; returns the metrics,
         emptied (the caller may restore a resumed epoch's figures into them)."""
         with self.model.backend.activate(), self.graphs.scope():
-            self.optimizer.ensure_state(self.model.params)  # a callback may have emptied it: made here, not captured
+            changed = self.baked.changed(self.model.params)  # a state a callback emptied is made here, not captured
             self.inputs.start_epoch(order, first, epoch_step0, lr_at)  # into the arrays the graphs read
             self.metrics.reset()
         # arrays and settings change only between epochs (a resume's load, a restore of weights, a callback)
-        current, now = self._arrays(), settings(self.optimizer)
-        if current != self.arrays or now != self.settings:  # the graphs would read old memory or numbers
+        current = self._arrays()
+        if current != self.arrays or changed:  # the graphs would read old memory or numbers
             self.launches.clear()
             self.graphs.release()  # the old graphs and what they hold go (the stream runs them to their end)
-            self.arrays, self.settings = current, now
+            self.arrays = current
         return self.metrics
 
     def scope(self) -> Any:

@@ -23,7 +23,7 @@ from ..optim import Optimizer
 from .epoch_inputs import EpochInputs
 from .metrics import accumulate
 from .step import dropout_streams, given_step, step_keys
-from .whole_step import refusal, settings
+from .whole_step import BakedIn, refusal
 
 Array = Any
 
@@ -38,7 +38,7 @@ class CompiledStep:
         self.streams = dropout_streams(model)
         optimizer.ensure_state(model.params)
         self._compiled = model.backend.compile(self._pure, donate=(0, 1, 2))
-        self._settings = settings(optimizer)  # the optimizer's numbers the programs bake in
+        self._baked = BakedIn(optimizer)  # the optimizer's numbers the programs bake in
         self._batches = batches
         # with the data on the device: the epoch's per-step inputs there (dropout keys in uint32, as given to a call)
         tabled = batches is not None and batches.device_data is not None
@@ -53,9 +53,7 @@ class CompiledStep:
     def refresh(self) -> None:
         """Before an epoch: the optimizer's state made if a callback emptied it, and the programs traced again if
         a number they baked in changed (a callback that set ``momentum``, say)."""
-        self.optimizer.ensure_state(self.model.params)
-        if settings(self.optimizer) != self._settings:
-            self._settings = settings(self.optimizer)
+        if self._baked.changed(self.model.params):
             self._compiled = self.model.backend.compile(self._pure, donate=(0, 1, 2))  # a new function: a new trace
             self._programs.clear()
 
@@ -139,18 +137,19 @@ def describe_step(loop: Any, compile: bool, session: Any, history: Any) -> None:
     (``"jit"``, ``"cuda-graph"`` or ``"eager"``) with the reason a GPU step is not captured in ``"step_note"``."""
     from .captured import CapturedSteps
 
-    model, note, foreign = loop.model, "", refusal(loop.optimizer)
-    if compile and session is None and not foreign:
-        loop.compiled = CompiledStep.build(model, loop.optimizer, loop.l2, loop.clip_norm, loop.dropout_seed,
-                                           loop.batches)  # fmt: skip
-    if compile and loop.compiled is None:
-        loop.captured, note = CapturedSteps.build(model, loop.optimizer, loop.batches, loop.l2, loop.clip_norm,
-                                                  loop.dropout_seed, session is not None)  # fmt: skip
-        note = foreign if foreign and model.backend.compiles else note
-        note = note if model.backend.compiles or has_graphs(model.backend) else ""  # nothing given up elsewhere
+    model, note = loop.model, refusal(loop.optimizer)  # a user's optimizer class: no whole step
+    if not compile:
+        note = "compile=False"
+    elif not note:
+        if session is None:
+            loop.compiled = CompiledStep.build(model, loop.optimizer, loop.l2, loop.clip_norm, loop.dropout_seed,
+                                               loop.batches)  # fmt: skip
+        if loop.compiled is None:
+            loop.captured, note = CapturedSteps.build(model, loop.optimizer, loop.batches, loop.l2, loop.clip_norm,
+                                                      loop.dropout_seed, session is not None)  # fmt: skip
         if loop.captured is not None:
             loop.captured.meta = history.meta  # where it says so if the steps stop being captured
-    elif not compile:
-        note = "compile=False"
+    if compile and not (model.backend.compiles or has_graphs(model.backend)):
+        note = ""  # no whole step on this backend: nothing is given up
     history.meta["step"] = "jit" if loop.compiled else "cuda-graph" if loop.captured else "eager"
     history.meta["step_note"] = note or None

@@ -40,3 +40,18 @@ def settings(optimizer: Optimizer) -> tuple[tuple[str, Any], ...]:
         plain = isinstance(value, _PLAIN) or (isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value))
         kept.append((name, value if plain else id(value)))  # another object: the same only if the same object
     return tuple(kept)
+
+
+class BakedIn:
+    """The settings a whole step of ``optimizer`` was built with, checked before each epoch (:meth:`changed`)."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer, self.settings = optimizer, settings(optimizer)
+
+    def changed(self, params: list[Any]) -> bool:
+        """Before an epoch (on the device, outside any capture): the optimizer's state made again if a callback
+        emptied it, and whether a setting the step baked in changed since it was built (then build it again)."""
+        self.optimizer.ensure_state(params)
+        now = settings(self.optimizer)
+        changed, self.settings = now != self.settings, now
+        return changed
