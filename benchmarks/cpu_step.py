@@ -1,7 +1,8 @@
 """Where the reference step's time goes on PyTorch's CPU, and whether its products would run faster through NumPy's
-OpenBLAS: the step xpnet runs on ``torch:cpu`` (SGD momentum, L2, weights column-major) written out as the PyTorch
-operations it dispatches, each timed, then the same step with its matrix products computed by OpenBLAS on NumPy views
-of the same tensors (with PyTorch's threads as they are, and with one PyTorch thread).
+OpenBLAS: the step xpnet runs on ``torch:cpu`` (SGD momentum, L2, weights column-major and the layers' outputs and
+input gradients laid out as them) written out as the PyTorch operations it dispatches, each timed, then the same
+step with its matrix products computed by OpenBLAS on NumPy views of the same tensors (with PyTorch's threads as
+they are, and with one PyTorch thread).
 
     python benchmarks/cpu_step.py                # MLP 784-1024-10, batch 128, float32
     python benchmarks/cpu_step.py --rounds 5
@@ -40,23 +41,23 @@ def step_parts(torch: Any, sizes: tuple[int, int, int], batch: int, blas: Any = 
     vb1, vb2, ones = torch.zeros(hidden), torch.zeros(k), torch.ones(batch)
     lr, l2, mu = 0.05, 1e-4, 0.9
 
-    def affine(a: Any, w: Any, b: Any) -> Any:
+    def affine(a: Any, w: Any, b: Any) -> Any:  # a @ w + b laid out as w, column-major: (wᵀ @ aᵀ + b)ᵀ
         if blas is None:
-            return aten.addmm.default(b, a, w)
-        out = torch.empty(a.shape[0], w.shape[1])
-        out.numpy()[...] = b.numpy()
-        blas.gemm(a.numpy(), w.numpy(), out.numpy(), 1.0)
-        return out
+            return aten.addmm.default(b[:, None], w.T, a.T).T
+        out = torch.empty(w.shape[1], a.shape[0])
+        out.numpy()[...] = b.numpy()[:, None]
+        blas.gemm(w.T.numpy(), a.T.numpy(), out.numpy(), 1.0)
+        return out.T
 
     def into(a: Any, b: Any, out: Any, beta: float) -> Any:
         return out.addmm_(a, b, beta=beta) if blas is None else blas.gemm(a.numpy(), b.numpy(), out.numpy(), beta)
 
-    def product(a: Any, b: Any) -> Any:
+    def product(a: Any, b: Any) -> Any:  # a @ b laid out column-major, as the hidden layer's output: (bᵀ @ aᵀ)ᵀ
         if blas is None:
-            return torch.mm(a, b)
-        out = torch.empty(a.shape[0], b.shape[1])
-        blas.gemm(a.numpy(), b.numpy(), out.numpy(), 0.0)
-        return out
+            return torch.mm(b.T, a.T).T
+        out = torch.empty(b.shape[1], a.shape[0])
+        blas.gemm(b.T.numpy(), a.T.numpy(), out.numpy(), 0.0)
+        return out.T
 
     def step() -> list[float]:
         s: dict[str, Any] = {}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 import xpnet
+from xpnet.backend import kernels
 from xpnet.backend.kernels import affine, axpy, matmul, matmul_into
 from xpnet.nn.backprop import TRAINING
 from xpnet.optim import make_optimizer
@@ -53,9 +54,11 @@ def products(
     return calls
 
 
-def steps(spec: str, sizes: list[int], batch: int, column_major: bool) -> Callable[[], Any]:
+def steps(spec: str, sizes: list[int], batch: int, column_major: bool, follow: bool = True) -> Callable[[], Any]:
     """xpnet's whole training step (SGD momentum, L2) on ``spec`` with its parameters in the given layout: the
-    model's own (column-major) or row-major copies; the optimizer's buffers follow the parameters' strides."""
+    model's own (column-major) or row-major copies; the optimizer's buffers follow the parameters' strides. With
+    ``follow`` False, the layers' outputs and input gradients are made row-major whatever the weights' layout (as
+    before 2026-12-05), where they follow it (``kernels.OUTPUTS_FOLLOW_LAYOUT``)."""
     model = xpnet.MLP(sizes, device=spec, seed=0)
     if not column_major:
         model.params[:] = [
@@ -65,7 +68,15 @@ def steps(spec: str, sizes: list[int], batch: int, column_major: bool) -> Callab
     rng = np.random.default_rng(0)
     x = model.backend.asarray(rng.random((batch, sizes[0]), dtype=np.float32))
     y = model.backend.asarray(rng.integers(0, sizes[-1], batch))
-    return lambda: train_step(model, optimizer, x, y, 1e-4, context=TRAINING)
+
+    def step() -> Any:
+        kernels.OUTPUTS_FOLLOW_LAYOUT = follow
+        try:
+            return train_step(model, optimizer, x, y, 1e-4, context=TRAINING)
+        finally:
+            kernels.OUTPUTS_FOLLOW_LAYOUT = True
+
+    return step
 
 
 def compare(layouts: list[Any], rounds: int, repeat: int) -> tuple[float, float]:
@@ -118,7 +129,14 @@ def main() -> None:
         print(
             f"{library:<24}{'all':<11}{'the training step (train_step)':<42}{row:>10.0f}{column:>10.0f}{column / row:>7.2f}x"
         )
-    print("ratio: column-major time / row-major time (below 1: column-major, xpnet's layout, is faster)")
+        outputs = [steps(spec, sizes, args.batch_size, True, follow) for follow in (False, True)]
+        row, column = compare(outputs, args.rounds, max(args.repeat // 5, 1))
+        name = "the step, col-major weights; activations"
+        print(f"{library:<24}{'all':<11}{name:<42}{row:>10.0f}{column:>10.0f}{column / row:>7.2f}x")
+    print(
+        "ratio: column-major time / row-major time (below 1: column-major, xpnet's layout, is faster); the last row of"
+        " each library: the layers' outputs and input gradients row-major or column-major, as the weights (xpnet's)"
+    )
 
 
 if __name__ == "__main__":

@@ -92,6 +92,17 @@ def is_host_array(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
 
 
+def column_major(a: Any) -> bool:
+    """Whether ``a`` is a 2-D NumPy array or PyTorch tensor laid out column-major and not row-major: a matrix
+    parameter on the host (:mod:`.layout`), or what the products made from one. False for every other array: their
+    strides are not shown (array-api-strict, JAX) or never column-major (CuPy, :mod:`.layout`)."""
+    if type(a) is np.ndarray:
+        return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+    if type(a).__module__ == "torch":
+        return a.dim() == 2 and a.stride(0) == 1 and not a.is_contiguous()
+    return False
+
+
 _DTYPE_NAMES: dict[tuple[type, Any], str] = {}  # keyed with the type first: array-api-strict's dtypes hash as
 # NumPy's and warn when compared with them, so two kinds of dtype must never meet in a lookup
 

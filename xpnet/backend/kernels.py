@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_cupy_array
 
-from .arrays import backend_of, dtype_name
+from .arrays import backend_of, column_major, dtype_name
 from .device_blas import device_blas
 from .fused import UNFUSED, fused
 from .host_blas import host_blas
@@ -26,6 +26,8 @@ from .precision import current as current_precision
 
 # Module-level switch so tests can run the portable path on NumPy and PyTorch too.
 FAST_PATHS = True
+# Module-level switch so benchmarks/layouts.py can time the row-major outputs that column-major weights once made.
+OUTPUTS_FOLLOW_LAYOUT = True
 
 
 def _is_torch(a: Any) -> bool:
@@ -67,17 +69,32 @@ def matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def matmul_as(a: Any, b: Any, like: Any) -> Any:
+    """:func:`matmul` laid out as ``like`` is: where ``like`` is column-major (a dense layer's weights on the host,
+    or its input there, :mod:`.layout`), computed as ``(bᵀ @ aᵀ)ᵀ``, whose result is column-major too."""
+    return matmul(b.T, a.T).T if OUTPUTS_FOLLOW_LAYOUT and column_major(like) else matmul(a, b)
+
+
+def torch_addmm(op: Any, x: Any, w: Any, b: Any) -> Any:
+    """``op(b, x, w)`` (PyTorch's ``addmm`` or ``_addmm_activation``: ``x @ w + b``, then the activation) laid out as
+    ``w`` is, as :func:`matmul_as`: ``op(b[:, None], wᵀ, xᵀ)ᵀ`` where ``w`` is column-major."""
+    if OUTPUTS_FOLLOW_LAYOUT and column_major(w):
+        return op(b[:, None], w.T, x.T).T
+    return op(b, x, w)
+
+
 def _torch_affine(x: Any, w: Any, b: Any) -> bool:
     """Whether ``x @ w + b`` is one PyTorch ``addmm``: PyTorch tensors, matrix products not in bfloat16."""
     return _is_torch(x) and _is_torch(w) and _is_torch(b) and current_precision() != "bf16"
 
 
 def affine(x: Any, w: Any, b: Any) -> Any:
-    """``x @ w + b`` (a dense layer's output, ``b`` broadcast over the rows) at the precision in force. On PyTorch
-    one ``addmm`` (on CUDA a cuBLASLt matmul whose epilogue adds the bias: one kernel where two would run)."""
+    """``x @ w + b`` (a dense layer's output, ``b`` broadcast over the rows) at the precision in force, laid out as
+    ``w`` is (:func:`matmul_as`). On PyTorch one ``addmm`` (on CUDA a cuBLASLt matmul whose epilogue adds the bias:
+    one kernel where two would run)."""
     if _torch_affine(x, w, b):
-        return _torch_ops().aten.addmm.default(b, x, w)
-    y = matmul(x, w)
+        return torch_addmm(_torch_ops().aten.addmm.default, x, w, b)
+    y = matmul_as(x, w, w)
     y += b  # in place: no second (n, fan_out) array
     return y
 

@@ -10,6 +10,13 @@ copies, bfloat16 casts), so the optimizer's state follows; gradients are made in
 (:func:`weight_gradient`), so updates walk every operand at unit stride; the matrix-product fast paths
 (:mod:`.host_blas`, PyTorch's ``addmm_``, :mod:`.device_blas`) write column-major outputs in place.
 
+A dense layer's output takes its weights' layout, computed as ``(Wᵀ @ xᵀ)ᵀ`` (:func:`.kernels.matmul_as`), and so
+does the gradient of its input (``dy @ Wᵀ`` laid out as ``x``) and a dropout mask (:mod:`xpnet.nn.random`): every
+elementwise pass of the step (the ReLU, its backward pass, dropout) then walks operands of one layout, and MKL and
+OpenBLAS run the reference job's products faster in this orientation (the step 0.89x on PyTorch's CPU, 0.95x on
+NumPy, ``benchmarks/layouts.py``). Only NumPy and PyTorch show their strides (:func:`.arrays.column_major`), so only
+they follow; what the network returns to its user is row-major (:func:`row_major`).
+
 On a GPU the layout stays row-major: CuPy's elementwise kernels index a 2-D array that is not C-contiguous in
 row order, so consecutive threads would read addresses a column apart (uncoalesced) in every optimizer update
 (``tests/test_layout.py`` checks that the CuPy stand-in's cells stay row-major). Where arrays are immutable (JAX)
@@ -23,7 +30,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import is_jax_array
 
-from .arrays import backend_of, is_host_array, to_device
+from .arrays import backend_of, column_major, is_host_array, to_device
 from .kernels import matmul
 from .specs import Backend
 
@@ -66,3 +73,11 @@ def weight_gradient(x: Any, dy: Any) -> Any:
     if not is_jax_array(dy) and stores_transposed(backend_of(dy), (x.shape[1], dy.shape[1])):  # JAX: maybe traced
         return matmul(dy.T, x).T
     return matmul(x.T, dy)
+
+
+def row_major(a: Any) -> Any:
+    """``a`` itself where it is row-major (or its strides are not shown), else a row-major copy: a network's
+    output as its user gets it (a PyTorch user's ``view`` needs it), where the products left it column-major."""
+    if not column_major(a):
+        return a
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a.contiguous()

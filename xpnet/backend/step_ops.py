@@ -93,8 +93,8 @@ def affine_relu(x: Any, w: Any, b: Any) -> Any:
     if kernels._torch_affine(x, w, b):
         aten = _torch_ops().aten
         if _fused_relu_agrees(backend_of(x), dtype_name(x.dtype), x.is_cuda):
-            return aten._addmm_activation.default(b, x, w)
-        return aten.relu_.default(aten.addmm.default(b, x, w))
+            return kernels.torch_addmm(aten._addmm_activation.default, x, w, b)
+        return aten.relu_.default(kernels.affine(x, w, b))
     kernel = _fused("bias_relu", x, w, b)
     if kernel is None:
         y = kernels.affine(x, w, b)  # a fresh array

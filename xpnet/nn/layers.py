@@ -17,8 +17,9 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..backend import axpy, matmul, matmul_into, relu_backward
-from ..backend.kernels import affine, axpby, column_sums_into, operand
+from ..backend import axpy, matmul_into, relu_backward
+from ..backend.arrays import column_major
+from ..backend.kernels import affine, axpby, column_sums_into, matmul_as, operand
 from ..backend.layout import weight_gradient
 from ..backend.step_ops import affine_relu
 from ..errors import XPNetValueError
@@ -99,7 +100,8 @@ class Dense:
         gb = _column_sums(dy, sinks, 1)  # (fan_out,)
         if l2:
             gW = axpy(l2, params[0], gW)  # += l2·W, in place
-        return (matmul(dy_read, W_read.T) if need_dx else None), [gW, gb]  # dx: (n, fan_in), a fresh array
+        dx = matmul_as(dy_read, W_read.T, x) if need_dx else None  # (n, fan_in), fresh, laid out as x
+        return dx, [gW, gb]
 
 
 class Activation:
@@ -161,8 +163,9 @@ class Dropout:
         if not ctx.training or self.rate == 0.0:
             return x, None, None
         xp = array_namespace(x)
-        keep = keep_mask(xp, device_of(x), tuple(x.shape), ctx.key(self.stream), ctx.first_row, 1.0 - self.rate)
-        scale = xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))  # (n, units)
+        keep = keep_mask(xp, device_of(x), tuple(x.shape), ctx.key(self.stream), ctx.first_row, 1.0 - self.rate,
+                         columns=column_major(x))  # fmt: skip
+        scale = xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.rate))  # (n, units), laid out as x
         return x * scale, scale, None
 
     def backward(

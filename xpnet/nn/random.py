@@ -44,14 +44,22 @@ def _wide(xp: Any, device: Any) -> bool:
     return any(xp.int64 == d for d in available.values())
 
 
-def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row: int, keep: float) -> Array:
+def keep_mask(
+    xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row: int, keep: float, columns: bool = False
+) -> Array:
     """A boolean ``(rows, units)`` array, True with probability ``keep``, for rows ``first_row, first_row + 1, ...``
     of the stream ``key`` (a 32-bit int, or a 0-d device array holding one); positions are global: a shard of a
-    batch draws what the whole batch would there."""
+    batch draws what the whole batch would there. With ``columns``, the same mask laid out column-major (the
+    transpose of a ``(units, rows)`` array), as the layer output it multiplies is on the host (:mod:`xpnet.backend.
+    layout`): a product of two layouts would walk one of them across its rows."""
     rows, units = shape
     start, wide = first_row * units, _wide(xp, device)
     dtype = xp.int64 if wide else xp.uint32
-    counter = xp.arange(start, start + rows * units, dtype=dtype, device=device)
+    if columns:  # position (i, j) is start + i·units + j either way: made as a (units, rows) array
+        down = xp.reshape(xp.arange(start, start + units, dtype=dtype, device=device), (units, 1))
+        counter = down + xp.reshape(xp.arange(0, rows * units, units, dtype=dtype, device=device), (1, rows))
+    else:
+        counter = xp.arange(start, start + rows * units, dtype=dtype, device=device)
     if wide:
         counter = xp.bitwise_and(counter, MASK32)
     # the position is mixed before the key joins: xor-ing a key into raw positions would only permute aligned
@@ -67,4 +75,4 @@ def keep_mask(xp: Any, device: Any, shape: tuple[int, int], key: Any, first_row:
     else:
         key = int(key) if wide else xp.asarray(int(key), dtype=dtype, device=device)
     h = _mix(_mix(counter, xp, wide) ^ key, xp, wide)
-    return xp.reshape(h < threshold, shape)
+    return (h < threshold).T if columns else xp.reshape(h < threshold, shape)
