@@ -28,6 +28,8 @@ from xpnet.nn.backprop import TRAINING
 from xpnet.optim import make_optimizer
 from xpnet.training.step import train_step
 
+DEFAULT_ARCH = {"dropout": 0.0, "norm": None, "activation": "relu"}
+
 
 def products(
     xp: Any, rng: np.random.Generator, fan_in: int, fan_out: int, batch: int, first: bool, column_major: bool
@@ -54,12 +56,15 @@ def products(
     return calls
 
 
-def steps(spec: str, sizes: list[int], batch: int, column_major: bool, follow: bool = True) -> Callable[[], Any]:
+def steps(
+    spec: str, sizes: list[int], batch: int, column_major: bool, follow: bool = True, **arch: Any
+) -> Callable[[], Any]:
     """xpnet's whole training step (SGD momentum, L2) on ``spec`` with its parameters in the given layout: the
     model's own (column-major) or row-major copies; the optimizer's buffers follow the parameters' strides. With
     ``follow`` False, the layers' outputs and input gradients are made row-major whatever the weights' layout (as
-    before 2026-12-05), where they follow it (``kernels.OUTPUTS_FOLLOW_LAYOUT``)."""
-    model = xpnet.MLP(sizes, device=spec, seed=0)
+    before 2026-12-05), where they follow it (``kernels.OUTPUTS_FOLLOW_LAYOUT``); ``arch``: ``MLP``'s dropout,
+    norm, activation."""
+    model = xpnet.MLP(sizes, device=spec, seed=0, **arch)
     if not column_major:
         model.params[:] = [
             np.ascontiguousarray(p) if isinstance(p, np.ndarray) else p.contiguous() for p in model.params
@@ -103,7 +108,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=5, help="each figure is the best of this many")
     parser.add_argument("--repeat", type=int, default=50, help="calls timed together in one round")
+    parser.add_argument("--dropout", type=float, default=0.0, help="the last rows' networks: dropout after each ReLU")
+    parser.add_argument("--norm", choices=["batch", "layer"], help="the last rows' networks: normalization layers")
+    parser.add_argument("--activation", default="relu", help="the last rows' networks: their activation")
     args = parser.parse_args()
+    arch = {"dropout": args.dropout, "norm": args.norm, "activation": args.activation}
     sizes = [int(s) for s in args.sizes.split(",")]
     namespaces: list[tuple[str, str, Any]] = [("numpy (OpenBLAS)", "cpu", np)]
     try:
@@ -129,10 +138,12 @@ def main() -> None:
         print(
             f"{library:<24}{'all':<11}{'the training step (train_step)':<42}{row:>10.0f}{column:>10.0f}{column / row:>7.2f}x"
         )
-        outputs = [steps(spec, sizes, args.batch_size, True, follow) for follow in (False, True)]
+        outputs = [steps(spec, sizes, args.batch_size, True, follow, **arch) for follow in (False, True)]
         row, column = compare(outputs, args.rounds, max(args.repeat // 5, 1))
-        name = "the step, col-major weights; activations"
+        name = "the step, col-major weights; activations" + ("*" if arch != DEFAULT_ARCH else "")
         print(f"{library:<24}{'all':<11}{name:<42}{row:>10.0f}{column:>10.0f}{column / row:>7.2f}x")
+    if arch != DEFAULT_ARCH:
+        print(f"*: networks with {arch}")
     print(
         "ratio: column-major time / row-major time (below 1: column-major, xpnet's layout, is faster); the last row of"
         " each library: the layers' outputs and input gradients row-major or column-major, as the weights (xpnet's)"
