@@ -67,3 +67,20 @@ def blas_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(host_blas, "SMALL_GEMM", 0)
     monkeypatch.setattr(host_blas, "SMALL_AXPY", 0)
+
+
+@pytest.fixture(params=["cpu", "torch:cpu", "strict:device1", "standin-cuda"])
+def layout_spec(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The devices of the layout tests (tests/test_layout.py, tests/test_activation_layout.py): the host's backends,
+    whose weights are column-major, and the CuPy stand-in, whose cells have a GPU's layout (row-major)."""
+    from xpnet.testing import cupy_standin
+
+    if request.param.startswith("torch"):
+        pytest.importorskip("torch")
+    if request.param != "standin-cuda":
+        yield request.param
+        return
+    if cupy_standin.real_cupy_present():
+        pytest.skip("a real CuPy is here: the gpu cells test it")
+    with cupy_standin.installed():
+        yield "cuda"

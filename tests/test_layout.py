@@ -16,7 +16,6 @@ from xpnet.backend import as_parameter, kernels, matmul_into, parameter_view, re
 from xpnet.backend.host_blas import host_blas
 from xpnet.backend.layout import weight_gradient
 from xpnet.distributed.exchange import GradientExchange
-from xpnet.testing import cupy_standin
 
 pytestmark = pytest.mark.usefixtures("blas_for_every_size")  # small arrays, the BLAS calls themselves under test
 
@@ -54,30 +53,14 @@ def test_matrix_parameters_are_laid_out_for_their_device_with_the_values_of_the_
             np.testing.assert_array_equal(xpnet.to_numpy(a), xpnet.to_numpy(b))
 
 
-SPECS = ["cpu", "torch:cpu", "strict:device1", "standin-cuda"]  # the stand-in's cells: a GPU's layout, row-major
-
-
-@pytest.fixture(params=SPECS)
-def spec(request):
-    if request.param.startswith("torch"):
-        pytest.importorskip("torch")
-    if request.param != "standin-cuda":
-        yield request.param
-        return
-    if cupy_standin.real_cupy_present():
-        pytest.skip("a real CuPy is here: the gpu cells test it")
-    with cupy_standin.installed():
-        yield "cuda"
-
-
-def test_every_way_in_keeps_the_layout(spec, tmp_path):
-    net = xpnet.MLP((4, 6, 3), device=spec, seed=0)
+def test_every_way_in_keeps_the_layout(layout_spec, tmp_path):
+    net = xpnet.MLP((4, 6, 3), device=layout_spec, seed=0)
     values = [xpnet.to_numpy(p) for p in net.params]
     host_rows = [np.ascontiguousarray(v) for v in values]  # a user's row-major arrays
     made = {
         "from_state": type(net).from_state(net.state()),
-        "to": net.to(spec),
-        "load": xpnet.load(xpnet.save(net, tmp_path / "m.safetensors"), device=spec),
+        "to": net.to(layout_spec),
+        "load": xpnet.load(xpnet.save(net, tmp_path / "m.safetensors"), device=layout_spec),
         "from_params": xpnet.MLP.from_params([net.backend.asarray(v) for v in host_rows]),
     }
     snapshot = net.snapshot()
@@ -99,22 +82,22 @@ def test_every_way_in_keeps_the_layout(spec, tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 2), (4,)])
-def test_a_parameter_never_shares_memory_with_the_data_it_was_made_from(spec, shape):
-    target = resolve(spec)
+def test_a_parameter_never_shares_memory_with_the_data_it_was_made_from(layout_spec, shape):
+    target = resolve(layout_spec)
     for given in (np.ones(shape), np.asfortranarray(np.ones(shape))):  # a column-major matrix's transpose is a view
         made = as_parameter(given, target)
         made += 1.0
         np.testing.assert_array_equal(given, 1.0)
 
 
-def test_a_run_equals_a_row_major_run_and_keeps_the_layout(spec):
+def test_a_run_equals_a_row_major_run_and_keeps_the_layout(layout_spec):
     """Every kernel of the step (fast and portable paths alike) on column-major parameters and buffers gives what the
     same step gives on row-major ones."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(96, 6)), rng.integers(0, 3, size=96)
     runs = []
     for row_major in (False, True):
-        net = xpnet.MLP((6, 8, 5, 3), device=spec, dtype="float64", seed=1)
+        net = xpnet.MLP((6, 8, 5, 3), device=layout_spec, dtype="float64", seed=1)
         if row_major:
             net.params[:] = [as_row_major(p) for p in net.params]
             assert not column_major(net.params[0])
@@ -138,8 +121,8 @@ def as_row_major(p):
     return out
 
 
-def test_a_weight_gradient_is_laid_out_as_its_weights(spec):
-    target = resolve(spec)
+def test_a_weight_gradient_is_laid_out_as_its_weights(layout_spec):
+    target = resolve(layout_spec)
     rng = np.random.default_rng(6)
     x, dy = rng.normal(size=(9, 4)), rng.normal(size=(9, 3))
     got = weight_gradient(target.asarray(x), target.asarray(dy))
@@ -149,9 +132,9 @@ def test_a_weight_gradient_is_laid_out_as_its_weights(spec):
 
 @pytest.mark.parametrize("path", ["fast", "portable"])
 @pytest.mark.parametrize("beta", [0.0, 0.5])
-def test_matrix_products_write_column_major_outputs_in_place(spec, path, beta, monkeypatch):
+def test_matrix_products_write_column_major_outputs_in_place(layout_spec, path, beta, monkeypatch):
     monkeypatch.setattr(kernels, "FAST_PATHS", path == "fast")
-    target = resolve(spec)
+    target = resolve(layout_spec)
     rng = np.random.default_rng(2)
     a, b, old = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
     out = target.asarray(np.ascontiguousarray(old.T)).T  # the layout of the host's parameters, on every device
@@ -181,13 +164,13 @@ def test_numpys_blas_takes_column_major_arrays_and_leaves_mixed_ones_to_numpy():
     assert not blas.axpy(2.0, np.ascontiguousarray(a), y)  # row- and column-major: not one walk over memory
 
 
-def test_the_gradient_exchange_lays_its_views_out_as_the_parameters(spec):
+def test_the_gradient_exchange_lays_its_views_out_as_the_parameters(layout_spec):
     class Doubling:  # two ranks with the same gradients
         def allreduce_sum(self, flat):
             flat *= 2
             return flat
 
-    net = xpnet.MLP((4, 6, 3), device=spec, dtype="float64", seed=0)
+    net = xpnet.MLP((4, 6, 3), device=layout_spec, dtype="float64", seed=0)
     exchange = GradientExchange(Doubling(), net.params)
     for view, p in zip(exchange.views, net.params):
         assert strides(view) == strides(p)
@@ -203,14 +186,14 @@ def test_the_gradient_exchange_lays_its_views_out_as_the_parameters(spec):
     assert xpnet.to_numpy(view)[1, 0] == (1.0 if down_the_columns else 4.0)
 
 
-def test_an_unpickled_estimator_lays_out_its_weights_and_optimizer_state_for_its_device(spec):
+def test_an_unpickled_estimator_lays_out_its_weights_and_optimizer_state_for_its_device(layout_spec):
     """A pickle holds host arrays in whatever order they were saved (row-major from an estimator fitted on a GPU or by
     an xpnet before this layout): unpickling lays the weights and the optimizer's state out for the device."""
     from xpnet.sklearn import MLPClassifier
 
     rng = np.random.default_rng(7)
     x, y = rng.normal(size=(60, 4)), rng.integers(0, 3, size=60)
-    fitted = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0, device=spec)
+    fitted = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0, device=layout_spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # two epochs: not converged
         fitted.fit(x, y)
@@ -232,14 +215,14 @@ def test_an_unpickled_estimator_lays_out_its_weights_and_optimizer_state_for_its
     np.testing.assert_array_equal(restored.predict_proba(x), fitted.predict_proba(x))
 
 
-def test_a_copy_of_a_network_trains_without_touching_the_original(spec):
+def test_a_copy_of_a_network_trains_without_touching_the_original(layout_spec):
     """``to()`` and ``from_state`` once shared the NumPy original's memory: training the copy changed the original."""
-    net = xpnet.MLP((4, 6, 3), device=spec, seed=0)
+    net = xpnet.MLP((4, 6, 3), device=layout_spec, seed=0)
     before = [xpnet.to_numpy(p).copy() for p in net.params]
     state = net.state()
     saved = [np.array(a, copy=True) for a in state["params"].values()]
     rng = np.random.default_rng(8)
-    for copy in (net.to(spec), type(net).from_state(state)):
+    for copy in (net.to(layout_spec), type(net).from_state(state)):
         xpnet.train((rng.normal(size=(40, 4)), rng.integers(0, 3, size=40)), model=copy, epochs=1, batch_size=8,
                     progress=False, verbose=0)  # fmt: skip
         for p, b in zip(net.params, before):
@@ -248,24 +231,26 @@ def test_a_copy_of_a_network_trains_without_touching_the_original(spec):
         np.testing.assert_array_equal(a, b)
 
 
-def test_moving_a_network_between_devices_lays_it_out_for_the_new_one(spec, tmp_path):
+def test_moving_a_network_between_devices_lays_it_out_for_the_new_one(layout_spec, tmp_path):
     """A CPU model's column-major weights arrive row-major on a GPU and the other way round, by ``to``, ``from_state``
     and a checkpoint's resume alike."""
     others = ["cpu", "strict:device1"] + (["torch:cpu"] if importlib.util.find_spec("torch") else [])
-    net = xpnet.MLP((4, 6, 3), device=spec, seed=0)
+    net = xpnet.MLP((4, 6, 3), device=layout_spec, seed=0)
     for other in others:
         for how, moved in (("to", net.to(other)), ("from_state", type(net).from_state(net.state(), device=other))):
-            assert_laid_out(moved.params, moved.backend.on_host, f"{spec} -> {other} by {how}")
-            back = moved.to(spec)
-            assert_laid_out(back.params, back.backend.on_host, f"{spec} -> {other} -> {spec} by {how}")
+            assert_laid_out(moved.params, moved.backend.on_host, f"{layout_spec} -> {other} by {how}")
+            back = moved.to(layout_spec)
+            assert_laid_out(back.params, back.backend.on_host, f"{layout_spec} -> {other} -> {layout_spec} by {how}")
             for a, b in zip(back.params, net.params):
                 np.testing.assert_array_equal(xpnet.to_numpy(a), xpnet.to_numpy(b))
 
 
-def test_a_resumed_run_keeps_the_layout_of_its_weights_and_optimizer_state(spec, tmp_path):
+def test_a_resumed_run_keeps_the_layout_of_its_weights_and_optimizer_state(layout_spec, tmp_path):
     rng = np.random.default_rng(9)
     data = (rng.normal(size=(64, 4)), rng.integers(0, 3, size=64))
-    settings = dict(device=spec, hidden=(6,), batch_size=16, lr_schedule="constant", progress=False, verbose=0, seed=0)
+    settings = dict(
+        device=layout_spec, hidden=(6,), batch_size=16, lr_schedule="constant", progress=False, verbose=0, seed=0
+    )
     xpnet.train(data, epochs=1, checkpoint_dir=tmp_path, **settings)
     optimizer = xpnet.optim.Momentum(0.05, 0.9)
     with warnings.catch_warnings():
