@@ -23,7 +23,7 @@ import numpy as np
 
 import xpnet
 from xpnet.backend import kernels
-from xpnet.backend.kernels import affine, axpy, matmul, matmul_into
+from xpnet.backend.kernels import affine, axpy, matmul_as, matmul_into
 from xpnet.nn.backprop import TRAINING
 from xpnet.optim import make_optimizer
 from xpnet.training.step import train_step
@@ -32,10 +32,18 @@ DEFAULT_ARCH = {"dropout": 0.0, "norm": None, "activation": "relu"}
 
 
 def products(
-    xp: Any, rng: np.random.Generator, fan_in: int, fan_out: int, batch: int, first: bool, column_major: bool
+    xp: Any,
+    rng: np.random.Generator,
+    fan_in: int,
+    fan_out: int,
+    batch: int,
+    place: tuple[bool, bool],
+    column_major: bool,
 ) -> dict[str, Callable[[], Any]]:
-    """One dense layer's step products on ``xp`` (``numpy`` or ``torch``), weights in the given layout (the first
-    layer computes no input gradient)."""
+    """One dense layer's step products on ``xp`` (``numpy`` or ``torch``), weights in the given layout; ``place``:
+    whether it is the first layer (its input is the batch, row-major; it computes no input gradient) and the last
+    (the gradient it gets is the loss's, row-major)."""
+    first, last = place
 
     def array(*shape: int) -> Any:
         return xp.asarray(rng.standard_normal(shape).astype(np.float32))
@@ -43,12 +51,14 @@ def products(
     def stored(rows: int, cols: int) -> Any:  # a (rows, cols) parameter in the layout under test
         return array(cols, rows).T if column_major else array(rows, cols)
 
-    x, dy, b = array(batch, fan_in), array(batch, fan_out), array(fan_out)
+    # a hidden layer's input is the layer before's output, laid out as its weights (xpnet.backend.layout)
+    x = array(batch, fan_in) if first else stored(batch, fan_in)
+    dy, b = array(batch, fan_out) if last else stored(batch, fan_out), array(fan_out)
     W, V = stored(fan_in, fan_out), stored(fan_in, fan_out)
     calls = {
         "forward  x @ W + b": lambda: affine(x, W, b),
         "weight gradient  V = x.T @ dy + 0.9·V": lambda: matmul_into(x.T, dy, V, 0.9),
-        "input gradient  dy @ W.T": lambda: matmul(dy, W.T),
+        "input gradient  dy @ W.T": lambda: matmul_as(dy, W.T, x),
         "update  W += -0.05·V": lambda: axpy(-0.05, V, W),
     }
     if first:
@@ -75,11 +85,11 @@ def steps(
     y = model.backend.asarray(rng.integers(0, sizes[-1], batch))
 
     def step() -> Any:
-        kernels.OUTPUTS_FOLLOW_LAYOUT = follow
+        before, kernels.OUTPUTS_FOLLOW_LAYOUT = kernels.OUTPUTS_FOLLOW_LAYOUT, follow
         try:
             return train_step(model, optimizer, x, y, 1e-4, context=TRAINING)
         finally:
-            kernels.OUTPUTS_FOLLOW_LAYOUT = True
+            kernels.OUTPUTS_FOLLOW_LAYOUT = before
 
     return step
 
@@ -126,7 +136,8 @@ def main() -> None:
     for library, spec, xp in namespaces:
         for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             rng = np.random.default_rng(0)
-            layouts = [products(xp, rng, fan_in, fan_out, args.batch_size, layer == 0, column_major)
+            place = (layer == 0, layer == len(sizes) - 2)
+            layouts = [products(xp, rng, fan_in, fan_out, args.batch_size, place, column_major)
                        for column_major in (False, True)]  # fmt: skip
             for name in layouts[0]:
                 row, column = compare([calls[name] for calls in layouts], args.rounds, args.repeat)

@@ -28,6 +28,9 @@ from .precision import current as current_precision
 FAST_PATHS = True
 # Module-level switch so benchmarks/layouts.py can time the row-major outputs that column-major weights once made.
 OUTPUTS_FOLLOW_LAYOUT = True
+# Below this many multiply-adds (or with one row) a dense layer's output stays row-major whatever its weights' layout:
+# the transposed call costs more host time than it saves (784→16 at batch 8 on PyTorch's CPU: 9.5 against 6.8 µs).
+SMALL_FOLLOW = 1 << 19
 
 
 def _is_torch(a: Any) -> bool:
@@ -69,16 +72,31 @@ def matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def _follows(like: Any) -> bool:
+    return FAST_PATHS and OUTPUTS_FOLLOW_LAYOUT and column_major(like)
+
+
+def follows_weights(x: Any, w: Any, rows: bool = False) -> bool:
+    """Whether ``x @ w`` (a dense layer's product) is made laid out as ``w``, column-major (:mod:`.layout`): where
+    ``w`` is, on the fast paths, for more than one row and :data:`SMALL_FOLLOW` multiply-adds. ``rows``: the output
+    is to be read by rows (the network's last): then only where ``x`` is column-major too (a row-major product from
+    it is MKL's slowest; one made in columns and copied costs less), else ``x @ w`` is made row-major at once."""
+    if not _follows(w) or (rows and not column_major(x)):  # first: an exported graph's batch size may be None
+        return False
+    n = x.shape[0]
+    return n > 1 and n * x.shape[1] * w.shape[1] >= SMALL_FOLLOW
+
+
 def matmul_as(a: Any, b: Any, like: Any) -> Any:
-    """:func:`matmul` laid out as ``like`` is: where ``like`` is column-major (a dense layer's weights on the host,
-    or its input there, :mod:`.layout`), computed as ``(bᵀ @ aᵀ)ᵀ``, whose result is column-major too."""
-    return matmul(b.T, a.T).T if OUTPUTS_FOLLOW_LAYOUT and column_major(like) else matmul(a, b)
+    """:func:`matmul` laid out as ``like`` is: where ``like`` is column-major (a dense layer's input on the host,
+    :mod:`.layout`), computed as ``(bᵀ @ aᵀ)ᵀ``, whose result is column-major too (the portable path: ``a @ b``)."""
+    return matmul(b.T, a.T).T if _follows(like) else matmul(a, b)
 
 
-def torch_addmm(op: Any, x: Any, w: Any, b: Any) -> Any:
-    """``op(b, x, w)`` (PyTorch's ``addmm`` or ``_addmm_activation``: ``x @ w + b``, then the activation) laid out as
-    ``w`` is, as :func:`matmul_as`: ``op(b[:, None], wᵀ, xᵀ)ᵀ`` where ``w`` is column-major."""
-    if OUTPUTS_FOLLOW_LAYOUT and column_major(w):
+def torch_addmm(op: Any, x: Any, w: Any, b: Any, rows: bool = False) -> Any:
+    """``op(b, x, w)`` (PyTorch's ``addmm`` or ``_addmm_activation``: ``x @ w + b``, then the activation), as
+    ``op(b[:, None], wᵀ, xᵀ)ᵀ``, column-major, where :func:`follows_weights`."""
+    if follows_weights(x, w, rows):
         return op(b[:, None], w.T, x.T).T
     return op(b, x, w)
 
@@ -88,13 +106,13 @@ def _torch_affine(x: Any, w: Any, b: Any) -> bool:
     return _is_torch(x) and _is_torch(w) and _is_torch(b) and current_precision() != "bf16"
 
 
-def affine(x: Any, w: Any, b: Any) -> Any:
+def affine(x: Any, w: Any, b: Any, rows: bool = False) -> Any:
     """``x @ w + b`` (a dense layer's output, ``b`` broadcast over the rows) at the precision in force, laid out as
-    ``w`` is (:func:`matmul_as`). On PyTorch one ``addmm`` (on CUDA a cuBLASLt matmul whose epilogue adds the bias:
-    one kernel where two would run)."""
+    ``w`` is where :func:`follows_weights` (``rows``: the network's last output). On PyTorch one ``addmm`` (on CUDA a
+    cuBLASLt matmul whose epilogue adds the bias: one kernel where two would run)."""
     if _torch_affine(x, w, b):
-        return torch_addmm(_torch_ops().aten.addmm.default, x, w, b)
-    y = matmul_as(x, w, w)
+        return torch_addmm(_torch_ops().aten.addmm.default, x, w, b, rows)
+    y = matmul(w.T, x.T).T if follows_weights(x, w, rows) else matmul(x, w)
     y += b  # in place: no second (n, fan_out) array
     return y
 

@@ -15,7 +15,11 @@ does the gradient of its input (``dy @ Wᵀ`` laid out as ``x``) and a dropout m
 elementwise pass of the step (the ReLU, its backward pass, dropout) then walks operands of one layout, and MKL and
 OpenBLAS run the reference job's products faster in this orientation (the step 0.89x on PyTorch's CPU, 0.95x on
 NumPy, ``benchmarks/layouts.py``). Only NumPy and PyTorch show their strides (:func:`.arrays.column_major`), so only
-they follow; what the network returns to its user is row-major (:func:`row_major`).
+they follow, and only for products of :data:`.kernels.SMALL_FOLLOW` multiply-adds and more than one row (below, the
+transposed call costs more host time than it saves). A network's last output is row-major, as the loss and the
+network's user read it (a softmax over 4096 classes read down columns took 1.6x as long): made so at once from a
+row-major input, made in columns and copied (:func:`row_major`) from a column-major one, from which MKL's row-major
+product is its slowest (``kernels.follows_weights``'s ``rows``).
 
 On a GPU the layout stays row-major: CuPy's elementwise kernels index a 2-D array that is not C-contiguous in
 row order, so consecutive threads would read addresses a column apart (uncoalesced) in every optimizer update
@@ -76,8 +80,9 @@ def weight_gradient(x: Any, dy: Any) -> Any:
 
 
 def row_major(a: Any) -> Any:
-    """``a`` itself where it is row-major (or its strides are not shown), else a row-major copy: a network's
-    output as its user gets it (a PyTorch user's ``view`` needs it), where the products left it column-major."""
+    """``a`` itself where it is row-major (or its strides are not shown), else a row-major copy: a network's last
+    output, which the loss and the network's user read by rows (a PyTorch user's ``view`` needs it), where the
+    products left it column-major."""
     if not column_major(a):
         return a
     return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a.contiguous()

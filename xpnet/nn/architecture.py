@@ -80,7 +80,7 @@ def build_layers(
     for index in range(len(sizes) - 1):
         number = index + 1
         fan_in, fan_out = sizes[index], sizes[index + 1]
-        layers.append(Dense(fan_in, fan_out, scheme(init, arch.activation, index < hidden)))
+        layers.append(Dense(fan_in, fan_out, scheme(init, arch.activation, index < hidden), output=index == hidden))
         params.append([f"W{number}", f"b{number}"])
         buffers.append([])
         if index == hidden:

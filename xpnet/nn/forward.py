@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backend.layout import row_major
 from .layers import Activation, Context, Dense
 
 Array = Any
@@ -45,4 +46,4 @@ def forward(model: Any, x: Array, ctx: Context, keep: bool) -> tuple[Array, list
                     model.buffers[i] = value
         if keep:
             caches.append(cache)
-    return x, caches
+    return row_major(x), caches  # the loss reads it by rows, as the network's user does (xpnet.backend.layout)

@@ -69,8 +69,9 @@ class Dense:
     param_names = ("W", "b")
     buffer_names: tuple[str, ...] = ()
 
-    def __init__(self, fan_in: int, fan_out: int, init: str) -> None:
+    def __init__(self, fan_in: int, fan_out: int, init: str, output: bool = False) -> None:
         self.fan_in, self.fan_out, self.init = fan_in, fan_out, init
+        self.output = output  # the network's last layer: the loss and the user read its output by rows
 
     def create(self, rng: np.random.Generator, dtype: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
         from .init import INITIALISERS
@@ -80,7 +81,7 @@ class Dense:
     def forward(self, params: list[Array], buffers: list[Array], x: Array, ctx: Context) -> tuple[Array, Any, None]:
         W, b = params
         x, W = operand(x), operand(W)  # as the products read them (bfloat16 copies under "bf16"), kept for backward
-        return affine(x, W, b), (x, W), None  # (n, fan_out)
+        return affine(x, W, b, rows=self.output), (x, W), None  # (n, fan_out)
 
     def forward_relu(self, params: list[Array], x: Array) -> tuple[Array, Any]:
         """:meth:`forward` followed by a ReLU, in one operation where the backend has one; returns ``(a, cache)``."""

@@ -11,7 +11,6 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backend import Backend, as_parameter, backend_of, dtype_name, float_dtype, resolve
-from ..backend.layout import row_major
 from ..errors import DeviceMismatchError, ModelTooLargeError, XPNetTypeError, XPNetValueError, describe
 from ..tabular import model_inputs, model_labels
 from ..validation import check_inputs, check_sizes, check_x, check_y
@@ -254,11 +253,11 @@ class MLP(BackpropMixin, StateMixin, ScalingMixin):
 
 
 def _output(net: MLP, x: Array) -> Array:
-    return row_major(net._output_of(net._forward(x, EVALUATION)[0]))
+    return net._output_of(net._forward(x, EVALUATION)[0])
 
 
 def _proba(net: MLP, x: Array) -> Array:
-    return row_major(net._loss.proba(net._forward(x, EVALUATION)[0]))
+    return net._loss.proba(net._forward(x, EVALUATION)[0])
 
 
 def _predict(net: MLP, x: Array) -> Array:
