@@ -120,10 +120,15 @@ def _library(cupy: Any) -> Any:
     return ctypes.CDLL(paths[0])
 
 
+def turned_off() -> bool:
+    """Whether the user turned xpnet's route to cuBLAS off (``XPNET_DEVICE_BLAS=0``)."""
+    return os.environ.get("XPNET_DEVICE_BLAS", "1") == "0"
+
+
 @per_library
 def device_blas() -> DeviceBLAS | None:
     """cuBLAS for CuPy arrays, or None where it is not there or fails its first check (then CuPy's matmul)."""
-    if os.environ.get("XPNET_DEVICE_BLAS", "1") == "0":
+    if turned_off():
         return None
     try:
         cupy = importlib.import_module("cupy")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -116,11 +115,11 @@ def capturer(backend: Backend) -> tuple[Capturer | None, str]:
     if not has_graphs(backend):
         return None, ""  # no CUDA graphs: nothing is given up
     if backend.name == "cupy":
-        from .device_blas import device_blas
+        from .device_blas import device_blas, turned_off
 
         if device_blas() is None:
-            why = ("XPNET_DEVICE_BLAS=0 turned off xpnet's direct route to cuBLAS" if os.environ.get("XPNET_DEVICE_BLAS")
-                   == "0" else "xpnet's direct route to cuBLAS is unavailable (a warning said why)")  # fmt: skip
+            why = ("XPNET_DEVICE_BLAS=0 turned off xpnet's direct route to cuBLAS" if turned_off()
+                   else "xpnet's direct route to cuBLAS is unavailable (a warning said why)")  # fmt: skip
             return None, f"CuPy refuses matrix products inside a capture, and {why}"
         return CupyCapturer(backend), ""
     return TorchCapturer(backend), ""

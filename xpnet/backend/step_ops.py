@@ -88,8 +88,9 @@ def affine_relu(x: Any, w: Any, b: Any) -> Any:
     :func:`positive_part`, in fewer passes. On PyTorch one ``_addmm_activation`` (on CUDA a cuBLASLt product whose
     epilogue adds the bias and applies the ReLU: one kernel where two would run, and no pre-activation written and
     read back; the product's algorithm may differ from ``addmm``'s, a difference in rounding), used where it treats
-    NaN and infinities as the ReLU does (:func:`_fused_relu_agrees`; :func:`fused_relu_verdicts` says where); on CuPy the product and one fused kernel for
-    the bias and the ReLU, where two ran; on NumPy the ReLU in place, on the product's own memory."""
+    NaN and infinities as the ReLU does (:func:`_fused_relu_agrees`; :func:`fused_relu_verdicts` says where); on
+    CuPy the product and one fused kernel for the bias and the ReLU, where two ran; on NumPy the ReLU in place, on
+    the product's own memory. On the host the output is laid out as ``w`` (:func:`kernels.follows_weights`)."""
     if kernels._torch_affine(x, w, b):
         aten = _torch_ops().aten
         if _fused_relu_agrees(backend_of(x), dtype_name(x.dtype), x.is_cuda):

@@ -67,8 +67,8 @@ _DOC = """
     clip_norm : float or None
         Clip the gradients' global norm.
     precision : {"highest", "tf32", "bf16"}, default "highest"
-        The matrix products of training (see :func:`xpnet.train`): TensorFloat-32 on CUDA GPUs (CuPy, PyTorch, JAX), bfloat16
-        with float32 weights on PyTorch and JAX.
+        The matrix products of training (see :func:`xpnet.train`): TensorFloat-32 on CUDA GPUs (CuPy, PyTorch,
+        JAX), bfloat16 with float32 weights on PyTorch and JAX.
     compile : bool, default True
         Each training step as one program where the backend has one (JAX's jit, CUDA graphs on CuPy and PyTorch).
     standardize_targets : bool, default True

@@ -190,7 +190,8 @@ def train(
     precision : {"highest", "tf32", "bf16"}
         The training step's matrix products: full float32 (or float64); TensorFloat-32 tensor cores (CUDA GPUs: CuPy,
         PyTorch, JAX; refused on CPUs, which have none); or bfloat16 operands with float32 weights, gradients and
-        optimizer state (PyTorch, JAX). Evaluation and prediction use full precision. See ``docs/performance.md`` for the speed and the parity of each.
+        optimizer state (PyTorch, JAX). Evaluation and prediction use full precision. See ``docs/performance.md``
+        for the speed and the parity of each.
     distributed : bool or "auto" or xpnet.distributed.Session
         Data-parallel training over MPI (``mpiexec -n 4 python script.py``): every rank trains on its share of
         each global batch of ``batch_size`` samples on its own device and the gradients are summed over the
